@@ -1,0 +1,153 @@
+//! `hookline-admin`: accounts and API tokens, straight in DynamoDB.
+//!
+//! It uses the ordinary AWS credential chain and honours `AWS_ENDPOINT_URL_DYNAMODB`, so
+//! the same commands work against AWS and against the local stack.
+
+use std::process::ExitCode;
+
+use chrono::Utc;
+use clap::{Parser, Subcommand, ValueEnum};
+use hookline_shared::{
+    auth::{generate_token, hash_token, Scope},
+    store::{Account, StoreError, TokenInfo},
+    Store,
+};
+use serde_json::json;
+
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    /// The Hookline table (the stack's TableName output).
+    #[arg(long, env = "TABLE_NAME")]
+    table: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ScopeArg {
+    /// Read and write webhooks.
+    Webhook,
+    /// Read only.
+    WebhookReadonly,
+}
+
+impl From<ScopeArg> for Scope {
+    fn from(s: ScopeArg) -> Self {
+        match s {
+            ScopeArg::Webhook => Scope::Webhook,
+            ScopeArg::WebhookReadonly => Scope::WebhookReadonly,
+        }
+    }
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Creates an account and prints its id.
+    CreateAccount {
+        /// A display name.
+        #[arg(long)]
+        name: String,
+        /// The account id; a new UUID when omitted.
+        #[arg(long)]
+        id: Option<String>,
+        /// A webhook quota for this account, instead of the service default.
+        #[arg(long)]
+        webhook_quota: Option<u32>,
+    },
+    /// Sets an account's webhook quota.
+    SetQuota {
+        #[arg(long)]
+        account: String,
+        #[arg(long)]
+        webhook_quota: u32,
+    },
+    /// Creates a token and prints it once: only its hash is stored.
+    CreateToken {
+        #[arg(long)]
+        account: String,
+        #[arg(long, value_enum, default_value = "webhook")]
+        scope: ScopeArg,
+        /// What the token is for.
+        #[arg(long, default_value = "")]
+        label: String,
+    },
+    /// Lists an account's tokens (never the tokens themselves).
+    ListTokens {
+        #[arg(long)]
+        account: String,
+    },
+    /// Revokes a token; it stops working at once.
+    RevokeToken {
+        #[arg(long)]
+        account: String,
+        #[arg(long)]
+        token_id: String,
+    },
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let store = Store::from_env(cli.table).await;
+    match run(&store, cli.command).await {
+        Ok(output) => {
+            println!("{output:#}");
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!("error: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(store: &Store, command: Command) -> Result<serde_json::Value, StoreError> {
+    match command {
+        Command::CreateAccount {
+            name,
+            id,
+            webhook_quota,
+        } => {
+            let account = Account {
+                account_id: id.unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
+                name,
+                created_at: Utc::now(),
+                webhook_count: 0,
+                webhook_quota,
+            };
+            store.create_account(&account).await?;
+            Ok(json!(account))
+        }
+        Command::SetQuota {
+            account,
+            webhook_quota,
+        } => {
+            store.set_webhook_quota(&account, webhook_quota).await?;
+            Ok(json!({"account_id": account, "webhook_quota": webhook_quota}))
+        }
+        Command::CreateToken {
+            account,
+            scope,
+            label,
+        } => {
+            let token = generate_token();
+            let info = TokenInfo {
+                token_id: uuid::Uuid::new_v4().to_string(),
+                account_id: account,
+                scopes: vec![scope.into()],
+                label,
+                created_at: Utc::now(),
+            };
+            store.create_token(&info, &hash_token(&token)).await?;
+            Ok(
+                json!({"token": token, "token_id": info.token_id, "account_id": info.account_id, "scopes": info.scopes}),
+            )
+        }
+        Command::ListTokens { account } => Ok(json!(store.list_tokens(&account).await?)),
+        Command::RevokeToken { account, token_id } => {
+            store.revoke_token(&account, &token_id).await?;
+            Ok(json!({"revoked": token_id}))
+        }
+    }
+}

@@ -1,0 +1,7 @@
+//! `GET /webhooks/{id}/secret`.
+use hookline_functions::{serve, webhooks};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    serve(webhooks::secret).await
+}

@@ -1,0 +1,7 @@
+//! `POST /webhooks/{id}/test`.
+use hookline_functions::{serve, webhooks};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    serve(webhooks::test).await
+}

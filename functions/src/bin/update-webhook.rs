@@ -1,0 +1,7 @@
+//! `PATCH and PUT /webhooks/{id}`.
+use hookline_functions::{serve, webhooks};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    serve(webhooks::update).await
+}

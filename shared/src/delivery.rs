@@ -1,0 +1,320 @@
+//! The delivery engine: payload, Standard Webhooks signing, the HTTP send and how its
+//! outcome is classified.
+
+use std::time::{Duration, Instant};
+
+use base64::{engine::general_purpose::STANDARD, Engine};
+use chrono::{DateTime, SecondsFormat, Utc};
+use hmac::{Hmac, Mac};
+use rand::RngCore;
+use serde::Serialize;
+use serde_json::Value;
+use sha2::Sha256;
+
+use crate::model::{EventType, Webhook};
+
+pub const SECRET_PREFIX: &str = "whsec_";
+pub const USER_AGENT: &str = concat!("Hookline/", env!("CARGO_PKG_VERSION"));
+/// How much of an endpoint's answer is kept.
+pub const RESPONSE_BODY_MAX: usize = 16 * 1024;
+
+/// A new signing secret: `whsec_` and base64 of 32 random bytes.
+pub fn generate_secret() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    format!("{SECRET_PREFIX}{}", STANDARD.encode(bytes))
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("the stored signing secret is malformed")]
+pub struct BadSecret;
+
+/// `v1,<base64 HMAC-SHA256 of "{id}.{timestamp}.{body}">`, per Standard Webhooks.
+pub fn sign(secret: &str, msg_id: &str, timestamp: i64, body: &[u8]) -> Result<String, BadSecret> {
+    let key = STANDARD
+        .decode(secret.strip_prefix(SECRET_PREFIX).unwrap_or(secret))
+        .map_err(|_| BadSecret)?;
+    let mut mac = Hmac::<Sha256>::new_from_slice(&key).map_err(|_| BadSecret)?;
+    mac.update(msg_id.as_bytes());
+    mac.update(b".");
+    mac.update(timestamp.to_string().as_bytes());
+    mac.update(b".");
+    mac.update(body);
+    Ok(format!(
+        "v1,{}",
+        STANDARD.encode(mac.finalize().into_bytes())
+    ))
+}
+
+/// The Standard Webhooks payload: `{"type", "timestamp", "data": {alert, webhook, account}}`.
+#[derive(Debug, Serialize)]
+pub struct Payload<'a> {
+    #[serde(rename = "type")]
+    pub event: EventType,
+    pub timestamp: String,
+    pub data: PayloadData<'a>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PayloadData<'a> {
+    pub alert: Value,
+    pub webhook: WebhookRef<'a>,
+    pub account: AccountRef<'a>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct WebhookRef<'a> {
+    pub id: &'a str,
+    pub name: &'a str,
+}
+
+#[derive(Debug, Serialize)]
+pub struct AccountRef<'a> {
+    pub id: &'a str,
+}
+
+impl<'a> Payload<'a> {
+    pub fn new(event: EventType, alert: Value, webhook: &'a Webhook, now: DateTime<Utc>) -> Self {
+        Self {
+            event,
+            timestamp: now.to_rfc3339_opts(SecondsFormat::Secs, true),
+            data: PayloadData {
+                alert,
+                webhook: WebhookRef {
+                    id: &webhook.id,
+                    name: &webhook.name,
+                },
+                account: AccountRef {
+                    id: &webhook.account_id,
+                },
+            },
+        }
+    }
+
+    /// The synthetic alert the test route sends.
+    pub fn test(webhook: &'a Webhook, now: DateTime<Utc>) -> Self {
+        let alert = serde_json::json!({
+            "id": format!("test_{}", uuid::Uuid::new_v4().simple()),
+            "type": "test",
+            "title": "Hookline test alert",
+            "message": "TEST: this is a test delivery from Hookline",
+            "severity": "info",
+            "status": "firing",
+            "started_at": now.to_rfc3339_opts(SecondsFormat::Secs, true),
+        });
+        Self::new(EventType::AlertTest, alert, webhook, now)
+    }
+
+    pub fn to_bytes(&self) -> Vec<u8> {
+        // Serializing plain structs and a serde_json::Value cannot fail.
+        serde_json::to_vec(self).unwrap_or_default()
+    }
+}
+
+/// How an attempt ended, and what follows from it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// 2xx.
+    Success,
+    /// 408, 429, 5xx, timeouts and connection errors: worth another try.
+    Retry,
+    /// 3xx and other 4xx: retrying will not help.
+    Fail,
+    /// 410 Gone: fail, and disable the webhook.
+    Gone,
+}
+
+impl Outcome {
+    pub fn of_status(status: u16) -> Self {
+        match status {
+            200..=299 => Self::Success,
+            408 | 429 | 500..=599 => Self::Retry,
+            410 => Self::Gone,
+            _ => Self::Fail,
+        }
+    }
+}
+
+/// The result of one HTTP attempt.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Attempt {
+    pub outcome: Outcome,
+    pub status_code: Option<u16>,
+    pub message: String,
+    pub duration_ms: u64,
+    /// The start of the endpoint's answer, at most [`RESPONSE_BODY_MAX`] bytes.
+    pub response_body: Option<String>,
+}
+
+impl Attempt {
+    pub fn success(&self) -> bool {
+        self.outcome == Outcome::Success
+    }
+}
+
+/// One HTTP client for all deliveries: no redirects followed, our User-Agent.
+pub fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(USER_AGENT)
+        .connect_timeout(Duration::from_secs(5))
+        .pool_idle_timeout(Duration::from_secs(30))
+        .build()
+        // Only fails when the TLS backend cannot initialise: nothing works then.
+        .expect("the HTTP client could not be built")
+}
+
+/// Sends `body` to the webhook, signed, with its method, headers and basic auth.
+pub async fn send(
+    client: &reqwest::Client,
+    webhook: &Webhook,
+    msg_id: &str,
+    body: Vec<u8>,
+    timeout: Duration,
+) -> Result<Attempt, BadSecret> {
+    let timestamp = Utc::now().timestamp();
+    let signature = sign(&webhook.secret, msg_id, timestamp, &body)?;
+    let method = reqwest::Method::from_bytes(webhook.http_method.as_str().as_bytes())
+        .unwrap_or(reqwest::Method::POST);
+    let mut request = client.request(method, &webhook.url).timeout(timeout);
+    // Custom headers first: the service's own headers below win (the model refuses
+    // reserved names anyway). With basic auth set, it owns Authorization.
+    for (name, value) in &webhook.headers {
+        if webhook.basic_auth.is_some() && name.eq_ignore_ascii_case("authorization") {
+            continue;
+        }
+        request = request.header(name, value);
+    }
+    if let Some(auth) = &webhook.basic_auth {
+        request = request.basic_auth(&auth.username, Some(&auth.password));
+    }
+    let request = request
+        .header("content-type", "application/json")
+        .header("webhook-id", msg_id)
+        .header("webhook-timestamp", timestamp.to_string())
+        .header("webhook-signature", signature)
+        .body(body);
+
+    let started = Instant::now();
+    let result = request.send().await;
+    let attempt = match result {
+        Ok(mut response) => {
+            let status = response.status().as_u16();
+            let response_body =
+                read_capped(&mut response, timeout.saturating_sub(started.elapsed())).await;
+            let outcome = Outcome::of_status(status);
+            let message = match outcome {
+                Outcome::Success => format!("delivered: the endpoint answered HTTP {status}"),
+                _ => format!("the endpoint answered HTTP {status}"),
+            };
+            Attempt {
+                outcome,
+                status_code: Some(status),
+                message,
+                duration_ms: elapsed_ms(started),
+                response_body,
+            }
+        }
+        Err(err) => Attempt {
+            outcome: Outcome::Retry,
+            status_code: None,
+            message: describe_error(&err, timeout),
+            duration_ms: elapsed_ms(started),
+            response_body: None,
+        },
+    };
+    Ok(attempt)
+}
+
+fn elapsed_ms(started: Instant) -> u64 {
+    u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX)
+}
+
+/// Reads at most [`RESPONSE_BODY_MAX`] bytes of the answer, within what is left of the
+/// timeout; a slow or endless body is cut, not waited for.
+async fn read_capped(response: &mut reqwest::Response, left: Duration) -> Option<String> {
+    let mut bytes = Vec::new();
+    let read = async {
+        while let Ok(Some(chunk)) = response.chunk().await {
+            bytes.extend_from_slice(&chunk);
+            if bytes.len() >= RESPONSE_BODY_MAX {
+                break;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(left, read).await;
+    bytes.truncate(RESPONSE_BODY_MAX);
+    Some(String::from_utf8_lossy(&bytes).into_owned())
+}
+
+/// A short, user-facing account of why no answer came.
+fn describe_error(err: &reqwest::Error, timeout: Duration) -> String {
+    if err.is_timeout() {
+        return format!("timed out after {}s", timeout.as_secs());
+    }
+    let mut source: Option<&dyn std::error::Error> = Some(err);
+    while let Some(e) = source {
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            return match io.kind() {
+                std::io::ErrorKind::ConnectionRefused => "connection refused".to_string(),
+                std::io::ErrorKind::ConnectionReset => {
+                    "connection reset by the endpoint".to_string()
+                }
+                std::io::ErrorKind::TimedOut => format!("timed out after {}s", timeout.as_secs()),
+                _ => format!("connection failed: {io}"),
+            };
+        }
+        source = e.source();
+    }
+    let mut text = err.to_string();
+    let mut source = std::error::Error::source(err);
+    while let Some(e) = source {
+        text = format!("{text}: {e}");
+        source = e.source();
+    }
+    if err.is_connect() {
+        format!("connection failed: {text}")
+    } else {
+        text
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_are_whsec_and_32_bytes() {
+        let secret = generate_secret();
+        let raw = STANDARD
+            .decode(secret.strip_prefix(SECRET_PREFIX).unwrap())
+            .unwrap();
+        assert_eq!(raw.len(), 32);
+        assert_ne!(secret, generate_secret());
+    }
+
+    #[test]
+    fn signature_matches_the_standard_webhooks_test_vector() {
+        // The vector from the Standard Webhooks reference libraries.
+        let signature = sign(
+            "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+            "msg_p5jXN8AQM9LWM0D4loKWxJek",
+            1614265330,
+            br#"{"test": 2432232314}"#,
+        )
+        .unwrap();
+        assert_eq!(signature, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
+        assert!(sign("whsec_!!!", "m", 1, b"").is_err());
+    }
+
+    #[test]
+    fn outcome_classes() {
+        assert_eq!(Outcome::of_status(204), Outcome::Success);
+        assert_eq!(Outcome::of_status(301), Outcome::Fail);
+        assert_eq!(Outcome::of_status(404), Outcome::Fail);
+        assert_eq!(Outcome::of_status(408), Outcome::Retry);
+        assert_eq!(Outcome::of_status(429), Outcome::Retry);
+        assert_eq!(Outcome::of_status(503), Outcome::Retry);
+        assert_eq!(Outcome::of_status(410), Outcome::Gone);
+    }
+}
