@@ -7,13 +7,14 @@ use hookline_shared::{
     delivery::{self, Payload},
     error::{json_response, respond, FieldError},
     http::{authenticate, json_body, path_id, query_param},
-    model::{EventType, Webhook, WebhookChanges, WebhookSettings},
+    model::{EventType, Webhook, WebhookChanges, WebhookSettings, WebhookView},
     ApiError,
 };
 use lambda_http::{
     http::{Method, StatusCode},
     Body, Request, Response,
 };
+use serde::Serialize;
 use serde_json::json;
 
 use crate::App;
@@ -149,13 +150,17 @@ async fn list_webhooks(app: &App, req: &Request) -> Result<Response<Body>, ApiEr
             },
         )
         .await?;
-    let webhooks: Vec<_> = page.items.iter().map(Webhook::view).collect();
+    #[derive(Serialize)]
+    struct ListReply<'a> {
+        webhooks: Vec<WebhookView<'a>>,
+        next_cursor: Option<String>,
+    }
     Ok(json_response(
         StatusCode::OK,
-        &json!({
-            "webhooks": webhooks,
-            "next_cursor": page.next_after.as_deref().map(encode_cursor),
-        }),
+        &ListReply {
+            webhooks: page.items.iter().map(Webhook::view).collect(),
+            next_cursor: page.next_after.as_deref().map(encode_cursor),
+        },
     ))
 }
 
@@ -239,14 +244,21 @@ async fn test_webhook(app: &App, req: &Request) -> Result<Response<Body>, ApiErr
         duration_ms = attempt.duration_ms,
         "test delivery sent"
     );
+    #[derive(Serialize)]
+    struct TestReply {
+        success: bool,
+        status_code: Option<u16>,
+        message: String,
+        duration_ms: u64,
+    }
     Ok(json_response(
         StatusCode::OK,
-        &json!({
-            "success": attempt.success(),
-            "status_code": attempt.status_code,
-            "message": attempt.message,
-            "duration_ms": attempt.duration_ms,
-        }),
+        &TestReply {
+            success: attempt.success(),
+            status_code: attempt.status_code,
+            message: attempt.message,
+            duration_ms: attempt.duration_ms,
+        },
     ))
 }
 

@@ -5,7 +5,6 @@
 
 use lambda_http::{http::StatusCode, Body, Response};
 use serde::Serialize;
-use serde_json::json;
 
 /// One field at fault in a refused request.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -111,9 +110,23 @@ impl ApiError {
             }
             other => other.to_string(),
         };
-        let body = json!({
-            "error": {"code": self.code(), "message": message, "details": self.details()}
-        });
+        #[derive(Serialize)]
+        struct Envelope<'a> {
+            error: ErrorBody<'a>,
+        }
+        #[derive(Serialize)]
+        struct ErrorBody<'a> {
+            code: &'a str,
+            message: String,
+            details: &'a [FieldError],
+        }
+        let body = Envelope {
+            error: ErrorBody {
+                code: self.code(),
+                message,
+                details: self.details(),
+            },
+        };
         let mut response = json_response(status, &body);
         if status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(
