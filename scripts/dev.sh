@@ -29,6 +29,8 @@ echo "==> starting DynamoDB Local (data in .data/dynamodb) and the SQS emulator"
 start_dynamodb "$DYNAMODB_PORT" "$ROOT/.data/dynamodb"
 start_sqs "$SQS_PORT"
 provision
+# CloudWatch alarm changes (events/ingest-cloudwatch.json) raise alerts in the demo account.
+export CLOUDWATCH_ACCOUNT_ID=demo
 
 admin="$ROOT/target/debug/hookline-admin"
 "$admin" create-account --id demo --name "Demo account" >/dev/null 2>&1 || true # kept from an earlier run
@@ -37,6 +39,7 @@ token=$("$admin" create-token --account demo --label "dev.sh $(date -u +%FT%TZ)"
 
 echo "==> starting the API (cargo lambda watch)"
 start_api "$API_PORT"
+start_trigger
 
 cat <<BANNER
 
@@ -44,7 +47,7 @@ cat <<BANNER
 
   API          $HOOKLINE_API_URL   (every route of template.yaml)
   DynamoDB     $AWS_ENDPOINT_URL_DYNAMODB   table $TABLE_NAME
-  SQS          $AWS_ENDPOINT_URL_SQS
+  SQS          $AWS_ENDPOINT_URL_SQS   (delivery queue -> deliver, alerts queue -> ingest-queue)
   logs         $LOGS/
   demo token   $token
                (account "demo", scope "webhook"; printed only now, stored only as a hash)
@@ -54,6 +57,10 @@ cat <<BANNER
     curl -s $HOOKLINE_API_URL/webhooks -H "Authorization: Bearer \$HOOKLINE_TOKEN" \\
       -H 'Content-Type: application/json' \\
       -d '{"name": "My endpoint", "url": "https://example.com/hooks"}'
+
+  Send an alert to every matching webhook:
+    curl -s $HOOKLINE_API_URL/alerts -H "Authorization: Bearer \$HOOKLINE_TOKEN" \\
+      -H 'Content-Type: application/json' -d '{"type": "cpu_high", "message": "CPU at 92%"}'
 
   Admin tool (same environment):
     TABLE_NAME=$TABLE_NAME AWS_ENDPOINT_URL_DYNAMODB=$AWS_ENDPOINT_URL_DYNAMODB \\

@@ -66,14 +66,28 @@ provision() {
   eval "$exports"
 }
 
-# start_api PORT: every route of template.yaml, served by cargo lambda watch.
+# start_api PORT: every route of template.yaml. cargo lambda watch serves the routes and
+# the Lambda runtime API; scripts/functions.py runs the function binaries behind it and
+# replaces any that die, as Lambda replaces a crashed environment (watch itself does not).
 start_api() {
   local port=$1
-  (cd "$ROOT" && exec cargo lambda watch --invoke-address 127.0.0.1 --invoke-port "$port" --ignore-changes) \
-    >"$LOGS/api.log" 2>&1 &
+  (cd "$ROOT" && exec cargo lambda watch --invoke-address 127.0.0.1 --invoke-port "$port" \
+    --only-lambda-apis --timeout 30) >"$LOGS/api.log" 2>&1 &
   STACK_PIDS+=($!)
   wait_for_port "$port" api 120
+  python "$ROOT/scripts/functions.py" --runtime-api "http://127.0.0.1:$port/.rt" \
+    --instances "${HOOKLINE_INSTANCES:-2}" --log "$LOGS/functions.log" >"$LOGS/supervisor.log" 2>&1 &
+  STACK_PIDS+=($!)
   export HOOKLINE_API_URL="http://127.0.0.1:$port"
+}
+
+# The SQS-to-Lambda trigger for both queues (extra arguments go to sqs_trigger.py).
+start_trigger() {
+  python "$ROOT/scripts/sqs_trigger.py" --api "$HOOKLINE_API_URL" \
+    --map "$HOOKLINE_DELIVERYQUEUE_URL=deliver" --map "$HOOKLINE_ALERTSQUEUE_URL=ingest-queue" \
+    --invoke-timeout 35 "$@" \
+    >"$LOGS/sqs-trigger.log" 2>&1 &
+  STACK_PIDS+=($!)
 }
 
 stop_stack() {

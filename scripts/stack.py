@@ -79,10 +79,17 @@ def check_routes(_args):
             print(f"only in Cargo.toml's watch router: {route}", file=sys.stderr)
         sys.exit(1)
     binaries = {p.stem for p in (ROOT / "functions/src/bin").glob("*.rs")}
-    routed = {b for _, _, b in in_template}
-    if routed - binaries:
-        sys.exit(f"template.yaml routes to missing binaries: {sorted(routed - binaries)}")
-    print(f"routes: {len(in_template)} in template.yaml and the watch router, all equal")
+    deployed = {
+        fn["Metadata"]["BuildProperties"]["Binary"]
+        for fn in resources(load_template(), "AWS::Serverless::Function").values()
+    }
+    if binaries != deployed:
+        sys.exit(
+            f"functions/src/bin and template.yaml differ: only binaries {sorted(binaries - deployed)}, "
+            f"only in the template {sorted(deployed - binaries)}"
+        )
+    print(f"routes: {len(in_template)} in template.yaml and the watch router, all equal; "
+          f"{len(binaries)} functions, each a binary")
 
 
 def provision(args):

@@ -26,8 +26,7 @@ cargo test --workspace --locked --exclude hookline-tests
 
 step "building the functions and the end-to-end test binary"
 cargo build --workspace --locked
-# Run the test binary directly: `cargo test` would hold cargo's build lock, which
-# `cargo lambda watch` needs to start each function.
+# The end-to-end binary, built now and run below once the stack is up.
 e2e_bin=$(cargo test -p hookline-tests --locked --no-run --message-format=json \
   | python3 -c 'import json,sys
 for line in sys.stdin:
@@ -39,11 +38,16 @@ step "starting DynamoDB Local, the SQS emulator and the API"
 start_dynamodb "$(free_port)"
 start_sqs "$(free_port)"
 provision
+# A short retry schedule and lease, so retries, exhaustion and crash recovery take seconds.
+export RETRY_SCHEDULE=1s,1s DELIVERY_LEASE=4s
 start_api "$(free_port)"
+start_trigger --visibility-timeout 6
 
 step "end-to-end tests against $HOOKLINE_API_URL"
 if ! "$e2e_bin" --test-threads 4; then
-  echo "--- api log (last 60 lines) ---"; tail -60 "$LOGS/api.log"
+  echo "--- functions log (last 80 lines) ---"; tail -80 "$LOGS/functions.log"
+  echo "--- supervisor log ---"; tail -20 "$LOGS/supervisor.log"
+  echo "--- sqs trigger log (last 20 lines) ---"; tail -20 "$LOGS/sqs-trigger.log"
   exit 1
 fi
 step "all checks passed"

@@ -1,13 +1,15 @@
 //! The webhook management routes.
 
-use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
 use chrono::Utc;
 use hookline_shared::{
+    alert,
     auth::Access,
     delivery::{self, Payload},
     error::{json_response, respond, FieldError},
-    http::{authenticate, json_body, path_id, query_param},
+    http::{authenticate, json_body, path_id},
     model::{EventType, Webhook, WebhookChanges, WebhookSettings, WebhookView},
+    records::{self, AttemptRecord, Delivery, DeliveryState, RecordedResponse, Trigger},
+    store::{StoredAlert, Target},
     ApiError,
 };
 use lambda_http::{
@@ -17,10 +19,7 @@ use lambda_http::{
 use serde::Serialize;
 use serde_json::json;
 
-use crate::App;
-
-pub const DEFAULT_PAGE_SIZE: usize = 50;
-pub const MAX_PAGE_SIZE: usize = 100;
+use crate::{paging, App};
 
 /// `POST /webhooks`: 201 with the webhook and, this once, its signing secret.
 pub async fn create(app: &App, req: Request) -> Response<Body> {
@@ -64,51 +63,27 @@ struct ListQuery {
 
 fn parse_list_query(req: &Request) -> Result<ListQuery, ApiError> {
     let mut errors = Vec::new();
+    let (limit, after) = paging::parse(req, &mut errors);
     let mut query = ListQuery {
-        limit: DEFAULT_PAGE_SIZE,
+        limit,
+        after,
         ..ListQuery::default()
     };
-    let field = |name: &str, errors: &mut Vec<FieldError>| match query_param(req, name) {
-        Ok(value) => value,
-        Err(ApiError::Validation(details)) => {
-            errors.extend(details);
-            None
-        }
-        Err(_) => None,
-    };
-    if let Some(raw) = field("limit", &mut errors) {
-        match raw.parse::<usize>() {
-            Ok(n) if (1..=MAX_PAGE_SIZE).contains(&n) => query.limit = n,
-            _ => errors.push(FieldError::new(
-                "limit",
-                format!("must be a whole number from 1 to {MAX_PAGE_SIZE}"),
-            )),
-        }
-    }
-    if let Some(raw) = field("cursor", &mut errors) {
-        match decode_cursor(&raw) {
-            Some(id) => query.after = Some(id),
-            None => errors.push(FieldError::new(
-                "cursor",
-                "is not a cursor this API returned",
-            )),
-        }
-    }
-    if let Some(raw) = field("enabled", &mut errors) {
+    if let Some(raw) = paging::param(req, "enabled", &mut errors) {
         match raw.as_str() {
             "true" => query.enabled = Some(true),
             "false" => query.enabled = Some(false),
             _ => errors.push(FieldError::new("enabled", "must be true or false")),
         }
     }
-    if let Some(raw) = field("alert_type", &mut errors) {
+    if let Some(raw) = paging::param(req, "alert_type", &mut errors) {
         if raw.trim().is_empty() {
             errors.push(FieldError::new("alert_type", "must not be empty"));
         } else {
             query.alert_type = Some(raw.trim().to_string());
         }
     }
-    if let Some(raw) = field("event", &mut errors) {
+    if let Some(raw) = paging::param(req, "event", &mut errors) {
         match EventType::parse(&raw) {
             Some(e) => query.event = Some(e),
             None => errors.push(FieldError::new(
@@ -122,17 +97,6 @@ fn parse_list_query(req: &Request) -> Result<ListQuery, ApiError> {
     } else {
         Err(ApiError::Validation(errors))
     }
-}
-
-/// Cursors are opaque to clients: the last webhook id of the page, base64url-encoded.
-fn encode_cursor(webhook_id: &str) -> String {
-    URL_SAFE_NO_PAD.encode(webhook_id)
-}
-
-fn decode_cursor(cursor: &str) -> Option<String> {
-    let bytes = URL_SAFE_NO_PAD.decode(cursor).ok()?;
-    let id = uuid::Uuid::parse_str(std::str::from_utf8(&bytes).ok()?).ok()?;
-    Some(id.hyphenated().to_string())
 }
 
 async fn list_webhooks(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
@@ -159,15 +123,15 @@ async fn list_webhooks(app: &App, req: &Request) -> Result<Response<Body>, ApiEr
         StatusCode::OK,
         &ListReply {
             webhooks: page.items.iter().map(Webhook::view).collect(),
-            next_cursor: page.next_after.as_deref().map(encode_cursor),
+            next_cursor: page.next_after.as_deref().map(paging::encode_cursor),
         },
     ))
 }
 
 /// Loads a webhook of the caller's account; another account's is simply not found.
-async fn load(app: &App, req: &Request, access: Access) -> Result<Webhook, ApiError> {
+pub(crate) async fn load(app: &App, req: &Request, access: Access) -> Result<Webhook, ApiError> {
     let principal = authenticate(&app.store, req, access).await?;
-    let id = path_id(req, "webhook")?;
+    let id = path_id(req, "id", "webhook")?;
     app.store
         .get_webhook(&principal.account_id, &id)
         .await?
@@ -190,7 +154,7 @@ pub async fn update(app: &App, req: Request) -> Response<Body> {
 
 async fn update_webhook(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
     let principal = authenticate(&app.store, req, Access::Write).await?;
-    let id = path_id(req, "webhook")?;
+    let id = path_id(req, "id", "webhook")?;
     let changes = match *req.method() {
         Method::PATCH => WebhookChanges::parse(&json_body(req)?)?,
         Method::PUT => WebhookSettings::parse(&json_body(req)?)?.into_changes(),
@@ -211,7 +175,7 @@ pub async fn delete(app: &App, req: Request) -> Response<Body> {
 
 async fn delete_webhook(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
     let principal = authenticate(&app.store, req, Access::Write).await?;
-    let id = path_id(req, "webhook")?;
+    let id = path_id(req, "id", "webhook")?;
     app.store.delete_webhook(&principal.account_id, &id).await?;
     tracing::info!(account = %principal.account_id, webhook = %id, "webhook deleted");
     let mut response = Response::new(Body::Empty);
@@ -226,17 +190,15 @@ pub async fn test(app: &App, req: Request) -> Response<Body> {
 
 async fn test_webhook(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
     let webhook = load(app, req, Access::Write).await?;
-    let body = Payload::test(&webhook, Utc::now()).to_bytes();
-    let msg_id = format!("msg_{}", uuid::Uuid::new_v4().simple());
-    let attempt = delivery::send(
-        &app.http,
-        &webhook,
-        &msg_id,
-        body,
-        app.config.delivery_timeout,
-    )
-    .await
-    .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let now = Utc::now();
+    let alert = alert::test_alert(now);
+    let alert_json = serde_json::to_value(&alert).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let body = Payload::new(EventType::AlertTest, alert_json, &webhook, now).to_bytes();
+    let delivery_id = records::delivery_id(&alert.id, &webhook.id, now);
+    let msg_id = records::msg_id(&delivery_id);
+    let request = delivery::build_request(&webhook, &msg_id, body, now.timestamp())
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let attempt = delivery::send(&app.http, &request, app.config.delivery_timeout).await;
     tracing::info!(
         account = %webhook.account_id,
         webhook = %webhook.id,
@@ -244,12 +206,24 @@ async fn test_webhook(app: &App, req: &Request) -> Result<Response<Body>, ApiErr
         duration_ms = attempt.duration_ms,
         "test delivery sent"
     );
+    record_test(
+        app,
+        &webhook,
+        alert,
+        &delivery_id,
+        &msg_id,
+        &request,
+        &attempt,
+    )
+    .await;
+
     #[derive(Serialize)]
     struct TestReply {
         success: bool,
         status_code: Option<u16>,
         message: String,
         duration_ms: u64,
+        delivery_id: String,
     }
     Ok(json_response(
         StatusCode::OK,
@@ -258,8 +232,80 @@ async fn test_webhook(app: &App, req: &Request) -> Result<Response<Body>, ApiErr
             status_code: attempt.status_code,
             message: attempt.message,
             duration_ms: attempt.duration_ms,
+            delivery_id,
         },
     ))
+}
+
+/// Keeps the test in the delivery log (trigger `test`). The test already happened, so a
+/// failure to record it is logged rather than turned into an error answer.
+async fn record_test(
+    app: &App,
+    webhook: &Webhook,
+    alert: alert::Alert,
+    delivery_id: &str,
+    msg_id: &str,
+    request: &delivery::OutboundRequest,
+    attempt: &delivery::Attempt,
+) {
+    let now = alert.received_at;
+    let expires_at = app.delivery.expires_at(now);
+    let state = if attempt.success() {
+        DeliveryState::Succeeded
+    } else {
+        DeliveryState::Failed
+    };
+    let error = (!attempt.success()).then(|| attempt.message.clone());
+    let stored = StoredAlert {
+        targets: vec![Target {
+            webhook_id: webhook.id.clone(),
+            delivery_id: delivery_id.to_string(),
+        }],
+        alert,
+        expires_at,
+    };
+    let record = Delivery {
+        delivery_id: delivery_id.to_string(),
+        webhook_id: webhook.id.clone(),
+        alert_id: stored.alert.id.clone(),
+        event: EventType::AlertTest,
+        trigger: Trigger::Test,
+        msg_id: msg_id.to_string(),
+        state,
+        attempt_count: 1,
+        created_at: now,
+        updated_at: Some(now),
+        last_status_code: attempt.status_code,
+        last_error: error.clone(),
+        next_attempt_at: None,
+        expires_at,
+    };
+    let attempt_record = AttemptRecord {
+        delivery_id: delivery_id.to_string(),
+        webhook_id: webhook.id.clone(),
+        attempt: 1,
+        alert_id: stored.alert.id.clone(),
+        event: EventType::AlertTest,
+        trigger: Trigger::Test,
+        timestamp: now,
+        request: request.recorded(),
+        response: attempt.status_code.map(|status| RecordedResponse {
+            status,
+            body: attempt.response_body.clone().unwrap_or_default(),
+        }),
+        duration_ms: attempt.duration_ms,
+        error,
+        next_attempt_at: None,
+        state,
+        expires_at,
+    };
+    if let Err(err) = app
+        .store
+        .record_test(&webhook.account_id, &stored, &record, &attempt_record)
+        .await
+    {
+        tracing::error!(webhook = %webhook.id, error = %err, "could not record the test delivery");
+    }
 }
 
 /// `GET /webhooks/{id}/secret`. Needs the `webhook` scope: the secret is a credential.
@@ -319,13 +365,5 @@ mod tests {
             ["limit", "cursor", "enabled", "alert_type", "event"]
         );
         assert!(parse_list_query(&with_query(&[("limit", "1"), ("limit", "2")])).is_err());
-    }
-
-    #[test]
-    fn cursors_round_trip_and_reject_forgeries() {
-        let id = uuid::Uuid::now_v7().to_string();
-        assert_eq!(decode_cursor(&encode_cursor(&id)), Some(id));
-        assert_eq!(decode_cursor(&encode_cursor("WEBHOOK#x")), None);
-        assert_eq!(decode_cursor("%%%"), None);
     }
 }

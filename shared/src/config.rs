@@ -15,6 +15,8 @@ pub struct Config {
     pub webhook_quota: u32,
     /// How long the test route (and deliveries) wait for the endpoint.
     pub delivery_timeout: Duration,
+    /// The account that CloudWatch alarm changes raise alerts in.
+    pub cloudwatch_account: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -46,6 +48,7 @@ impl Config {
             table_name,
             webhook_quota,
             delivery_timeout: DELIVERY_TIMEOUT,
+            cloudwatch_account: lookup("CLOUDWATCH_ACCOUNT_ID").filter(|v| !v.is_empty()),
         })
     }
 }

@@ -11,7 +11,10 @@ use serde::Serialize;
 use serde_json::Value;
 use sha2::Sha256;
 
-use crate::model::{EventType, Webhook};
+use crate::{
+    model::{EventType, HttpMethod, Webhook, MASK},
+    records::RecordedRequest,
+};
 
 pub const SECRET_PREFIX: &str = "whsec_";
 pub const USER_AGENT: &str = concat!("Hookline/", env!("CARGO_PKG_VERSION"));
@@ -91,20 +94,6 @@ impl<'a> Payload<'a> {
         }
     }
 
-    /// The synthetic alert the test route sends.
-    pub fn test(webhook: &'a Webhook, now: DateTime<Utc>) -> Self {
-        let alert = serde_json::json!({
-            "id": format!("test_{}", uuid::Uuid::new_v4().simple()),
-            "type": "test",
-            "title": "Hookline test alert",
-            "message": "TEST: this is a test delivery from Hookline",
-            "severity": "info",
-            "status": "firing",
-            "started_at": now.to_rfc3339_opts(SecondsFormat::Secs, true),
-        });
-        Self::new(EventType::AlertTest, alert, webhook, now)
-    }
-
     pub fn to_bytes(&self) -> Vec<u8> {
         // Serializing plain structs and a serde_json::Value cannot fail.
         serde_json::to_vec(self).unwrap_or_default()
@@ -144,6 +133,8 @@ pub struct Attempt {
     pub duration_ms: u64,
     /// The start of the endpoint's answer, at most [`RESPONSE_BODY_MAX`] bytes.
     pub response_body: Option<String>,
+    /// The endpoint's `Retry-After`, in seconds or as an HTTP date.
+    pub retry_after: Option<Duration>,
 }
 
 impl Attempt {
@@ -164,42 +155,97 @@ pub fn http_client() -> reqwest::Client {
         .expect("the HTTP client could not be built")
 }
 
-/// Sends `body` to the webhook, signed, with its method, headers and basic auth.
-pub async fn send(
-    client: &reqwest::Client,
+/// A signed request, ready to send and to record.
+#[derive(Clone, Debug)]
+pub struct OutboundRequest {
+    pub url: String,
+    pub method: HttpMethod,
+    /// Name, value, and whether the value is a secret the record must mask.
+    pub headers: Vec<(String, String, bool)>,
+    pub body: Vec<u8>,
+}
+
+/// Builds the request for one attempt: the body signed for `msg_id` at `timestamp`, with
+/// the webhook's method, headers and basic auth.
+pub fn build_request(
     webhook: &Webhook,
     msg_id: &str,
     body: Vec<u8>,
-    timeout: Duration,
-) -> Result<Attempt, BadSecret> {
-    let timestamp = Utc::now().timestamp();
+    timestamp: i64,
+) -> Result<OutboundRequest, BadSecret> {
     let signature = sign(&webhook.secret, msg_id, timestamp, &body)?;
-    let method = reqwest::Method::from_bytes(webhook.http_method.as_str().as_bytes())
-        .unwrap_or(reqwest::Method::POST);
-    let mut request = client.request(method, &webhook.url).timeout(timeout);
-    // Custom headers first: the service's own headers below win (the model refuses
-    // reserved names anyway). With basic auth set, it owns Authorization.
+    let mut headers = Vec::with_capacity(webhook.headers.len() + 6);
+    // Custom headers first; with basic auth set, it owns Authorization. The model refuses
+    // the names the service sets itself.
     for (name, value) in &webhook.headers {
         if webhook.basic_auth.is_some() && name.eq_ignore_ascii_case("authorization") {
             continue;
         }
-        request = request.header(name, value);
+        headers.push((name.clone(), value.clone(), true));
     }
     if let Some(auth) = &webhook.basic_auth {
-        request = request.basic_auth(&auth.username, Some(&auth.password));
+        let credentials = STANDARD.encode(format!("{}:{}", auth.username, auth.password));
+        headers.push(("authorization".into(), format!("Basic {credentials}"), true));
     }
-    let request = request
-        .header("content-type", "application/json")
-        .header("webhook-id", msg_id)
-        .header("webhook-timestamp", timestamp.to_string())
-        .header("webhook-signature", signature)
-        .body(body);
+    headers.push(("content-type".into(), "application/json".into(), false));
+    headers.push(("user-agent".into(), USER_AGENT.into(), false));
+    headers.push(("webhook-id".into(), msg_id.into(), false));
+    headers.push(("webhook-timestamp".into(), timestamp.to_string(), false));
+    headers.push(("webhook-signature".into(), signature, false));
+    Ok(OutboundRequest {
+        url: webhook.url.clone(),
+        method: webhook.http_method,
+        headers,
+        body,
+    })
+}
 
+impl OutboundRequest {
+    /// The request as a delivery record keeps it: secret values masked.
+    pub fn recorded(&self) -> RecordedRequest {
+        RecordedRequest {
+            url: self.url.clone(),
+            method: self.method.as_str().into(),
+            headers: self
+                .headers
+                .iter()
+                .map(|(name, value, secret)| {
+                    (
+                        name.clone(),
+                        if *secret {
+                            MASK.to_string()
+                        } else {
+                            value.clone()
+                        },
+                    )
+                })
+                .collect(),
+            body: String::from_utf8_lossy(&self.body).into_owned(),
+        }
+    }
+}
+
+/// Sends the request once, waiting at most `timeout`, and classifies the outcome.
+pub async fn send(
+    client: &reqwest::Client,
+    request: &OutboundRequest,
+    timeout: Duration,
+) -> Attempt {
+    let method = reqwest::Method::from_bytes(request.method.as_str().as_bytes())
+        .unwrap_or(reqwest::Method::POST);
+    let mut builder = client.request(method, &request.url).timeout(timeout);
+    for (name, value, _) in &request.headers {
+        builder = builder.header(name, value);
+    }
     let started = Instant::now();
-    let result = request.send().await;
-    let attempt = match result {
+    match builder.body(request.body.clone()).send().await {
         Ok(mut response) => {
             let status = response.status().as_u16();
+            let retry_after = response
+                .headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok())
+                .and_then(parse_retry_after);
             let response_body =
                 read_capped(&mut response, timeout.saturating_sub(started.elapsed())).await;
             let outcome = Outcome::of_status(status);
@@ -213,6 +259,7 @@ pub async fn send(
                 message,
                 duration_ms: elapsed_ms(started),
                 response_body,
+                retry_after,
             }
         }
         Err(err) => Attempt {
@@ -221,9 +268,18 @@ pub async fn send(
             message: describe_error(&err, timeout),
             duration_ms: elapsed_ms(started),
             response_body: None,
+            retry_after: None,
         },
-    };
-    Ok(attempt)
+    }
+}
+
+/// `Retry-After` as seconds or an HTTP date.
+fn parse_retry_after(value: &str) -> Option<Duration> {
+    if let Ok(seconds) = value.trim().parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let at = DateTime::parse_from_rfc2822(value.trim()).ok()?;
+    (at.with_timezone(&Utc) - Utc::now()).to_std().ok()
 }
 
 fn elapsed_ms(started: Instant) -> u64 {
@@ -305,6 +361,39 @@ mod tests {
         .unwrap();
         assert_eq!(signature, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
         assert!(sign("whsec_!!!", "m", 1, b"").is_err());
+    }
+
+    #[test]
+    fn retry_after_forms() {
+        assert_eq!(parse_retry_after("120"), Some(Duration::from_secs(120)));
+        let later = (Utc::now() + chrono::Duration::seconds(90)).to_rfc2822();
+        let parsed = parse_retry_after(&later).unwrap();
+        assert!(parsed > Duration::from_secs(80) && parsed <= Duration::from_secs(90));
+        assert_eq!(parse_retry_after("soon"), None);
+    }
+
+    #[test]
+    fn recorded_requests_mask_secrets() {
+        let mut settings = crate::model::WebhookSettings::parse(
+            &serde_json::json!({"name": "n", "url": "https://e.com", "headers": {"X-Key": "k3y"},
+                                "basic_auth": {"username": "u", "password": "pw"}}),
+        )
+        .unwrap();
+        settings
+            .headers
+            .insert("Authorization".into(), "ignored-with-basic-auth".into());
+        let w = Webhook::new("a", settings, generate_secret(), Utc::now());
+        let request = build_request(&w, "msg_1", b"{}".to_vec(), 1).unwrap();
+        let recorded = serde_json::to_string(&request.recorded()).unwrap();
+        assert!(!recorded.contains("k3y") && !recorded.contains("ignored-with-basic-auth"));
+        assert!(!recorded.contains(&STANDARD.encode("u:pw")));
+        assert_eq!(request.recorded().headers["webhook-id"], "msg_1");
+        let auth: Vec<_> = request
+            .headers
+            .iter()
+            .filter(|h| h.0.eq_ignore_ascii_case("authorization"))
+            .collect();
+        assert_eq!(auth.len(), 1);
     }
 
     #[test]

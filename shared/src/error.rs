@@ -44,6 +44,10 @@ pub enum ApiError {
         "the account already has {limit} webhooks, its quota; delete one or ask for a higher quota"
     )]
     QuotaExceeded { limit: u32 },
+    #[error("{message}")]
+    Conflict { code: &'static str, message: String },
+    #[error("queued {queued} of {total} deliveries; retry with the same Idempotency-Key to queue the rest")]
+    NotQueued { queued: usize, total: usize },
     #[error("this route does not accept {0}")]
     MethodNotAllowed(String),
     #[error("the service is busy, retry shortly")]
@@ -67,7 +71,8 @@ impl ApiError {
             Self::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
             Self::InsufficientScope { .. } => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
-            Self::QuotaExceeded { .. } => StatusCode::CONFLICT,
+            Self::QuotaExceeded { .. } | Self::Conflict { .. } => StatusCode::CONFLICT,
+            Self::NotQueued { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -85,6 +90,8 @@ impl ApiError {
             Self::InsufficientScope { .. } => "insufficient_scope",
             Self::NotFound(_) => "not_found",
             Self::QuotaExceeded { .. } => "quota_exceeded",
+            Self::Conflict { code, .. } => code,
+            Self::NotQueued { .. } => "enqueue_failed",
             Self::MethodNotAllowed(_) => "method_not_allowed",
             Self::Unavailable => "unavailable",
             Self::Internal(_) => "internal_error",

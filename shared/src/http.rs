@@ -64,9 +64,14 @@ fn is_json_content_type(value: &str) -> bool {
 /// The request's JSON body: at most [`BODY_LIMIT`] bytes, sent as JSON, well formed, and
 /// with no key given twice in any object.
 pub fn json_body(req: &Request) -> Result<Value, ApiError> {
+    json_body_within(req, BODY_LIMIT)
+}
+
+/// As [`json_body`], with a route's own size limit.
+pub fn json_body_within(req: &Request, limit: usize) -> Result<Value, ApiError> {
     let bytes = body_bytes(req);
-    if bytes.len() > BODY_LIMIT {
-        return Err(ApiError::PayloadTooLarge { limit: BODY_LIMIT });
+    if bytes.len() > limit {
+        return Err(ApiError::PayloadTooLarge { limit });
     }
     let content_type = req
         .headers()
@@ -148,10 +153,10 @@ impl<'de> Visitor<'de> for StrictVisitor {
     }
 }
 
-/// The `{id}` path parameter. Anything that cannot be an id is simply not found.
-pub fn path_id(req: &Request, entity: &'static str) -> Result<String, ApiError> {
+/// A UUID path parameter. Anything that cannot be an id is simply not found.
+pub fn path_id(req: &Request, param: &str, entity: &'static str) -> Result<String, ApiError> {
     let params = req.path_parameters();
-    let id = params.first("id").ok_or(ApiError::NotFound(entity))?;
+    let id = params.first(param).ok_or(ApiError::NotFound(entity))?;
     uuid::Uuid::parse_str(id)
         .map(|u| u.hyphenated().to_string())
         .map_err(|_| ApiError::NotFound(entity))

@@ -7,14 +7,20 @@
 //! - [`error`]: typed errors and the one place that maps them to HTTP responses.
 //! - [`http`]: request parsing shared by the API functions (body limits, JSON, queries).
 
+pub mod alert;
 pub mod auth;
 pub mod config;
 pub mod delivery;
 pub mod error;
 pub mod http;
+pub mod ingest;
 pub mod model;
+pub mod queue;
+pub mod records;
 pub mod store;
 pub mod telemetry;
+pub mod validate;
+pub mod worker;
 
 pub use config::Config;
 pub use error::ApiError;

@@ -10,6 +10,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::error::{ApiError, FieldError};
+use crate::validate::{
+    alert_type_name, dedup, fail, has_control, json_size, keep, string_list, text,
+};
 
 pub const NAME_MAX_CHARS: usize = 200;
 pub const URL_MAX_CHARS: usize = 1000;
@@ -18,7 +21,6 @@ pub const HEADER_NAME_MAX: usize = 256;
 pub const HEADER_VALUE_MAX: usize = 4096;
 pub const METADATA_MAX_BYTES: usize = 4096;
 pub const ALERT_TYPES_MAX: usize = 100;
-pub const ALERT_TYPE_MAX_CHARS: usize = 128;
 pub const CREDENTIAL_MAX_CHARS: usize = 256;
 /// What responses show in place of a write-only value.
 pub const MASK: &str = "********";
@@ -31,7 +33,7 @@ const RESERVED_HEADERS: [&str; 5] = [
     "transfer-encoding",
     "connection",
 ];
-const READ_ONLY_FIELDS: [&str; 9] = [
+const READ_ONLY_FIELDS: [&str; 11] = [
     "id",
     "secret",
     "created_at",
@@ -41,6 +43,8 @@ const READ_ONLY_FIELDS: [&str; 9] = [
     "last_delivery",
     "disabled_reason",
     "consecutive_failures",
+    "failing_since",
+    "version",
 ];
 
 /// The event types a webhook can subscribe to.
@@ -135,6 +139,13 @@ pub struct Webhook {
     pub disabled_reason: Option<String>,
     #[serde(default)]
     pub consecutive_failures: u32,
+    /// When the current run of failures began; any success clears it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failing_since: Option<DateTime<Utc>>,
+    /// Bumped by every change of what a delivery uses (settings, enabled), so a cached
+    /// copy can be checked in the same transaction that claims an attempt.
+    #[serde(default)]
+    pub version: u64,
 }
 
 /// The user-writable part of a webhook, complete (create and PUT).
@@ -240,6 +251,8 @@ impl Webhook {
             last_delivery: None,
             disabled_reason: None,
             consecutive_failures: 0,
+            failing_since: None,
+            version: 1,
         }
     }
 
@@ -376,36 +389,8 @@ fn parse_fields(body: &Value, full: bool) -> Result<WebhookChanges, ApiError> {
     }
 }
 
-fn keep<T>(errors: &mut Vec<FieldError>, result: Result<T, Vec<FieldError>>) -> Option<T> {
-    result.map_err(|e| errors.extend(e)).ok()
-}
-
-fn fail<T>(field: impl Into<String>, message: impl Into<String>) -> Result<T, Vec<FieldError>> {
-    Err(vec![FieldError::new(field, message)])
-}
-
-fn has_control(s: &str) -> bool {
-    s.chars().any(char::is_control)
-}
-
 fn parse_name(value: &Value) -> Result<String, Vec<FieldError>> {
-    let Some(raw) = value.as_str() else {
-        return fail("name", "must be a string");
-    };
-    let name = raw.trim();
-    if name.is_empty() {
-        return fail("name", "must not be empty");
-    }
-    if name.chars().count() > NAME_MAX_CHARS {
-        return fail(
-            "name",
-            format!("must be at most {NAME_MAX_CHARS} characters"),
-        );
-    }
-    if has_control(name) {
-        return fail("name", "must not contain control characters");
-    }
-    Ok(name.to_string())
+    text("name", value, NAME_MAX_CHARS, false)
 }
 
 /// Checks `url` and returns it in normalised form.
@@ -454,42 +439,6 @@ fn parse_bool(field: &str, value: &Value) -> Result<bool, Vec<FieldError>> {
         .ok_or_else(|| vec![FieldError::new(field, "must be a boolean")])
 }
 
-/// A JSON array of strings; `null` means empty.
-fn string_list<'a>(field: &str, value: &'a Value) -> Result<Vec<&'a str>, Vec<FieldError>> {
-    let items = match value {
-        Value::Null => return Ok(Vec::new()),
-        Value::Array(items) => items,
-        _ => return fail(field, "must be an array of strings"),
-    };
-    let mut errors = Vec::new();
-    let strings: Vec<&str> = items
-        .iter()
-        .enumerate()
-        .filter_map(|(i, item)| {
-            let s = item.as_str();
-            if s.is_none() {
-                errors.push(FieldError::new(format!("{field}[{i}]"), "must be a string"));
-            }
-            s
-        })
-        .collect();
-    if errors.is_empty() {
-        Ok(strings)
-    } else {
-        Err(errors)
-    }
-}
-
-fn dedup<T: PartialEq>(items: Vec<T>) -> Vec<T> {
-    let mut out: Vec<T> = Vec::with_capacity(items.len());
-    for item in items {
-        if !out.contains(&item) {
-            out.push(item);
-        }
-    }
-    out
-}
-
 fn parse_alert_types(value: &Value) -> Result<Vec<String>, Vec<FieldError>> {
     let raw = string_list("alert_types", value)?;
     if raw.len() > ALERT_TYPES_MAX {
@@ -499,26 +448,14 @@ fn parse_alert_types(value: &Value) -> Result<Vec<String>, Vec<FieldError>> {
         );
     }
     let mut errors = Vec::new();
-    let mut types = Vec::new();
-    for (i, t) in raw.iter().enumerate() {
-        let t = t.trim();
-        let field = format!("alert_types[{i}]");
-        if t.is_empty() {
-            errors.push(FieldError::new(field, "must not be empty"));
-        } else if t.chars().count() > ALERT_TYPE_MAX_CHARS {
-            errors.push(FieldError::new(
-                field,
-                format!("must be at most {ALERT_TYPE_MAX_CHARS} characters"),
-            ));
-        } else if has_control(t) {
-            errors.push(FieldError::new(
-                field,
-                "must not contain control characters",
-            ));
-        } else {
-            types.push(t.to_string());
-        }
-    }
+    let types: Vec<String> = raw
+        .iter()
+        .enumerate()
+        .filter_map(|(i, t)| {
+            let parsed = alert_type_name(&format!("alert_types[{i}]"), &Value::from(*t));
+            keep(&mut errors, parsed)
+        })
+        .collect();
     if errors.is_empty() {
         Ok(dedup(types))
     } else {
@@ -708,17 +645,8 @@ fn parse_metadata(value: &Value) -> Result<Map<String, Value>, Vec<FieldError>> 
     match value {
         Value::Null => Ok(Map::new()),
         Value::Object(map) => {
-            let size = serde_json::to_vec(map)
-                .map(|v| v.len())
-                .unwrap_or(usize::MAX);
-            if size > METADATA_MAX_BYTES {
-                fail(
-                    "metadata",
-                    format!("must be at most {METADATA_MAX_BYTES} bytes as JSON (it is {size})"),
-                )
-            } else {
-                Ok(map.clone())
-            }
+            json_size("metadata", value, METADATA_MAX_BYTES)?;
+            Ok(map.clone())
         }
         _ => fail("metadata", "must be a JSON object"),
     }

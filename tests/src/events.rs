@@ -3,18 +3,20 @@
 use std::path::{Path, PathBuf};
 
 use chrono::Utc;
-use hookline_functions::{webhooks, App};
+use hookline_functions::{alerts, deliveries, triggers, webhooks, App};
 use hookline_shared::{
+    alert::{Alert, AlertInput},
     auth::{hash_token, Scope},
     delivery,
     model::{Webhook, WebhookSettings},
-    store::{Account, TokenInfo},
+    records::{msg_id, Delivery, DeliveryState, Trigger},
+    store::{Account, StoreError, StoredAlert, Target, TokenInfo},
 };
-use lambda_http::{Body, Request, Response};
+use lambda_http::Body;
 use serde_json::{json, Value};
 
 use crate::{
-    harness::{config, store},
+    harness::{app, store},
     receiver::{Behaviour, Receiver},
 };
 
@@ -34,24 +36,52 @@ fn stems(dir: &str, ext: &str) -> Vec<String> {
     names
 }
 
-async fn invoke(app: &App, function: &str, req: Request) -> Response<Body> {
-    match function {
-        "create-webhook" => webhooks::create(app, req).await,
-        "list-webhooks" => webhooks::list(app, req).await,
-        "get-webhook" => webhooks::get(app, req).await,
-        "update-webhook" => webhooks::update(app, req).await,
-        "delete-webhook" => webhooks::delete(app, req).await,
-        "test-webhook" => webhooks::test(app, req).await,
-        "get-webhook-secret" => webhooks::secret(app, req).await,
-        other => panic!("events/{other}.json matches no function"),
-    }
+fn sample(name: &str) -> String {
+    std::fs::read_to_string(root().join(format!("events/{name}.json"))).unwrap()
 }
 
-fn expected_status(function: &str) -> u16 {
+/// Runs a sample through its function; returns an HTTP-like status and the JSON answer.
+async fn invoke(app: &App, function: &str, text: &str) -> (u16, Value) {
+    let http = |handler_result: lambda_http::Response<Body>| {
+        let status = handler_result.status().as_u16();
+        let body = match handler_result.body() {
+            Body::Text(t) => serde_json::from_str(t).unwrap_or(Value::Null),
+            _ => Value::Null,
+        };
+        (status, body)
+    };
+    let request = || {
+        lambda_http::request::from_str(text)
+            .unwrap_or_else(|e| panic!("events/{function}.json is not an API Gateway event: {e}"))
+    };
     match function {
-        "create-webhook" => 201,
-        "delete-webhook" => 204,
-        _ => 200,
+        "create-webhook" => http(webhooks::create(app, request()).await),
+        "list-webhooks" => http(webhooks::list(app, request()).await),
+        "get-webhook" => http(webhooks::get(app, request()).await),
+        "update-webhook" => http(webhooks::update(app, request()).await),
+        "delete-webhook" => http(webhooks::delete(app, request()).await),
+        "test-webhook" => http(webhooks::test(app, request()).await),
+        "get-webhook-secret" => http(webhooks::secret(app, request()).await),
+        "ingest-alert" => http(alerts::create(app, request()).await),
+        "ingest-alertmanager" => http(alerts::alertmanager(app, request()).await),
+        "get-alert" => http(alerts::get(app, request()).await),
+        "list-deliveries" => http(deliveries::list(app, request()).await),
+        "get-delivery" => http(deliveries::get(app, request()).await),
+        "redeliver" => http(deliveries::redeliver(app, request()).await),
+        "deliver" | "ingest-queue" => {
+            let event = serde_json::from_str(text).expect("an SQS event");
+            let reply = if function == "deliver" {
+                triggers::deliver(app, event).await
+            } else {
+                triggers::ingest_queue(app, event).await
+            };
+            (200, serde_json::to_value(reply.unwrap()).unwrap())
+        }
+        "ingest-cloudwatch" => {
+            let event = serde_json::from_str(text).expect("an EventBridge event");
+            (200, triggers::ingest_cloudwatch(app, event).await.unwrap())
+        }
+        other => panic!("events/{other}.json matches no function"),
     }
 }
 
@@ -60,78 +90,176 @@ fn every_function_has_a_sample_event() {
     assert_eq!(stems("functions/src/bin", "rs"), stems("events", "json"));
 }
 
-#[tokio::test]
-async fn every_sample_event_gets_its_expected_answer() {
-    let store = store().await;
-    let app = App::new(store.clone(), config());
-    let receiver = Receiver::start(Behaviour::Status(200)).await;
+/// Makes the fixed token, account, webhook, alert and delivery of the samples real.
+struct Fixtures {
+    account: String,
+    webhook_id: String,
+    alert: StoredAlert,
+    delivery: Delivery,
+}
 
-    // The samples carry a fixed token and webhook id: make them real in a fresh account.
-    let account = format!("acct_{}", uuid::Uuid::new_v4().simple());
-    store
-        .create_account(&Account {
+impl Fixtures {
+    async fn create(url: &str) -> Self {
+        let store = store().await;
+        let get: Value = serde_json::from_str(&sample("get-webhook")).unwrap();
+        let token = get["headers"]["authorization"]
+            .as_str()
+            .unwrap()
+            .trim_start_matches("Bearer ")
+            .to_string();
+        let webhook_id = get["pathParameters"]["id"].as_str().unwrap().to_string();
+        let deliver: Value = serde_json::from_str(&sample("deliver")).unwrap();
+        let message: Value =
+            serde_json::from_str(deliver["Records"][0]["body"].as_str().unwrap()).unwrap();
+        let account = message["account_id"].as_str().unwrap().to_string();
+        let account_record = Account {
             account_id: account.clone(),
             name: "samples".into(),
             created_at: Utc::now(),
             webhook_count: 0,
-            webhook_quota: None,
-        })
-        .await
-        .unwrap();
-    let first: Value = serde_json::from_str(
-        &std::fs::read_to_string(root().join("events/get-webhook.json")).unwrap(),
-    )
-    .unwrap();
-    let token = first["headers"]["authorization"]
-        .as_str()
-        .unwrap()
-        .trim_start_matches("Bearer ")
-        .to_string();
-    let webhook_id = first["pathParameters"]["id"].as_str().unwrap().to_string();
-    let info = TokenInfo {
-        token_id: uuid::Uuid::new_v4().to_string(),
-        account_id: account.clone(),
-        scopes: vec![Scope::Webhook],
-        label: "events/ samples".into(),
-        created_at: Utc::now(),
-    };
-    store
-        .create_token(&info, &hash_token(&token))
-        .await
-        .unwrap();
-
-    for function in stems("events", "json") {
-        // A fresh sample webhook before each event: the delete sample removes it.
+            webhook_quota: Some(1000),
+        };
+        match store.create_account(&account_record).await {
+            Ok(()) | Err(StoreError::AlreadyExists) => {}
+            Err(e) => panic!("{e}"),
+        }
         if store
-            .get_webhook(&account, &webhook_id)
+            .find_token(&hash_token(&token))
             .await
             .unwrap()
             .is_none()
         {
-            let settings =
-                WebhookSettings::parse(&json!({"name": "sample", "url": receiver.url})).unwrap();
-            let mut webhook =
-                Webhook::new(&account, settings, delivery::generate_secret(), Utc::now());
-            webhook.id = webhook_id.clone();
-            store.create_webhook(&webhook, 30).await.unwrap();
+            let info = TokenInfo {
+                token_id: uuid::Uuid::new_v4().to_string(),
+                account_id: account.clone(),
+                scopes: vec![Scope::Webhook],
+                label: "events/ samples".into(),
+                created_at: Utc::now(),
+            };
+            store
+                .create_token(&info, &hash_token(&token))
+                .await
+                .unwrap();
         }
-        let text = std::fs::read_to_string(root().join(format!("events/{function}.json"))).unwrap();
-        let request = lambda_http::request::from_str(&text)
-            .unwrap_or_else(|e| panic!("events/{function}.json is not an API Gateway event: {e}"));
-        let response = invoke(&app, &function, request).await;
-        let body = match response.body() {
-            Body::Text(t) => t.clone(),
-            _ => String::new(),
+        let now = Utc::now();
+        let alert_id = message["alert_id"].as_str().unwrap().to_string();
+        let delivery_id = message["delivery_id"].as_str().unwrap().to_string();
+        let input =
+            AlertInput::parse(&json!({"type": "cpu_high", "message": "CPU at 92%"})).unwrap();
+        let alert = StoredAlert {
+            alert: Alert::new(alert_id.clone(), input, now),
+            targets: vec![Target {
+                webhook_id: webhook_id.clone(),
+                delivery_id: delivery_id.clone(),
+            }],
+            expires_at: now.timestamp() + 3600,
         };
-        assert_eq!(
-            response.status().as_u16(),
-            expected_status(&function),
-            "events/{function}.json: {body}"
-        );
-        if function == "test-webhook" {
-            let reply: Value = serde_json::from_str(&body).unwrap();
-            assert_eq!(reply["success"], true, "{reply}");
+        let delivery = Delivery {
+            msg_id: msg_id(&delivery_id),
+            delivery_id,
+            webhook_id: webhook_id.clone(),
+            alert_id,
+            event: hookline_shared::model::EventType::AlertTriggered,
+            trigger: Trigger::Scheduled,
+            state: DeliveryState::Pending,
+            attempt_count: 0,
+            created_at: now,
+            updated_at: None,
+            last_status_code: None,
+            last_error: None,
+            next_attempt_at: None,
+            expires_at: now.timestamp() + 3600,
+        };
+        let fixtures = Self {
+            account,
+            webhook_id,
+            alert,
+            delivery,
+        };
+        fixtures.ensure_webhook(url).await;
+        store
+            .put_alert(&fixtures.account, &fixtures.alert)
+            .await
+            .unwrap();
+        store
+            .put_pending_deliveries(&fixtures.account, std::slice::from_ref(&fixtures.delivery))
+            .await
+            .unwrap();
+        fixtures
+    }
+
+    /// The delete sample removes the webhook and the update sample disables it: restore it.
+    async fn ensure_webhook(&self, url: &str) {
+        let store = store().await;
+        match store
+            .get_webhook(&self.account, &self.webhook_id)
+            .await
+            .unwrap()
+        {
+            Some(w) if w.enabled => {}
+            Some(_) => {
+                store
+                    .delete_webhook(&self.account, &self.webhook_id)
+                    .await
+                    .unwrap();
+                Box::pin(self.ensure_webhook(url)).await;
+            }
+            None => {
+                let settings =
+                    WebhookSettings::parse(&json!({"name": "sample", "url": url})).unwrap();
+                let mut webhook = Webhook::new(
+                    &self.account,
+                    settings,
+                    delivery::generate_secret(),
+                    Utc::now(),
+                );
+                webhook.id = self.webhook_id.clone();
+                store.create_webhook(&webhook, 1000).await.unwrap();
+            }
         }
     }
-    store.revoke_token(&account, &info.token_id).await.unwrap();
+}
+
+#[tokio::test]
+async fn every_sample_event_gets_its_expected_answer() {
+    let receiver = Receiver::start(Behaviour::Status(200)).await;
+    let fixtures = Fixtures::create(&receiver.url).await;
+    let mut app = app().await;
+    app.config.cloudwatch_account = Some(fixtures.account.clone());
+
+    for function in stems("events", "json") {
+        fixtures.ensure_webhook(&receiver.url).await;
+        let (status, body) = invoke(&app, &function, &sample(&function)).await;
+        let expected = match function.as_str() {
+            "create-webhook" => 201,
+            "delete-webhook" => 204,
+            "ingest-alert" | "ingest-alertmanager" | "redeliver" => 202,
+            _ => 200,
+        };
+        assert_eq!(status, expected, "events/{function}.json: {body}");
+        match function.as_str() {
+            "deliver" | "ingest-queue" => {
+                assert_eq!(
+                    body["batchItemFailures"],
+                    json!([]),
+                    "events/{function}.json: {body}"
+                )
+            }
+            "ingest-cloudwatch" => assert!(body["alert_id"].is_string(), "{body}"),
+            "ingest-alert" | "ingest-alertmanager" => {
+                assert!(body["deliveries"].as_u64().unwrap() >= 1, "{body}")
+            }
+            "test-webhook" => assert_eq!(body["success"], true, "{body}"),
+            "get-alert" => assert_eq!(body["alert"]["id"], fixtures.alert.alert.id),
+            _ => {}
+        }
+    }
+
+    // The deliver sample reached the receiver, signed for the sample delivery.
+    let got = receiver
+        .wait_for(1, std::time::Duration::from_secs(5))
+        .await;
+    assert!(got
+        .iter()
+        .any(|r| r.headers["webhook-id"] == fixtures.delivery.msg_id));
 }

@@ -26,6 +26,45 @@ pub fn config() -> Config {
     Config::from_env().expect("the test environment sets TABLE_NAME")
 }
 
+pub fn delivery_queue_url() -> String {
+    env("HOOKLINE_DELIVERYQUEUE_URL")
+}
+
+pub fn alerts_queue_url() -> String {
+    env("HOOKLINE_ALERTSQUEUE_URL")
+}
+
+pub async fn sqs() -> aws_sdk_sqs::Client {
+    aws_sdk_sqs::Client::new(&aws_config::load_from_env().await)
+}
+
+/// An App like the deployed functions', on the test stack (for in-process calls).
+pub async fn app() -> hookline_functions::App {
+    let queue = hookline_shared::queue::Queue::new(sqs().await, delivery_queue_url());
+    let delivery =
+        hookline_shared::worker::DeliveryConfig::from_env().expect("valid delivery settings");
+    hookline_functions::App::new(store().await, queue, config(), delivery)
+}
+
+/// Polls `check` until it gives a value, for at most `within`.
+pub async fn eventually<T, F, Fut>(within: std::time::Duration, what: &str, check: F) -> T
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
 /// A fresh account with one read-write and one read-only token.
 pub struct TestAccount {
     pub id: String,

@@ -2,7 +2,11 @@
 
 use std::{
     collections::HashMap,
-    sync::{Arc, Mutex},
+    sync::{
+        atomic::{AtomicUsize, Ordering},
+        Arc, Mutex,
+    },
+    time::Duration,
 };
 
 use tokio::{
@@ -10,11 +14,15 @@ use tokio::{
     net::{TcpListener, TcpStream},
 };
 
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub enum Behaviour {
     Status(u16),
     /// Accepts the connection and never answers.
     Hang,
+    /// Answers these in turn (status, Retry-After), then repeats the last.
+    Script(Vec<(u16, Option<&'static str>)>),
+    /// Answers after a delay.
+    Slow(Duration, u16),
 }
 
 #[derive(Clone, Debug)]
@@ -37,10 +45,10 @@ impl Receiver {
         let url = format!("http://{}/hook", listener.local_addr().unwrap());
         let received = Arc::new(Mutex::new(Vec::new()));
         let log = received.clone();
+        let turn = Arc::new(AtomicUsize::new(0));
         tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
-                let log = log.clone();
-                tokio::spawn(serve(stream, behaviour, log));
+                tokio::spawn(serve(stream, behaviour.clone(), log.clone(), turn.clone()));
             }
         });
         Self { url, received }
@@ -57,25 +65,55 @@ impl Receiver {
     pub fn received(&self) -> Vec<Received> {
         self.received.lock().unwrap().clone()
     }
+
+    /// Waits until at least `n` requests have arrived, and returns them all.
+    pub async fn wait_for(&self, n: usize, within: Duration) -> Vec<Received> {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let got = self.received();
+            if got.len() >= n || tokio::time::Instant::now() > deadline {
+                return got;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
 }
 
-async fn serve(mut stream: TcpStream, behaviour: Behaviour, log: Arc<Mutex<Vec<Received>>>) {
+async fn serve(
+    mut stream: TcpStream,
+    behaviour: Behaviour,
+    log: Arc<Mutex<Vec<Received>>>,
+    turn: Arc<AtomicUsize>,
+) {
     let Some(request) = read_request(&mut stream).await else {
         return;
     };
     log.lock().unwrap().push(request);
-    match behaviour {
-        Behaviour::Status(code) => {
-            let response = format!(
-                "HTTP/1.1 {code} Test\r\ncontent-type: text/plain\r\ncontent-length: 8\r\nconnection: close\r\n\r\nreceived"
-            );
-            let _ = stream.write_all(response.as_bytes()).await;
-        }
+    let (code, retry_after) = match behaviour {
+        Behaviour::Status(code) => (code, None),
         Behaviour::Hang => {
             // Hold the connection open well past the 10 s delivery timeout.
-            tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+            tokio::time::sleep(Duration::from_secs(60)).await;
+            return;
         }
-    }
+        Behaviour::Script(steps) => {
+            let i = turn.fetch_add(1, Ordering::SeqCst).min(steps.len() - 1);
+            steps[i]
+        }
+        Behaviour::Slow(delay, code) => {
+            tokio::time::sleep(delay).await;
+            (code, None)
+        }
+    };
+    let extra = match (code, retry_after) {
+        (300..=399, _) => "location: http://127.0.0.1:9/elsewhere\r\n".to_string(),
+        (_, Some(after)) => format!("retry-after: {after}\r\n"),
+        _ => String::new(),
+    };
+    let response = format!(
+        "HTTP/1.1 {code} Test\r\ncontent-type: text/plain\r\n{extra}content-length: 8\r\nconnection: close\r\n\r\nreceived"
+    );
+    let _ = stream.write_all(response.as_bytes()).await;
 }
 
 async fn read_request(stream: &mut TcpStream) -> Option<Received> {
@@ -119,4 +157,42 @@ async fn read_request(stream: &mut TcpStream) -> Option<Received> {
         headers,
         body,
     })
+}
+
+/// Verifies a request with the Standard Webhooks algorithm, written out here rather than
+/// calling Hookline's own signing code: HMAC-SHA256 with the secret's decoded bytes over
+/// `{webhook-id}.{webhook-timestamp}.{body}`, any of the space-separated `v1,` signatures,
+/// and a timestamp within five minutes.
+pub fn verify(secret: &str, request: &Received) -> Result<(), String> {
+    use base64::{engine::general_purpose::STANDARD, Engine};
+    use hmac::{Hmac, Mac};
+    let key = STANDARD
+        .decode(secret.strip_prefix("whsec_").ok_or("secret lacks whsec_")?)
+        .map_err(|e| e.to_string())?;
+    let id = request.headers.get("webhook-id").ok_or("no webhook-id")?;
+    let timestamp = request
+        .headers
+        .get("webhook-timestamp")
+        .ok_or("no webhook-timestamp")?;
+    let signatures = request
+        .headers
+        .get("webhook-signature")
+        .ok_or("no webhook-signature")?;
+    let ts: i64 = timestamp.parse().map_err(|_| "bad timestamp")?;
+    if (chrono::Utc::now().timestamp() - ts).abs() > 300 {
+        return Err(format!("timestamp {ts} is more than 5 minutes off"));
+    }
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(&key).map_err(|e| e.to_string())?;
+    mac.update(format!("{id}.{timestamp}.").as_bytes());
+    mac.update(&request.body);
+    let expected = STANDARD.encode(mac.finalize().into_bytes());
+    let ok = signatures
+        .split(' ')
+        .filter_map(|s| s.strip_prefix("v1,"))
+        .any(|s| s == expected);
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("no signature in {signatures:?} matches"))
+    }
 }

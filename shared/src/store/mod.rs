@@ -21,6 +21,11 @@ use aws_sdk_dynamodb::{
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+mod deliveries;
+
+pub use aws_sdk_dynamodb::Client as DynamoClient;
+pub use deliveries::{Claim, DeliveryUpdate, Idempotency, StoredAlert, Target, WebhookStatus};
+
 use crate::{
     auth::{Principal, Scope},
     error::ApiError,
@@ -121,6 +126,15 @@ pub struct TokenInfo {
     pub scopes: Vec<Scope>,
     pub label: String,
     pub created_at: DateTime<Utc>,
+}
+
+/// A Query on one account's partition.
+struct PrefixQuery<'a> {
+    account_id: &'a str,
+    prefix: String,
+    /// The id after which the page starts (the sort key is prefix + id).
+    after: Option<String>,
+    newest_first: bool,
 }
 
 /// One page of a listing, and where the next one starts.
@@ -363,19 +377,72 @@ impl Store {
         after: Option<&str>,
         filter: impl Fn(&Webhook) -> bool,
     ) -> Result<Page<Webhook>, StoreError> {
+        let query = PrefixQuery {
+            account_id,
+            prefix: "WEBHOOK#".into(),
+            after: after.map(str::to_string),
+            newest_first: false,
+        };
+        self.page(query, Some(limit), filter, |w: &Webhook| w.id.clone())
+            .await
+    }
+
+    /// Every webhook of the account that passes `filter` (fan-out).
+    pub async fn all_webhooks(
+        &self,
+        account_id: &str,
+        filter: impl Fn(&Webhook) -> bool,
+    ) -> Result<Vec<Webhook>, StoreError> {
+        let query = PrefixQuery {
+            account_id,
+            prefix: "WEBHOOK#".into(),
+            after: None,
+            newest_first: false,
+        };
+        Ok(self
+            .page(query, None, filter, |w: &Webhook| w.id.clone())
+            .await?
+            .items)
+    }
+
+    /// Items under `ACCOUNT#<account>` whose sort key starts with the query's prefix,
+    /// filtered, `limit` at a time (all of them when `None`).
+    async fn page<T: serde::de::DeserializeOwned>(
+        &self,
+        query: PrefixQuery<'_>,
+        limit: Option<usize>,
+        filter: impl Fn(&T) -> bool,
+        id_of: impl Fn(&T) -> String,
+    ) -> Result<Page<T>, StoreError> {
         let mut found = Vec::new();
-        let mut start = after.map(|id| key(account_pk(account_id), webhook_sk(id)));
+        let mut start = query.after.as_ref().map(|after| {
+            key(
+                account_pk(query.account_id),
+                format!("{}{after}", query.prefix),
+            )
+        });
         // One more than asked for tells whether another page exists.
-        let page_size = i32::try_from(limit + 1).unwrap_or(i32::MAX);
+        let page_size = limit.map(|l| i32::try_from(l + 1).unwrap_or(i32::MAX));
         'pages: loop {
             let page = self
-                .query_prefix(account_id, "WEBHOOK#", start, Some(page_size))
-                .await?;
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+                .expression_attribute_values(":pk", s(account_pk(query.account_id)))
+                .expression_attribute_values(":prefix", s(query.prefix.clone()))
+                .set_exclusive_start_key(start)
+                .set_limit(page_size)
+                .scan_index_forward(!query.newest_first)
+                .consistent_read(true)
+                .send()
+                .await
+                .map_err(sdk_error)?;
             for item in page.items.unwrap_or_default() {
-                let webhook: Webhook = serde_dynamo::from_item(item).map_err(corrupt)?;
-                if filter(&webhook) {
-                    found.push(webhook);
-                    if found.len() > limit {
+                let value: T = serde_dynamo::from_item(item).map_err(corrupt)?;
+                if filter(&value) {
+                    found.push(value);
+                    if limit.is_some_and(|l| found.len() > l) {
                         break 'pages;
                     }
                 }
@@ -385,11 +452,12 @@ impl Store {
                 break;
             }
         }
-        let next_after = if found.len() > limit {
-            found.truncate(limit);
-            found.last().map(|w| w.id.clone())
-        } else {
-            None
+        let next_after = match limit {
+            Some(l) if found.len() > l => {
+                found.truncate(l);
+                found.last().map(&id_of)
+            }
+            _ => None,
         };
         Ok(Page {
             items: found,
@@ -418,6 +486,7 @@ impl Store {
             if v {
                 // Re-enabling clears an automatic disable and its failure streak.
                 update.remove("disabled_reason");
+                update.remove("failing_since");
                 update.set("consecutive_failures", n(0));
             }
         }
@@ -443,6 +512,7 @@ impl Store {
             update.set("metadata", s(text));
         }
         update.set("updated_at", s(now.to_rfc3339()));
+        update.increment("version");
         let (expression, names, values) = update.build();
         let result = self
             .client
@@ -621,6 +691,24 @@ impl UpdateBuilder {
         let placeholder = format!(":{attribute}");
         self.sets.push(format!("{name} = {placeholder}"));
         self.values.insert(placeholder, value);
+    }
+
+    /// `attribute = if_not_exists(attribute, value)`: set only when absent.
+    fn set_if_absent(&mut self, attribute: &str, value: AttributeValue) {
+        let name = self.name(attribute);
+        let placeholder = format!(":{attribute}");
+        self.sets
+            .push(format!("{name} = if_not_exists({name}, {placeholder})"));
+        self.values.insert(placeholder, value);
+    }
+
+    /// `attribute = if_not_exists(attribute, 0) + 1`.
+    fn increment(&mut self, attribute: &str) {
+        let name = self.name(attribute);
+        self.sets
+            .push(format!("{name} = if_not_exists({name}, :zero) + :one"));
+        self.values.insert(":zero".into(), n(0));
+        self.values.insert(":one".into(), n(1));
     }
 
     fn remove(&mut self, attribute: &str) {

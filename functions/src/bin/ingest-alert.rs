@@ -1,0 +1,7 @@
+//! `POST /alerts`.
+use hookline_functions::{alerts, serve};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    serve(alerts::create).await
+}

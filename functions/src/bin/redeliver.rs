@@ -1,0 +1,7 @@
+//! `POST /webhooks/{id}/deliveries/{delivery_id}/redeliver`.
+use hookline_functions::{deliveries, serve};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    serve(deliveries::redeliver).await
+}

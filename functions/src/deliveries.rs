@@ -1,0 +1,145 @@
+//! The delivery log of a webhook, and manual redelivery.
+
+use chrono::Utc;
+use hookline_shared::{
+    auth::Access,
+    delivery::Payload,
+    error::{json_response, respond, FieldError},
+    http::path_id,
+    queue::DeliveryMessage,
+    records::{AttemptRecord, Delivery, DeliveryState, Trigger},
+    ApiError,
+};
+use lambda_http::{http::StatusCode, Body, Request, Response};
+use serde::Serialize;
+
+use crate::{paging, webhooks::load, App};
+
+/// `GET /webhooks/{id}/deliveries`: newest first; `limit`, `cursor` and `state`.
+pub async fn list(app: &App, req: Request) -> Response<Body> {
+    respond(list_deliveries(app, &req).await)
+}
+
+async fn list_deliveries(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
+    let webhook = load(app, req, Access::Read).await?;
+    let mut errors = Vec::new();
+    let (limit, after) = paging::parse(req, &mut errors);
+    let state = paging::param(req, "state", &mut errors).and_then(|raw| {
+        let parsed = DeliveryState::parse(&raw);
+        if parsed.is_none() {
+            errors.push(FieldError::new(
+                "state",
+                "must be one of pending, retrying, succeeded, failed",
+            ));
+        }
+        parsed
+    });
+    if !errors.is_empty() {
+        return Err(ApiError::Validation(errors));
+    }
+    let page = app
+        .store
+        .list_deliveries(
+            &webhook.account_id,
+            &webhook.id,
+            limit,
+            after.as_deref(),
+            state,
+            Utc::now(),
+        )
+        .await?;
+    #[derive(Serialize)]
+    struct Reply {
+        deliveries: Vec<Delivery>,
+        next_cursor: Option<String>,
+    }
+    Ok(json_response(
+        StatusCode::OK,
+        &Reply {
+            next_cursor: page.next_after.as_deref().map(paging::encode_cursor),
+            deliveries: page.items,
+        },
+    ))
+}
+
+/// `GET /webhooks/{id}/deliveries/{delivery_id}`: the delivery and all its attempts.
+pub async fn get(app: &App, req: Request) -> Response<Body> {
+    respond(get_delivery(app, &req).await)
+}
+
+async fn find(
+    app: &App,
+    req: &Request,
+    access: Access,
+) -> Result<(hookline_shared::model::Webhook, Delivery), ApiError> {
+    let webhook = load(app, req, access).await?;
+    let delivery_id = path_id(req, "delivery_id", "delivery")?;
+    let delivery = app
+        .store
+        .get_delivery(&webhook.account_id, &webhook.id, &delivery_id, Utc::now())
+        .await?
+        .ok_or(ApiError::NotFound("delivery"))?;
+    Ok((webhook, delivery))
+}
+
+async fn get_delivery(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
+    let (webhook, delivery) = find(app, req, Access::Read).await?;
+    let attempts = app
+        .store
+        .list_attempts(&webhook.account_id, &webhook.id, &delivery.delivery_id)
+        .await?;
+    #[derive(Serialize)]
+    struct Reply {
+        #[serde(flatten)]
+        delivery: Delivery,
+        attempts: Vec<AttemptRecord>,
+    }
+    Ok(json_response(StatusCode::OK, &Reply { delivery, attempts }))
+}
+
+/// `POST /webhooks/{id}/deliveries/{delivery_id}/redeliver`: queues a manual attempt with
+/// the same `webhook-id`; 202.
+pub async fn redeliver(app: &App, req: Request) -> Response<Body> {
+    respond(redeliver_delivery(app, &req).await)
+}
+
+async fn redeliver_delivery(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
+    let (webhook, delivery) = find(app, req, Access::Write).await?;
+    if !webhook.enabled {
+        return Err(ApiError::Conflict {
+            code: "webhook_disabled",
+            message: "the webhook is disabled; enable it before redelivering".into(),
+        });
+    }
+    let stored = app
+        .store
+        .get_alert(&webhook.account_id, &delivery.alert_id, Utc::now())
+        .await?
+        .ok_or(ApiError::NotFound("delivery"))?;
+    let alert =
+        serde_json::to_value(&stored.alert).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let payload =
+        Payload::new(delivery.event, alert, &webhook, stored.alert.received_at).to_bytes();
+    let attempt = delivery.attempt_count + 1;
+    let message = DeliveryMessage {
+        account_id: webhook.account_id.clone(),
+        webhook_id: webhook.id.clone(),
+        webhook_version: webhook.version,
+        delivery_id: delivery.delivery_id.clone(),
+        alert_id: delivery.alert_id.clone(),
+        event: delivery.event,
+        attempt,
+        trigger: Trigger::Manual,
+        payload: String::from_utf8_lossy(&payload).into_owned(),
+        not_before: None,
+    };
+    app.queue
+        .send_delayed(&message, std::time::Duration::ZERO)
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    tracing::info!(account = %webhook.account_id, webhook = %webhook.id, delivery = %delivery.delivery_id, attempt, "redelivery queued");
+    Ok(json_response(
+        StatusCode::ACCEPTED,
+        &serde_json::json!({"delivery_id": delivery.delivery_id, "attempt": attempt}),
+    ))
+}

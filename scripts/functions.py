@@ -1,0 +1,104 @@
+#!/usr/bin/env python3
+"""Runs every function of template.yaml against `cargo lambda watch --only-lambda-apis`.
+
+cargo lambda watch serves the HTTP routes and the Lambda runtime API; this keeps the
+function processes behind it alive, as Lambda does with execution environments:
+- each function runs as N instances (Lambda's concurrency), each polling the runtime API;
+- an instance that dies (a crash, or a test killing it) is replaced at once;
+- when `cargo build` replaces a binary, its instances restart on the new one.
+
+The functions inherit this process's environment (TABLE_NAME, the AWS endpoints, ...).
+"""
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from stack import ROOT, load_template, resources  # noqa: E402
+
+
+def binaries():
+    return sorted(
+        fn["Metadata"]["BuildProperties"]["Binary"]
+        for fn in resources(load_template(), "AWS::Serverless::Function").values()
+    )
+
+
+class Instance:
+    def __init__(self, binary, index, runtime_api, log):
+        self.binary, self.index, self.runtime_api, self.log = binary, index, runtime_api, log
+        self.process = None
+        self.started_mtime = None
+
+    @property
+    def path(self):
+        return ROOT / "target" / "debug" / self.binary
+
+    def start(self):
+        env = dict(os.environ)
+        env.update(
+            {
+                "AWS_LAMBDA_RUNTIME_API": f"{self.runtime_api}/{self.binary}",
+                "AWS_LAMBDA_FUNCTION_NAME": self.binary,
+                "AWS_LAMBDA_FUNCTION_VERSION": "1",
+                "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "256",
+            }
+        )
+        self.started_mtime = self.path.stat().st_mtime
+        self.process = subprocess.Popen([str(self.path)], env=env, stdout=self.log, stderr=self.log)
+
+    def check(self):
+        try:
+            mtime = self.path.stat().st_mtime
+        except FileNotFoundError:  # cargo is replacing it right now
+            return
+        if self.process.poll() is not None:
+            print(f"functions: {self.binary}#{self.index} exited ({self.process.returncode}); replacing it", flush=True)
+            self.start()
+        elif mtime != self.started_mtime:
+            print(f"functions: {self.binary} was rebuilt; restarting #{self.index}", flush=True)
+            self.process.terminate()
+            self.process.wait()
+            self.start()
+
+    def stop(self):
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser.add_argument("--runtime-api", required=True, help="e.g. http://127.0.0.1:9000/.rt")
+    parser.add_argument("--instances", type=int, default=2, help="instances of each function")
+    parser.add_argument("--log", required=True, help="file for the functions' output")
+    args = parser.parse_args()
+
+    log = open(args.log, "ab", buffering=0)
+    instances = [Instance(b, i, args.runtime_api, log) for b in binaries() for i in range(args.instances)]
+    missing = sorted({i.binary for i in instances if not i.path.exists()})
+    if missing:
+        sys.exit(f"functions: build first (cargo build --workspace); missing {missing}")
+    for instance in instances:
+        instance.start()
+    print(f"functions: {len(instances)} instances of {len(instances) // args.instances} functions", flush=True)
+
+    def stop(*_):
+        for instance in instances:
+            instance.stop()
+        sys.exit(0)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    while True:
+        time.sleep(0.2)
+        for instance in instances:
+            instance.check()
+
+
+if __name__ == "__main__":
+    main()

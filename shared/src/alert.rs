@@ -1,0 +1,631 @@
+//! The alert: what monitoring systems send in, validated, and turned into the event
+//! webhooks subscribe to. Also the mappings from Alertmanager and CloudWatch payloads.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::{
+    error::{ApiError, FieldError},
+    model::{parse_url, EventType},
+    validate::{alert_type_name, fail, json_size, keep, text},
+};
+
+pub const MESSAGE_MAX_CHARS: usize = 10_000;
+pub const TITLE_MAX_CHARS: usize = 500;
+pub const DATA_MAX_BYTES: usize = 64 * 1024;
+pub const SOURCE_MAX_BYTES: usize = 4 * 1024;
+pub const LABELS_MAX: usize = 64;
+pub const LABEL_KEY_MAX: usize = 128;
+pub const LABEL_VALUE_MAX: usize = 1024;
+pub const DEDUP_KEY_MAX: usize = 256;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Critical,
+    Error,
+    Warning,
+    Info,
+}
+
+impl Severity {
+    fn parse(raw: &str) -> Option<Self> {
+        match raw.to_ascii_lowercase().as_str() {
+            "critical" => Some(Self::Critical),
+            "error" => Some(Self::Error),
+            "warning" => Some(Self::Warning),
+            "info" => Some(Self::Info),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AlertStatus {
+    #[default]
+    Firing,
+    Resolved,
+}
+
+impl AlertStatus {
+    /// The event an alert in this status raises.
+    pub fn event(self) -> EventType {
+        match self {
+            Self::Firing => EventType::AlertTriggered,
+            Self::Resolved => EventType::AlertResolved,
+        }
+    }
+}
+
+/// An alert as accepted, before it has an id.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct AlertInput {
+    #[serde(rename = "type")]
+    pub alert_type: String,
+    pub message: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub severity: Option<Severity>,
+    #[serde(default)]
+    pub status: AlertStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<Map<String, Value>>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub count: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub threshold: Option<serde_json::Number>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<Map<String, Value>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dedup_key: Option<String>,
+}
+
+/// An accepted alert: what every delivery of it carries as `data.alert`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Alert {
+    pub id: String,
+    #[serde(flatten)]
+    pub input: AlertInput,
+    pub received_at: DateTime<Utc>,
+}
+
+impl Alert {
+    pub fn new(id: String, input: AlertInput, received_at: DateTime<Utc>) -> Self {
+        Self {
+            id,
+            input,
+            received_at,
+        }
+    }
+
+    pub fn event(&self) -> EventType {
+        self.input.status.event()
+    }
+}
+
+/// The synthetic alert the test route sends.
+pub fn test_alert(now: DateTime<Utc>) -> Alert {
+    let input = AlertInput {
+        alert_type: "test".into(),
+        message: "TEST: this is a test delivery from Hookline".into(),
+        title: Some("Hookline test alert".into()),
+        severity: Some(Severity::Info),
+        started_at: Some(now),
+        ..AlertInput::default()
+    };
+    Alert::new(uuid::Uuid::now_v7().to_string(), input, now)
+}
+
+impl AlertInput {
+    /// Validates a `POST /alerts` body (also the `alert` of a queue message), naming every
+    /// field at fault.
+    pub fn parse(body: &Value) -> Result<Self, ApiError> {
+        Self::parse_at(body, "").map_err(ApiError::Validation)
+    }
+
+    /// As [`AlertInput::parse`], with field names under `prefix` (e.g. `alert.`).
+    pub fn parse_at(body: &Value, prefix: &str) -> Result<Self, Vec<FieldError>> {
+        let Value::Object(map) = body else {
+            let field = if prefix.is_empty() {
+                "body".to_string()
+            } else {
+                prefix.trim_end_matches('.').to_string()
+            };
+            return fail(field, "must be a JSON object");
+        };
+        let f = |name: &str| format!("{prefix}{name}");
+        let mut errors = Vec::new();
+        let mut alert = AlertInput::default();
+        for (key, value) in map {
+            let field = f(key);
+            match key.as_str() {
+                "type" => {
+                    if let Some(t) = keep(&mut errors, alert_type_name(&field, value)) {
+                        alert.alert_type = t;
+                    }
+                }
+                "message" => {
+                    if let Some(m) = keep(&mut errors, text(&field, value, MESSAGE_MAX_CHARS, true))
+                    {
+                        alert.message = m;
+                    }
+                }
+                "title" => {
+                    alert.title = keep(&mut errors, text(&field, value, TITLE_MAX_CHARS, false))
+                }
+                "severity" => match value.as_str().and_then(Severity::parse) {
+                    Some(s) => alert.severity = Some(s),
+                    None => errors.push(FieldError::new(
+                        field,
+                        "must be one of critical, error, warning, info",
+                    )),
+                },
+                "status" => match value.as_str() {
+                    Some("firing") => alert.status = AlertStatus::Firing,
+                    Some("resolved") => alert.status = AlertStatus::Resolved,
+                    _ => errors.push(FieldError::new(field, "must be firing or resolved")),
+                },
+                "source" => alert.source = keep(&mut errors, parse_source(&field, value)),
+                "labels" => {
+                    if let Some(l) = keep(&mut errors, parse_labels(&field, value)) {
+                        alert.labels = l;
+                    }
+                }
+                "count" => match value.as_u64() {
+                    Some(c) => alert.count = Some(c),
+                    None => {
+                        errors.push(FieldError::new(field, "must be a whole number, 0 or more"))
+                    }
+                },
+                "threshold" => match value {
+                    Value::Number(n) => alert.threshold = Some(n.clone()),
+                    _ => errors.push(FieldError::new(field, "must be a number")),
+                },
+                "url" => {
+                    let checked = parse_url(value).map_err(|errs| {
+                        errs.into_iter()
+                            .map(|e| FieldError::new(&field, e.message))
+                            .collect()
+                    });
+                    alert.url = keep(&mut errors, checked);
+                }
+                "started_at" => match value.as_str().map(DateTime::parse_from_rfc3339) {
+                    Some(Ok(t)) => alert.started_at = Some(t.with_timezone(&Utc)),
+                    _ => errors.push(FieldError::new(field, "must be an RFC 3339 timestamp")),
+                },
+                "data" => match value {
+                    Value::Object(m) => {
+                        if keep(&mut errors, json_size(&field, value, DATA_MAX_BYTES)).is_some() {
+                            alert.data = Some(m.clone());
+                        }
+                    }
+                    _ => errors.push(FieldError::new(field, "must be a JSON object")),
+                },
+                "dedup_key" => {
+                    alert.dedup_key = keep(&mut errors, text(&field, value, DEDUP_KEY_MAX, false))
+                }
+                _ => errors.push(FieldError::new(field, "is not a known field")),
+            }
+        }
+        for required in ["type", "message"] {
+            if !map.contains_key(required) {
+                errors.push(FieldError::new(f(required), "is required"));
+            }
+        }
+        if errors.is_empty() {
+            Ok(alert)
+        } else {
+            Err(errors)
+        }
+    }
+}
+
+fn parse_source(field: &str, value: &Value) -> Result<Map<String, Value>, Vec<FieldError>> {
+    let Value::Object(map) = value else {
+        return fail(field, "must be a JSON object");
+    };
+    json_size(field, value, SOURCE_MAX_BYTES)?;
+    for key in ["id", "name"] {
+        if let Some(v) = map.get(key) {
+            if !(v.is_string() || v.is_number()) {
+                return fail(format!("{field}.{key}"), "must be a string or a number");
+            }
+        }
+    }
+    Ok(map.clone())
+}
+
+fn parse_labels(field: &str, value: &Value) -> Result<BTreeMap<String, String>, Vec<FieldError>> {
+    let Value::Object(map) = value else {
+        return fail(field, "must be an object of string values");
+    };
+    if map.len() > LABELS_MAX {
+        return fail(field, format!("must hold at most {LABELS_MAX} labels"));
+    }
+    let mut errors = Vec::new();
+    let mut labels = BTreeMap::new();
+    for (key, v) in map {
+        let name = format!("{field}.{key}");
+        if key.is_empty()
+            || key.chars().count() > LABEL_KEY_MAX
+            || key.chars().any(char::is_control)
+        {
+            errors.push(FieldError::new(
+                name,
+                format!("label names are 1 to {LABEL_KEY_MAX} characters, no control characters"),
+            ));
+            continue;
+        }
+        match v.as_str() {
+            Some(s) if s.chars().count() <= LABEL_VALUE_MAX => {
+                labels.insert(key.clone(), s.to_string());
+            }
+            Some(_) => errors.push(FieldError::new(
+                name,
+                format!("must be at most {LABEL_VALUE_MAX} characters"),
+            )),
+            None => errors.push(FieldError::new(name, "must be a string")),
+        }
+    }
+    if errors.is_empty() {
+        Ok(labels)
+    } else {
+        Err(errors)
+    }
+}
+
+/// Prometheus Alertmanager's webhook payload, version 4.
+pub mod alertmanager {
+    use super::*;
+
+    /// Turns each alert of the payload into a Hookline alert, naming every fault.
+    pub fn parse(body: &Value) -> Result<Vec<AlertInput>, ApiError> {
+        let Value::Object(top) = body else {
+            return Err(ApiError::field(
+                "body",
+                "must be an Alertmanager webhook payload (a JSON object)",
+            ));
+        };
+        let mut errors = Vec::new();
+        match top.get("version").and_then(Value::as_str) {
+            Some("4") => {}
+            _ => errors.push(FieldError::new(
+                "version",
+                "must be \"4\" (Alertmanager's webhook payload version)",
+            )),
+        }
+        let receiver = top.get("receiver").and_then(Value::as_str).unwrap_or("");
+        let group_key = top.get("groupKey").and_then(Value::as_str).unwrap_or("");
+        let external_url = top.get("externalURL").and_then(Value::as_str).unwrap_or("");
+        let items = match top.get("alerts") {
+            Some(Value::Array(items)) if !items.is_empty() => items.as_slice(),
+            Some(Value::Array(_)) => {
+                errors.push(FieldError::new("alerts", "must not be empty"));
+                &[]
+            }
+            _ => {
+                errors.push(FieldError::new("alerts", "must be an array of alerts"));
+                &[]
+            }
+        };
+        let mut alerts = Vec::new();
+        for (i, item) in items.iter().enumerate() {
+            match convert(item, receiver, group_key, external_url) {
+                Ok(a) => alerts.push(a),
+                Err(e) => errors.push(FieldError::new(format!("alerts[{i}]"), e)),
+            }
+        }
+        if errors.is_empty() {
+            Ok(alerts)
+        } else {
+            Err(ApiError::Validation(errors))
+        }
+    }
+
+    fn string_map(value: Option<&Value>) -> Result<BTreeMap<String, String>, String> {
+        match value {
+            None | Some(Value::Null) => Ok(BTreeMap::new()),
+            Some(Value::Object(m)) => m
+                .iter()
+                .map(|(k, v)| match v.as_str() {
+                    Some(s) => Ok((k.clone(), s.to_string())),
+                    None => Err(format!("label or annotation {k:?} must be a string")),
+                })
+                .collect(),
+            Some(_) => Err("labels and annotations must be objects of strings".into()),
+        }
+    }
+
+    fn convert(
+        item: &Value,
+        receiver: &str,
+        group_key: &str,
+        external_url: &str,
+    ) -> Result<AlertInput, String> {
+        let obj = item.as_object().ok_or("must be an object")?;
+        let labels = string_map(obj.get("labels"))?;
+        let annotations = string_map(obj.get("annotations"))?;
+        let status = match obj.get("status").and_then(Value::as_str) {
+            Some("firing") => AlertStatus::Firing,
+            Some("resolved") => AlertStatus::Resolved,
+            _ => return Err("status must be firing or resolved".into()),
+        };
+        let name = labels
+            .get("alertname")
+            .ok_or("labels.alertname is required")?;
+        let message = annotations
+            .get("description")
+            .or_else(|| annotations.get("summary"))
+            .or_else(|| annotations.get("message"))
+            .cloned()
+            .unwrap_or_else(|| {
+                format!(
+                    "{name} is {}",
+                    if status == AlertStatus::Firing {
+                        "firing"
+                    } else {
+                        "resolved"
+                    }
+                )
+            });
+        let mut data = Map::new();
+        data.insert(
+            "annotations".into(),
+            serde_json::to_value(&annotations).unwrap_or_default(),
+        );
+        for key in ["endsAt", "fingerprint", "generatorURL"] {
+            if let Some(v) = obj.get(key) {
+                data.insert(key.into(), v.clone());
+            }
+        }
+        data.insert("groupKey".into(), group_key.into());
+        data.insert("externalURL".into(), external_url.into());
+        // Revalidate through the ordinary rules so an Alertmanager alert is no laxer.
+        let mut candidate = serde_json::json!({
+            "type": name,
+            "message": message,
+            "status": if status == AlertStatus::Firing { "firing" } else { "resolved" },
+            "labels": labels,
+            "source": {"id": obj.get("fingerprint").cloned().unwrap_or(Value::Null), "name": receiver, "kind": "alertmanager"},
+            "data": data,
+        });
+        if let Some(title) = annotations
+            .get("summary")
+            .or_else(|| annotations.get("title"))
+        {
+            candidate["title"] = title.clone().into();
+        }
+        if let Some(sev) = labels.get("severity").and_then(|s| Severity::parse(s)) {
+            candidate["severity"] = serde_json::to_value(sev).unwrap_or_default();
+        }
+        if let Some(url) = obj
+            .get("generatorURL")
+            .and_then(Value::as_str)
+            .filter(|u| !u.is_empty())
+        {
+            candidate["url"] = url.into();
+        }
+        if let Some(started) = obj.get("startsAt").and_then(Value::as_str) {
+            candidate["started_at"] = started.into();
+        }
+        if candidate["source"]["id"].is_null() {
+            candidate["source"].as_object_mut().map(|s| s.remove("id"));
+        }
+        AlertInput::parse_at(&candidate, "").map_err(|errs| {
+            errs.iter()
+                .map(|e| format!("{}: {}", e.field, e.message))
+                .collect::<Vec<_>>()
+                .join("; ")
+        })
+    }
+}
+
+/// EventBridge's `CloudWatch Alarm State Change`.
+pub mod cloudwatch {
+    use super::*;
+
+    /// The alert for an alarm state change; `None` for states that raise nothing
+    /// (INSUFFICIENT_DATA).
+    pub fn convert(event: &Value) -> Result<Option<AlertInput>, String> {
+        let detail = event
+            .get("detail")
+            .and_then(Value::as_object)
+            .ok_or("the event has no detail")?;
+        let name = detail
+            .get("alarmName")
+            .and_then(Value::as_str)
+            .ok_or("detail.alarmName is missing")?;
+        let state = detail
+            .get("state")
+            .and_then(Value::as_object)
+            .ok_or("detail.state is missing")?;
+        let status = match state.get("value").and_then(Value::as_str) {
+            Some("ALARM") => AlertStatus::Firing,
+            Some("OK") => AlertStatus::Resolved,
+            Some(_) => return Ok(None),
+            None => return Err("detail.state.value is missing".into()),
+        };
+        let reason = state.get("reason").and_then(Value::as_str).unwrap_or(name);
+        let arn = event
+            .get("resources")
+            .and_then(|r| r.get(0))
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        let mut data = Map::new();
+        for key in ["previousState", "configuration"] {
+            if let Some(v) = detail.get(key) {
+                data.insert(key.into(), v.clone());
+            }
+        }
+        data.insert("state".into(), Value::Object(state.clone()));
+        let mut candidate = serde_json::json!({
+            "type": name,
+            "title": name,
+            "message": reason,
+            "status": if status == AlertStatus::Firing { "firing" } else { "resolved" },
+            "source": {
+                "id": arn, "name": name, "kind": "cloudwatch",
+                "region": event.get("region").cloned().unwrap_or(Value::Null),
+                "aws_account": event.get("account").cloned().unwrap_or(Value::Null),
+            },
+            "data": data,
+        });
+        if let Some(description) = detail
+            .get("configuration")
+            .and_then(|c| c.get("description"))
+            .and_then(Value::as_str)
+            .filter(|d| !d.is_empty())
+        {
+            candidate["data"]["description"] = description.into();
+        }
+        if let Some(ts) = state.get("timestamp").and_then(Value::as_str) {
+            // CloudWatch writes `2026-11-23T09:20:01.193+0000`, not quite RFC 3339.
+            let parsed = DateTime::parse_from_rfc3339(ts)
+                .or_else(|_| DateTime::parse_from_str(ts, "%Y-%m-%dT%H:%M:%S%.f%z"));
+            if let Ok(t) = parsed {
+                candidate["started_at"] = t.with_timezone(&Utc).to_rfc3339().into();
+            }
+        }
+        // EventBridge delivers at least once: the same state change must not fan out twice.
+        if let Some(id) = event.get("id").and_then(Value::as_str) {
+            candidate["dedup_key"] = format!("cloudwatch:{id}").into();
+        }
+        AlertInput::parse_at(&candidate, "")
+            .map(Some)
+            .map_err(|errs| {
+                errs.iter()
+                    .map(|e| format!("{}: {}", e.field, e.message))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn minimal_alert_defaults_to_firing() {
+        let a = AlertInput::parse(&json!({"type": "cpu_high", "message": "CPU at 92%"})).unwrap();
+        assert_eq!(a.status, AlertStatus::Firing);
+        assert_eq!(a.status.event(), EventType::AlertTriggered);
+    }
+
+    #[test]
+    fn every_fault_is_named() {
+        let err = AlertInput::parse(&json!({
+            "severity": "loud", "status": "open", "count": -1, "threshold": "x",
+            "labels": {"a": 1}, "data": [], "url": "ftp://x", "started_at": "yesterday",
+            "source": "me", "bogus": true
+        }))
+        .unwrap_err();
+        let mut fields: Vec<_> = err.details().iter().map(|d| d.field.clone()).collect();
+        fields.sort();
+        assert_eq!(
+            fields,
+            [
+                "bogus",
+                "count",
+                "data",
+                "labels.a",
+                "message",
+                "severity",
+                "source",
+                "started_at",
+                "status",
+                "threshold",
+                "type",
+                "url"
+            ]
+        );
+    }
+
+    #[test]
+    fn cloudwatch_alarm_and_ok() {
+        let mut event = json!({
+            "id": "e1", "region": "eu-west-1", "resources": ["arn:aws:cloudwatch:eu-west-1:1:alarm:a"],
+            "detail": {"alarmName": "api-5xx", "state": {"value": "ALARM", "reason": "Threshold Crossed",
+                       "timestamp": "2026-11-23T09:20:01.193+0000"}}
+        });
+        let alarm = cloudwatch::convert(&event).unwrap().unwrap();
+        assert_eq!(
+            (alarm.alert_type.as_str(), alarm.status),
+            ("api-5xx", AlertStatus::Firing)
+        );
+        assert_eq!(alarm.message, "Threshold Crossed");
+        assert!(alarm.started_at.is_some());
+        assert_eq!(alarm.dedup_key.as_deref(), Some("cloudwatch:e1"));
+        event["detail"]["state"]["value"] = json!("OK");
+        assert_eq!(
+            cloudwatch::convert(&event).unwrap().unwrap().status,
+            AlertStatus::Resolved
+        );
+        event["detail"]["state"]["value"] = json!("INSUFFICIENT_DATA");
+        assert_eq!(cloudwatch::convert(&event).unwrap(), None);
+        assert!(cloudwatch::convert(&json!({"detail": {}})).is_err());
+    }
+
+    #[test]
+    fn alertmanager_alerts_map_one_to_one() {
+        let body = json!({"version": "4", "status": "firing", "receiver": "r", "groupKey": "g", "alerts": [
+            {"status": "firing", "labels": {"alertname": "InstanceDown", "severity": "critical"},
+             "annotations": {"summary": "down", "description": "it is down"}, "startsAt": "2026-11-23T08:24:38.326Z",
+             "fingerprint": "f1", "generatorURL": "http://prom:9090/g"},
+            {"status": "resolved", "labels": {"alertname": "DiskFull", "severity": "page"}, "annotations": {}}
+        ]});
+        let alerts = alertmanager::parse(&body).unwrap();
+        assert_eq!(alerts.len(), 2);
+        assert_eq!(alerts[0].alert_type, "InstanceDown");
+        assert_eq!(alerts[0].message, "it is down");
+        assert_eq!(alerts[0].title.as_deref(), Some("down"));
+        assert_eq!(alerts[0].severity, Some(Severity::Critical));
+        assert_eq!(alerts[1].status, AlertStatus::Resolved);
+        assert_eq!(alerts[1].severity, None);
+        for bad in [
+            json!({"version": "3", "alerts": []}),
+            json!({"version": "4", "alerts": [{"status": "firing", "labels": {}}]}),
+            json!([]),
+        ] {
+            assert!(alertmanager::parse(&bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn data_is_capped_at_64k() {
+        let big = json!({"type": "t", "message": "m", "data": {"k": "x".repeat(DATA_MAX_BYTES)}});
+        assert!(AlertInput::parse(&big).is_err());
+        let ok = json!({"type": "t", "message": "m", "data": {"k": "x".repeat(1000)}});
+        assert!(AlertInput::parse(&ok).is_ok());
+    }
+
+    #[test]
+    fn full_alert_round_trips() {
+        let a = AlertInput::parse(&json!({
+            "type": "ERRORS_ALERT", "message": "m", "title": "t", "severity": "critical",
+            "status": "resolved", "source": {"id": 7, "name": "api"}, "labels": {"env": "prod"},
+            "count": 3, "threshold": 2.5, "url": "https://app.example.com/e/1",
+            "started_at": "2026-11-23T10:00:00Z", "data": {"ErrorTitle": "boom"}, "dedup_key": "k1"
+        }))
+        .unwrap();
+        let alert = Alert::new("a1".into(), a.clone(), Utc::now());
+        let back: Alert = serde_json::from_value(serde_json::to_value(&alert).unwrap()).unwrap();
+        assert_eq!(back, alert);
+        assert_eq!(
+            serde_json::to_value(&alert).unwrap()["type"],
+            "ERRORS_ALERT"
+        );
+    }
+}

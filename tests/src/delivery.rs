@@ -1,0 +1,712 @@
+//! Alerts in, deliveries out: the real functions, the SQS emulator and the local trigger.
+//! The test stack runs with RETRY_SCHEDULE=1s,1s (three attempts) and a 4 s lease.
+
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use crate::{
+    harness::{alerts_queue_url, delivery_queue_url, eventually, sqs, Client, TestAccount},
+    receiver::{verify, Behaviour, Receiver},
+};
+
+const SOON: Duration = Duration::from_secs(20);
+
+/// The crash test kills every deliver process, so it runs alone: the other tests here hold
+/// this lock for reading, the crash test for writing.
+static DELIVER: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
+
+async fn webhook(c: &Client, url: &str, extra: Value) -> (String, String) {
+    let mut body = json!({"name": "receiver", "url": url});
+    for (k, v) in extra.as_object().unwrap() {
+        body[k] = v.clone();
+    }
+    let w = c.create(body).await;
+    (
+        w["id"].as_str().unwrap().to_string(),
+        w["secret"].as_str().unwrap().to_string(),
+    )
+}
+
+async fn alert(c: &Client, body: Value) -> Value {
+    let r = c.post("/alerts", body).await;
+    assert_eq!(r.status, 202, "{r:?}");
+    r.body
+}
+
+/// The webhook's deliveries, once the first reaches one of `states`.
+async fn settled(c: &Client, webhook: &str, states: &[&str]) -> Value {
+    eventually(SOON, "a delivery to settle", || async {
+        let list = c.get(&format!("/webhooks/{webhook}/deliveries")).await.body;
+        let first = list["deliveries"].get(0)?.clone();
+        states.contains(&first["state"].as_str()?).then_some(first)
+    })
+    .await
+}
+
+async fn attempts(c: &Client, webhook: &str, delivery: &Value) -> Value {
+    let id = delivery["delivery_id"].as_str().unwrap();
+    let r = c.get(&format!("/webhooks/{webhook}/deliveries/{id}")).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    r.body
+}
+
+#[tokio::test]
+async fn an_alert_reaches_every_matching_webhook_signed() {
+    let _running = DELIVER.read().await;
+    let account = TestAccount::new().await;
+    let c = &account.writer;
+    let receiver = Receiver::start(Behaviour::Status(204)).await;
+    let (all, all_secret) = webhook(c, &receiver.url, json!({})).await;
+    let (cpu, cpu_secret) = webhook(c, &receiver.url, json!({"alert_types": ["cpu_high"]})).await;
+    let (_disk, _) = webhook(c, &receiver.url, json!({"alert_types": ["disk_high"]})).await;
+    let (resolved_only, resolved_secret) =
+        webhook(c, &receiver.url, json!({"events": ["alert.resolved"]})).await;
+    let (_off, _) = webhook(c, &receiver.url, json!({"enabled": false})).await;
+
+    let fired = alert(
+        c,
+        json!({"type": "cpu_high", "message": "CPU at 92%", "severity": "critical",
+                                "labels": {"host": "web-01"}, "data": {"ErrorTitle": "boom"}}),
+    )
+    .await;
+    assert_eq!(fired["deliveries"], 2);
+    let got = receiver.wait_for(2, SOON).await;
+    assert_eq!(got.len(), 2);
+    let resolved = alert(
+        c,
+        json!({"type": "cpu_high", "message": "back to normal", "status": "resolved"}),
+    )
+    .await;
+    assert_eq!(resolved["deliveries"], 3);
+    let got = receiver.wait_for(5, SOON).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(receiver.received().len(), 5, "no extra deliveries");
+
+    let secrets = [
+        (&all, &all_secret),
+        (&cpu, &cpu_secret),
+        (&resolved_only, &resolved_secret),
+    ];
+    for r in &got {
+        let payload: Value = serde_json::from_slice(&r.body).unwrap();
+        let to = payload["data"]["webhook"]["id"].as_str().unwrap();
+        let (_, secret) = secrets
+            .iter()
+            .find(|(id, _)| id.as_str() == to)
+            .expect("a matching webhook");
+        verify(secret, r).unwrap_or_else(|e| panic!("signature: {e}"));
+        assert_eq!(r.method, "POST");
+        assert_eq!(r.headers["content-type"], "application/json");
+        assert!(r.headers["user-agent"].starts_with("Hookline/"));
+        assert_eq!(payload["data"]["account"]["id"], account.id);
+        let alert = &payload["data"]["alert"];
+        match payload["type"].as_str().unwrap() {
+            "alert.triggered" => {
+                assert_ne!(to, resolved_only);
+                assert_eq!(alert["id"], fired["alert_id"]);
+                assert_eq!(
+                    (alert["type"].as_str(), alert["severity"].as_str()),
+                    (Some("cpu_high"), Some("critical"))
+                );
+                assert_eq!(alert["data"]["ErrorTitle"], "boom");
+                assert_eq!(alert["labels"]["host"], "web-01");
+            }
+            "alert.resolved" => assert_eq!(alert["status"], "resolved"),
+            other => panic!("unexpected event {other}"),
+        }
+    }
+
+    // The alert view sums up where each delivery stands.
+    let view = c
+        .get(&format!("/alerts/{}", fired["alert_id"].as_str().unwrap()))
+        .await;
+    assert_eq!(view.status, 200, "{view:?}");
+    assert_eq!(view.body["alert"]["message"], "CPU at 92%");
+    let summary = eventually(SOON, "both deliveries to succeed", || async {
+        let v = c
+            .get(&format!("/alerts/{}", fired["alert_id"].as_str().unwrap()))
+            .await
+            .body;
+        let ds = v["deliveries"].as_array()?.clone();
+        ds.iter().all(|d| d["state"] == "succeeded").then_some(ds)
+    })
+    .await;
+    let mut targets: Vec<&str> = summary
+        .iter()
+        .map(|d| d["webhook_id"].as_str().unwrap())
+        .collect();
+    targets.sort();
+    let mut expected = [all.as_str(), cpu.as_str()];
+    expected.sort();
+    assert_eq!(targets, expected);
+}
+
+#[tokio::test]
+async fn ingest_is_idempotent() {
+    let _running = DELIVER.read().await;
+    let account = TestAccount::new().await;
+    let c = &account.writer;
+    let receiver = Receiver::start(Behaviour::Status(200)).await;
+    webhook(c, &receiver.url, json!({})).await;
+    let body = json!({"type": "disk_high", "message": "disk at 95%"});
+    let first = reply_with_key(c, &body, "key-1").await;
+    let again = reply_with_key(c, &body, "key-1").await;
+    assert_eq!(first, again);
+    let other = reply_with_key(
+        c,
+        &json!({"type": "disk_high", "message": "different"}),
+        "key-1",
+    )
+    .await;
+    assert_eq!(other["error"]["code"], "idempotency_key_reused", "{other}");
+    // dedup_key in the body does the same.
+    let with_field = json!({"type": "disk_high", "message": "x", "dedup_key": "d-1"});
+    assert_eq!(
+        alert(c, with_field.clone()).await,
+        alert(c, with_field).await
+    );
+    receiver.wait_for(2, SOON).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(
+        receiver.received().len(),
+        2,
+        "a repeated alert fanned out twice"
+    );
+}
+
+async fn reply_with_key(c: &Client, body: &Value, key: &str) -> Value {
+    let r = crate::harness::reply(
+        c.request("POST", "/alerts")
+            .header("idempotency-key", key)
+            .json(body),
+    )
+    .await;
+    r.body
+}
+
+#[tokio::test]
+async fn outcomes_are_classified() {
+    let _running = DELIVER.read().await;
+    let account = TestAccount::new().await;
+    let c = &account.writer;
+    // (behaviour, final state, attempts made)
+    let cases = [
+        (Behaviour::Status(201), "succeeded", 1),
+        (Behaviour::Status(302), "failed", 1),
+        (Behaviour::Status(404), "failed", 1),
+        (Behaviour::Status(400), "failed", 1),
+        (Behaviour::Status(408), "failed", 3),
+        (Behaviour::Status(503), "failed", 3),
+        (
+            Behaviour::Script(vec![(429, Some("2")), (200, None)]),
+            "succeeded",
+            2,
+        ),
+    ];
+    let mut running = Vec::new();
+    for (behaviour, state, tries) in cases {
+        let receiver = Receiver::start(behaviour.clone()).await;
+        let (id, _) = webhook(c, &receiver.url, json!({})).await;
+        running.push((receiver, id, state, tries, behaviour));
+    }
+    let refused = Receiver::refusing_url().await;
+    let (refused_id, _) = webhook(c, &refused, json!({})).await;
+    alert(c, json!({"type": "t", "message": "m"})).await;
+
+    for (receiver, id, state, tries, behaviour) in &running {
+        let delivery = settled(c, id, &["succeeded", "failed"]).await;
+        assert_eq!(delivery["state"], *state, "{behaviour:?}: {delivery}");
+        assert_eq!(delivery["attempt_count"], *tries, "{behaviour:?}");
+        assert_eq!(
+            receiver.received().len(),
+            *tries as usize,
+            "{behaviour:?}: redirects are not followed, 4xx not retried"
+        );
+        let detail = attempts(c, id, &delivery).await;
+        if *tries == 3 {
+            assert!(
+                delivery["last_error"]
+                    .as_str()
+                    .unwrap()
+                    .contains("retries exhausted"),
+                "{delivery}"
+            );
+        }
+        if matches!(behaviour, Behaviour::Script(_)) {
+            // Retry-After: 2 pushed the second attempt back past the 1 s schedule.
+            let a = detail["attempts"].as_array().unwrap();
+            let t0 =
+                chrono::DateTime::parse_from_rfc3339(a[0]["timestamp"].as_str().unwrap()).unwrap();
+            let t1 =
+                chrono::DateTime::parse_from_rfc3339(a[1]["timestamp"].as_str().unwrap()).unwrap();
+            assert!((t1 - t0).num_milliseconds() >= 1900, "{detail}");
+        }
+    }
+    let delivery = settled(c, &refused_id, &["failed"]).await;
+    assert_eq!(delivery["attempt_count"], 3);
+    assert!(delivery["last_status_code"].is_null());
+    assert!(
+        delivery["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("connection refused"),
+        "{delivery}"
+    );
+}
+
+#[tokio::test]
+async fn a_timeout_is_retried() {
+    let _running = DELIVER.read().await;
+    let account = TestAccount::new().await;
+    let c = &account.writer;
+    let receiver = Receiver::start(Behaviour::Hang).await;
+    let (id, _) = webhook(c, &receiver.url, json!({})).await;
+    alert(c, json!({"type": "t", "message": "m"})).await;
+    let delivery = settled(c, &id, &["retrying"]).await;
+    assert!(
+        delivery["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("timed out after 10s"),
+        "{delivery}"
+    );
+    assert!(delivery["next_attempt_at"].is_string());
+    receiver.wait_for(2, Duration::from_secs(20)).await;
+    assert!(
+        receiver.received().len() >= 2,
+        "the timed-out attempt was retried"
+    );
+    c.send("DELETE", &format!("/webhooks/{id}"), None).await;
+}
+
+#[tokio::test]
+async fn retries_until_success_then_the_webhook_is_healthy() {
+    let _running = DELIVER.read().await;
+    let account = TestAccount::new().await;
+    let c = &account.writer;
+    let receiver = Receiver::start(Behaviour::Script(vec![
+        (500, None),
+        (502, None),
+        (200, None),
+    ]))
+    .await;
+    let (id, secret) = webhook(
+        c,
+        &receiver.url,
+        json!({"headers": {"X-Api-Key": "k-secret-1"}}),
+    )
+    .await;
+    alert(c, json!({"type": "t", "message": "m"})).await;
+    let delivery = settled(c, &id, &["succeeded"]).await;
+    assert_eq!(delivery["attempt_count"], 3);
+    let got = receiver.received();
+    assert_eq!(got.len(), 3);
+    // The same webhook-id on every retry, each attempt signed afresh.
+    assert!(got
+        .iter()
+        .all(|r| r.headers["webhook-id"] == got[0].headers["webhook-id"]));
+    assert!(got.iter().all(|r| verify(&secret, r).is_ok()));
+    assert!(got.iter().all(|r| r.body == got[0].body));
+
+    let detail = attempts(c, &id, &delivery).await;
+    let list = detail["attempts"].as_array().unwrap();
+    let states: Vec<&str> = list.iter().map(|a| a["state"].as_str().unwrap()).collect();
+    assert_eq!(states, ["retrying", "retrying", "succeeded"]);
+    let codes: Vec<u64> = list
+        .iter()
+        .map(|a| a["response"]["status"].as_u64().unwrap())
+        .collect();
+    assert_eq!(codes, [500, 502, 200]);
+    let first = &list[0];
+    assert_eq!(first["trigger"], "scheduled");
+    assert_eq!(first["request"]["method"], "POST");
+    assert_eq!(first["request"]["headers"]["X-Api-Key"], "********");
+    assert_eq!(first["response"]["body"], "received");
+    assert!(first["next_attempt_at"].is_string() && first["duration_ms"].is_u64());
+    assert!(
+        !detail.to_string().contains("k-secret-1"),
+        "a header value leaked into the record"
+    );
+
+    let w = c.get(&format!("/webhooks/{id}")).await.body;
+    assert!(w["last_success"].is_string() && w["last_failure"].is_string());
+    assert_eq!(w["last_delivery"]["success"], true);
+    assert_eq!(w["last_delivery"]["status_code"], 200);
+    assert_eq!(w["last_delivery"]["response"], "received");
+}
+
+#[tokio::test]
+async fn gone_disables_the_webhook() {
+    let _running = DELIVER.read().await;
+    let account = TestAccount::new().await;
+    let c = &account.writer;
+    let receiver = Receiver::start(Behaviour::Status(410)).await;
+    let (id, _) = webhook(c, &receiver.url, json!({})).await;
+    alert(c, json!({"type": "t", "message": "m"})).await;
+    let delivery = settled(c, &id, &["failed"]).await;
+    assert_eq!(delivery["attempt_count"], 1);
+    let w = eventually(SOON, "the webhook to be disabled", || async {
+        let w = c.get(&format!("/webhooks/{id}")).await.body;
+        (w["enabled"] == false).then_some(w)
+    })
+    .await;
+    assert!(
+        w["disabled_reason"].as_str().unwrap().contains("410"),
+        "{w}"
+    );
+    assert_eq!(
+        alert(c, json!({"type": "t", "message": "again"})).await["deliveries"],
+        0
+    );
+    // Enabling it again clears the reason.
+    let on = c
+        .send(
+            "PATCH",
+            &format!("/webhooks/{id}"),
+            Some(json!({"enabled": true})),
+        )
+        .await;
+    assert_eq!(on.body["disabled_reason"], Value::Null);
+}
+
+#[tokio::test]
+async fn a_duplicated_message_posts_once() {
+    let _running = DELIVER.read().await;
+    let account = TestAccount::new().await;
+    let c = &account.writer;
+    let receiver = Receiver::start(Behaviour::Slow(Duration::from_millis(300), 200)).await;
+    let (id, _) = webhook(c, &receiver.url, json!({})).await;
+    // Hold the webhook's first delivery back: take it off the queue as SQS would hand a
+    // copy to a second consumer, by sending the very same message body twice more.
+    let fired = alert(c, json!({"type": "t", "message": "dup"})).await;
+    let delivery = settled(c, &id, &["succeeded"]).await;
+    let message = json!({
+        "account_id": account.id, "webhook_id": id, "webhook_version": 1,
+        "delivery_id": delivery["delivery_id"], "alert_id": fired["alert_id"], "event": "alert.triggered",
+        "attempt": 1, "trigger": "scheduled", "payload": "{\"type\":\"alert.triggered\"}"
+    })
+    .to_string();
+    let sqs = sqs().await;
+    for _ in 0..2 {
+        sqs.send_message()
+            .queue_url(delivery_queue_url())
+            .message_body(&message)
+            .send()
+            .await
+            .unwrap();
+    }
+    // A second delivery, whose first attempt arrives twice at once.
+    let fresh = json!({
+        "account_id": account.id, "webhook_id": id, "webhook_version": 1,
+        "delivery_id": uuid::Uuid::now_v7().to_string(), "alert_id": fired["alert_id"], "event": "alert.triggered",
+        "attempt": 1, "trigger": "scheduled", "payload": "{\"type\":\"alert.triggered\"}"
+    })
+    .to_string();
+    let batch = sqs.send_message_batch().queue_url(delivery_queue_url());
+    let entry = |n: &str| {
+        aws_sdk_sqs::types::SendMessageBatchRequestEntry::builder()
+            .id(n)
+            .message_body(&fresh)
+            .build()
+            .unwrap()
+    };
+    batch
+        .entries(entry("a"))
+        .entries(entry("b"))
+        .send()
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let got = receiver.received();
+    assert_eq!(
+        got.len(),
+        2,
+        "each attempt was POSTed once: {:?}",
+        got.iter()
+            .map(|r| &r.headers["webhook-id"])
+            .collect::<Vec<_>>()
+    );
+    assert_ne!(got[0].headers["webhook-id"], got[1].headers["webhook-id"]);
+    let list = c.get(&format!("/webhooks/{id}/deliveries")).await.body;
+    for d in list["deliveries"].as_array().unwrap() {
+        assert_eq!(d["attempt_count"], 1, "{d}");
+        assert_eq!(
+            attempts(c, &id, d).await["attempts"]
+                .as_array()
+                .unwrap()
+                .len(),
+            1
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_killed_deliver_process_loses_nothing() {
+    let _running = DELIVER.write().await;
+    let account = TestAccount::with_quota(Some(50)).await;
+    let c = &account.writer;
+    let receiver = Receiver::start(Behaviour::Slow(Duration::from_millis(1500), 200)).await;
+    let mut ids = Vec::new();
+    for _ in 0..10 {
+        ids.push(webhook(c, &receiver.url, json!({})).await.0);
+    }
+    alert(c, json!({"type": "t", "message": "crash"})).await;
+    // Kill every deliver process while the batch waits on the slow endpoint.
+    receiver.wait_for(1, SOON).await;
+    let killed = std::process::Command::new("pkill")
+        .args(["-KILL", "-f", "target/debug/deliver$"])
+        .status()
+        .unwrap();
+    assert!(killed.success(), "no deliver process was running");
+
+    for id in &ids {
+        let delivery = settled(c, id, &["succeeded"]).await;
+        let detail = attempts(c, id, &delivery).await;
+        let made = detail["attempts"].as_array().unwrap();
+        assert_eq!(made.len(), 1, "exactly one recorded success: {detail}");
+        assert_eq!(made[0]["state"], "succeeded");
+    }
+    let mut seen: Vec<String> = receiver
+        .received()
+        .iter()
+        .map(|r| r.headers["webhook-id"].clone())
+        .collect();
+    seen.sort();
+    seen.dedup();
+    assert_eq!(seen.len(), 10, "every delivery arrived");
+}
+
+#[tokio::test]
+async fn redelivery_sends_a_manual_attempt_with_the_same_webhook_id() {
+    let _running = DELIVER.read().await;
+    let account = TestAccount::new().await;
+    let c = &account.writer;
+    let receiver = Receiver::start(Behaviour::Script(vec![(404, None), (200, None)])).await;
+    let (id, secret) = webhook(c, &receiver.url, json!({})).await;
+    alert(c, json!({"type": "t", "message": "m"})).await;
+    let delivery = settled(c, &id, &["failed"]).await;
+    let delivery_id = delivery["delivery_id"].as_str().unwrap();
+    let r = c
+        .post(
+            &format!("/webhooks/{id}/deliveries/{delivery_id}/redeliver"),
+            json!(null),
+        )
+        .await;
+    assert_eq!(r.status, 202, "{r:?}");
+    assert_eq!(r.body["attempt"], 2);
+    let after = settled(c, &id, &["succeeded"]).await;
+    assert_eq!(after["attempt_count"], 2);
+    let got = receiver.received();
+    assert_eq!(got.len(), 2);
+    assert_eq!(got[0].headers["webhook-id"], got[1].headers["webhook-id"]);
+    assert!(verify(&secret, &got[1]).is_ok());
+    let detail = attempts(c, &id, &after).await;
+    let triggers: Vec<&str> = detail["attempts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["trigger"].as_str().unwrap())
+        .collect();
+    assert_eq!(triggers, ["scheduled", "manual"]);
+    let ghost = uuid::Uuid::new_v4();
+    assert_eq!(
+        c.post(
+            &format!("/webhooks/{id}/deliveries/{ghost}/redeliver"),
+            json!(null)
+        )
+        .await
+        .status,
+        404
+    );
+    assert_eq!(
+        account
+            .reader
+            .post(
+                &format!("/webhooks/{id}/deliveries/{delivery_id}/redeliver"),
+                json!(null)
+            )
+            .await
+            .status,
+        403
+    );
+}
+
+#[tokio::test]
+async fn the_delivery_log_pages_filters_and_includes_tests() {
+    let _running = DELIVER.read().await;
+    let account = TestAccount::new().await;
+    let c = &account.writer;
+    let receiver = Receiver::start(Behaviour::Status(200)).await;
+    let (id, _) = webhook(c, &receiver.url, json!({})).await;
+    for i in 0..3 {
+        alert(c, json!({"type": "t", "message": format!("m{i}")})).await;
+    }
+    let test = c.post(&format!("/webhooks/{id}/test"), json!(null)).await;
+    assert_eq!(test.body["success"], true);
+    receiver.wait_for(4, SOON).await;
+    let all = eventually(SOON, "four settled deliveries", || async {
+        let l = c
+            .get(&format!("/webhooks/{id}/deliveries?state=succeeded"))
+            .await
+            .body;
+        (l["deliveries"].as_array()?.len() == 4).then_some(l)
+    })
+    .await;
+    let list = all["deliveries"].as_array().unwrap();
+    // Newest first: the test came last.
+    assert_eq!(list[0]["trigger"], "test");
+    assert_eq!(list[0]["delivery_id"], test.body["delivery_id"]);
+    assert_eq!(list[0]["event"], "alert.test");
+    let created: Vec<&str> = list
+        .iter()
+        .map(|d| d["created_at"].as_str().unwrap())
+        .collect();
+    let mut sorted = created.clone();
+    sorted.sort_by(|a, b| b.cmp(a));
+    assert_eq!(created, sorted);
+    let page = c
+        .get(&format!("/webhooks/{id}/deliveries?limit=3"))
+        .await
+        .body;
+    assert_eq!(page["deliveries"].as_array().unwrap().len(), 3);
+    let rest = c
+        .get(&format!(
+            "/webhooks/{id}/deliveries?limit=3&cursor={}",
+            page["next_cursor"].as_str().unwrap()
+        ))
+        .await
+        .body;
+    assert_eq!(rest["deliveries"].as_array().unwrap().len(), 1);
+    assert_eq!(rest["next_cursor"], Value::Null);
+    assert_eq!(
+        c.get(&format!("/webhooks/{id}/deliveries?state=failed"))
+            .await
+            .body["deliveries"],
+        json!([])
+    );
+    let bad = c
+        .get(&format!("/webhooks/{id}/deliveries?state=lost"))
+        .await;
+    assert_eq!((bad.status, bad.fields()), (400, vec!["state".to_string()]));
+    assert_eq!(
+        account
+            .reader
+            .get(&format!("/webhooks/{id}/deliveries"))
+            .await
+            .status,
+        200
+    );
+}
+
+#[tokio::test]
+async fn delivery_routes_are_isolated_between_accounts() {
+    let _running = DELIVER.read().await;
+    let a = TestAccount::new().await;
+    let b = TestAccount::new().await;
+    let receiver = Receiver::start(Behaviour::Status(200)).await;
+    let (id, _) = webhook(&a.writer, &receiver.url, json!({})).await;
+    let fired = alert(&a.writer, json!({"type": "t", "message": "m"})).await;
+    let delivery = settled(&a.writer, &id, &["succeeded"]).await;
+    let d = delivery["delivery_id"].as_str().unwrap();
+    let alert_id = fired["alert_id"].as_str().unwrap();
+    for (method, path) in [
+        ("GET", format!("/webhooks/{id}/deliveries")),
+        ("GET", format!("/webhooks/{id}/deliveries/{d}")),
+        ("POST", format!("/webhooks/{id}/deliveries/{d}/redeliver")),
+        ("GET", format!("/alerts/{alert_id}")),
+    ] {
+        let r = b.writer.send(method, &path, None).await;
+        assert_eq!((r.status, r.code()), (404, "not_found"), "{method} {path}");
+    }
+    // B's alerts never reach A's webhooks.
+    assert_eq!(
+        alert(&b.writer, json!({"type": "t", "message": "m"})).await["deliveries"],
+        0
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(receiver.received().len(), 1);
+    assert_eq!(
+        a.writer
+            .get(&format!("/webhooks/{id}/deliveries/{d}"))
+            .await
+            .body["attempt_count"],
+        1
+    );
+}
+
+#[tokio::test]
+async fn alerts_arrive_from_alertmanager_and_the_alerts_queue() {
+    let _running = DELIVER.read().await;
+    let account = TestAccount::new().await;
+    let c = &account.writer;
+    let receiver = Receiver::start(Behaviour::Status(200)).await;
+    let (id, _) = webhook(
+        c,
+        &receiver.url,
+        json!({"alert_types": ["InstanceDown", "disk_high"]}),
+    )
+    .await;
+
+    let sample: Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../events/ingest-alertmanager.json"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    let body: Value = serde_json::from_str(sample["body"].as_str().unwrap()).unwrap();
+    let r = c.post("/alerts/alertmanager", body).await;
+    assert_eq!(r.status, 202, "{r:?}");
+    assert_eq!(r.body["deliveries"], 2);
+    let bad = c
+        .post(
+            "/alerts/alertmanager",
+            json!({"version": "4", "alerts": [{"status": "firing"}]}),
+        )
+        .await;
+    assert_eq!(bad.status, 400);
+
+    let queued =
+        json!({"account_id": account.id, "alert": {"type": "disk_high", "message": "disk at 95%"}});
+    sqs()
+        .await
+        .send_message()
+        .queue_url(alerts_queue_url())
+        .message_body(queued.to_string())
+        .send()
+        .await
+        .unwrap();
+
+    let got = receiver.wait_for(3, SOON).await;
+    assert_eq!(got.len(), 3);
+    let mut kinds: Vec<String> = got
+        .iter()
+        .map(|r| {
+            let p: Value = serde_json::from_slice(&r.body).unwrap();
+            format!(
+                "{} {}",
+                p["type"].as_str().unwrap(),
+                p["data"]["alert"]["type"].as_str().unwrap()
+            )
+        })
+        .collect();
+    kinds.sort();
+    assert_eq!(
+        kinds,
+        [
+            "alert.resolved InstanceDown",
+            "alert.triggered InstanceDown",
+            "alert.triggered disk_high"
+        ]
+    );
+    let firing = got
+        .iter()
+        .find(|r| String::from_utf8_lossy(&r.body).contains("localhost:8081"))
+        .unwrap();
+    let p: Value = serde_json::from_slice(&firing.body).unwrap();
+    assert_eq!(p["data"]["alert"]["severity"], "critical");
+    assert_eq!(p["data"]["alert"]["title"], "Instance localhost:8081 down");
+    let _ = id;
+}
