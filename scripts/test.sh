@@ -39,9 +39,10 @@ start_dynamodb "$(free_port)"
 start_sqs "$(free_port)"
 provision
 # A short retry schedule and lease, so retries, exhaustion and crash recovery take seconds.
-export RETRY_SCHEDULE=1s,1s DELIVERY_LEASE=4s
+# The lease outlasts an attempt (10 s), and the visibility timeout the lease.
+export RETRY_SCHEDULE=1s,1s DELIVERY_LEASE=12s
 start_api "$(free_port)"
-start_trigger --visibility-timeout 6
+start_trigger --visibility-timeout 15
 
 step "end-to-end tests against $HOOKLINE_API_URL"
 if ! "$e2e_bin" --test-threads 4; then

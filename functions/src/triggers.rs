@@ -15,6 +15,7 @@ use serde_json::{json, Value};
 use crate::App;
 
 /// Runs `handle` on every record at once and reports the ones to keep on the queue.
+/// (The alerts queue; the deliver function works on its batch as a whole.)
 async fn each_record<'a, F, Fut>(records: Vec<SqsMessage>, handle: F) -> SqsBatchResponse
 where
     F: Fn(SqsMessage) -> Fut,
@@ -25,45 +26,67 @@ where
         .map(|r| r.message_id.clone().unwrap_or_default())
         .collect();
     let done = join_all(records.into_iter().map(handle)).await;
+    batch_response(
+        ids.into_iter()
+            .zip(done)
+            .filter(|(_, ok)| !ok)
+            .map(|(id, _)| id)
+            .collect(),
+    )
+}
+
+/// The deliver function: one attempt per message, all of a batch at once, claimed and
+/// recorded together.
+pub async fn deliver(
+    app: &App,
+    event: SqsEvent,
+) -> Result<SqsBatchResponse, lambda_runtime::Error> {
+    let mut ids = Vec::new();
+    let mut messages = Vec::new();
+    let mut failed = Vec::new();
+    for record in event.records {
+        let id = record.message_id.unwrap_or_default();
+        match record
+            .body
+            .as_deref()
+            .map(serde_json::from_str::<DeliveryMessage>)
+        {
+            Some(Ok(m)) => {
+                ids.push(id);
+                messages.push(m);
+            }
+            _ => {
+                // Left on the queue: after maxReceiveCount it lands in the dead-letter queue.
+                tracing::error!(message = %id, "not a delivery message");
+                failed.push(id);
+            }
+        }
+    }
+    let results = app.worker.handle_batch(messages).await;
+    for (id, result) in ids.into_iter().zip(results) {
+        match result {
+            Ok(Handled::Busy) => failed.push(id),
+            Ok(_) => {}
+            Err(err) => {
+                tracing::error!(message = %id, error = %err, "delivery failed; the message will be retried");
+                failed.push(id);
+            }
+        }
+    }
+    Ok(batch_response(failed))
+}
+
+fn batch_response(failed: Vec<String>) -> SqsBatchResponse {
     let mut response = SqsBatchResponse::default();
-    response.batch_item_failures = ids
+    response.batch_item_failures = failed
         .into_iter()
-        .zip(done)
-        .filter(|(_, ok)| !ok)
-        .map(|(id, _)| {
+        .map(|id| {
             let mut failure = BatchItemFailure::default();
             failure.item_identifier = id;
             failure
         })
         .collect();
     response
-}
-
-/// The deliver function: one attempt per message, all of a batch at once.
-pub async fn deliver(
-    app: &App,
-    event: SqsEvent,
-) -> Result<SqsBatchResponse, lambda_runtime::Error> {
-    Ok(each_record(event.records, |record| async move {
-        let id = record.message_id.unwrap_or_default();
-        let message = match record.body.as_deref().map(serde_json::from_str::<DeliveryMessage>) {
-            Some(Ok(m)) => m,
-            _ => {
-                // Left on the queue: after maxReceiveCount it lands in the dead-letter queue.
-                tracing::error!(message = %id, "not a delivery message");
-                return false;
-            }
-        };
-        match app.worker.handle(message).await {
-            Ok(Handled::Busy) => false,
-            Ok(_) => true,
-            Err(err) => {
-                tracing::error!(message = %id, error = %err, "delivery failed; the message will be retried");
-                false
-            }
-        }
-    })
-    .await)
 }
 
 /// A message on the alerts queue: `{"account_id": ..., "alert": {...}, "idempotency_key"?: ...}`.

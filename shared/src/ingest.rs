@@ -1,7 +1,7 @@
 //! Alerts in: record the alert, find every enabled webhook that subscribes to it, and
 //! queue one delivery per webhook.
 
-use chrono::{DateTime, TimeZone, Utc};
+use chrono::Utc;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
@@ -10,7 +10,7 @@ use crate::{
     delivery::Payload,
     error::ApiError,
     queue::{DeliveryMessage, Queue},
-    records::{delivery_id, msg_id, Delivery, DeliveryState, Trigger},
+    records::{delivery_id, msg_id, uuid_time, Delivery, DeliveryState, Trigger},
     store::{Idempotency, StoredAlert, Target},
     worker::DeliveryConfig,
     Store,
@@ -32,15 +32,6 @@ pub struct Ingest<'a> {
     pub store: &'a Store,
     pub queue: &'a Queue,
     pub config: &'a DeliveryConfig,
-}
-
-/// The time inside a UUIDv7 alert id: deliveries of a retried ingest get the same ids.
-fn time_of(alert_id: &str) -> Option<DateTime<Utc>> {
-    let (secs, nanos) = uuid::Uuid::parse_str(alert_id)
-        .ok()?
-        .get_timestamp()?
-        .to_unix();
-    Utc.timestamp_opt(i64::try_from(secs).ok()?, nanos).single()
 }
 
 fn fingerprint(input: &AlertInput) -> String {
@@ -81,7 +72,8 @@ impl Ingest<'_> {
                 }
             }
         }
-        let received_at = time_of(&alert_id).unwrap_or_else(Utc::now);
+        // The id's own time: deliveries of a resumed ingest get the same ids.
+        let received_at = uuid_time(&alert_id).unwrap_or_else(Utc::now);
         let alert = Alert::new(alert_id.clone(), input, received_at);
         let event = alert.event();
         let alert_type = alert.input.alert_type.clone();
@@ -196,9 +188,9 @@ mod tests {
     fn alert_ids_carry_their_time() {
         let before = Utc::now() - chrono::Duration::milliseconds(2);
         let id = uuid::Uuid::now_v7().to_string();
-        let t = time_of(&id).unwrap();
+        let t = uuid_time(&id).unwrap();
         assert!(t >= before && t <= Utc::now());
-        assert_eq!(time_of("nope"), None);
+        assert_eq!(uuid_time("nope"), None);
     }
 
     #[test]

@@ -128,6 +128,13 @@ pub fn delivery_id(alert_id: &str, webhook_id: &str, at: DateTime<Utc>) -> Strin
         .to_string()
 }
 
+/// The time inside a UUIDv7 (alert and delivery ids carry their creation time).
+pub fn uuid_time(id: &str) -> Option<DateTime<Utc>> {
+    use chrono::TimeZone;
+    let (secs, nanos) = uuid::Uuid::parse_str(id).ok()?.get_timestamp()?.to_unix();
+    Utc.timestamp_opt(i64::try_from(secs).ok()?, nanos).single()
+}
+
 /// The `webhook-id` header of a delivery.
 pub fn msg_id(delivery_id: &str) -> String {
     format!("msg_{}", delivery_id.replace('-', ""))

@@ -7,19 +7,22 @@
 //! - A crash loses nothing: a message is deleted only after its attempt is recorded and
 //!   its follow-up queued. A crash mid-attempt leaves the message to come back after the
 //!   visibility timeout, when the lease has run out and the attempt is made again.
-//! - The config used is current: the claim checks the webhook's version in the same
-//!   transaction, so cached copies are never used stale.
+//! - The config used is current: every claim checks the webhook's stored version in the
+//!   same transaction, so a cached copy is never used stale.
 
 use std::{collections::HashMap, sync::Mutex, time::Duration};
 
 use chrono::{DateTime, Utc};
+use futures::future::join_all;
 use rand::Rng;
 
 use crate::{
     delivery::{self, Attempt, Outcome},
     model::{LastDelivery, Webhook},
     queue::{DeliveryMessage, Queue},
-    records::{msg_id, AttemptRecord, Delivery, DeliveryState, RecordedResponse, Trigger},
+    records::{
+        msg_id, uuid_time, AttemptRecord, Delivery, DeliveryState, RecordedResponse, Trigger,
+    },
     store::{Claim, DeliveryUpdate, StoreError, WebhookStatus},
     Store,
 };
@@ -43,7 +46,9 @@ pub struct DeliveryConfig {
     pub disable_after: Duration,
     /// How long delivery records are kept.
     pub retention: Duration,
-    /// How long a claimed attempt is reserved: longer than an attempt can take.
+    /// How long a claimed attempt is reserved. It must outlast any invocation of the
+    /// deliver function (30 s in template.yaml), so that no worker writes an attempt it
+    /// no longer holds; it is at least the delivery timeout plus 2 s.
     pub lease: Duration,
     pub timeout: Duration,
 }
@@ -108,13 +113,25 @@ impl DeliveryConfig {
             })
             .transpose()?
             .unwrap_or(30);
+        let timeout = crate::config::DELIVERY_TIMEOUT;
+        let lease = duration("DELIVERY_LEASE", "60s")?;
+        // Recording a batch relies on it: no attempt outlives its lease.
+        if lease < timeout + Duration::from_secs(2) {
+            return Err(SettingError {
+                name: "DELIVERY_LEASE",
+                reason: format!(
+                    "must exceed the {}s delivery timeout by 2s or more",
+                    timeout.as_secs()
+                ),
+            });
+        }
         Ok(Self {
             schedule,
             jitter: 0.2,
             disable_after: duration("DISABLE_AFTER", "5d")?,
             retention: Duration::from_secs(retention_days * 86400),
-            lease: duration("DELIVERY_LEASE", "60s")?,
-            timeout: crate::config::DELIVERY_TIMEOUT,
+            lease,
+            timeout,
         })
     }
 
@@ -163,12 +180,45 @@ pub enum Handled {
     Dropped,
 }
 
+/// A message about to be attempted, with the webhook config it will use.
+struct Job {
+    msg: DeliveryMessage,
+    webhook: Webhook,
+    delivery: Delivery,
+    lease_until: DateTime<Utc>,
+}
+
+/// An attempt made, and what it leaves to record.
+struct Done {
+    attempt: Attempt,
+    record: AttemptRecord,
+    update: DeliveryUpdate,
+    last_delivery: LastDelivery,
+    next_delay: Option<Duration>,
+    finished: DateTime<Utc>,
+}
+
+impl Done {
+    /// The delivery item as this attempt leaves it.
+    fn delivery(&self, job: &Job) -> Delivery {
+        Delivery {
+            state: self.update.state,
+            attempt_count: self.record.attempt,
+            updated_at: Some(self.finished),
+            last_status_code: self.update.last_status_code,
+            last_error: self.update.last_error.clone(),
+            next_attempt_at: self.update.next_attempt_at,
+            ..job.delivery.clone()
+        }
+    }
+}
+
 pub struct Worker {
     pub store: Store,
     pub queue: Queue,
     pub http: reqwest::Client,
     pub config: DeliveryConfig,
-    /// Webhooks by (account, id); checked against the stored version at every claim.
+    /// Webhooks by (account, id); every claim checks the stored version.
     cache: Mutex<HashMap<(String, String), Webhook>>,
 }
 
@@ -213,21 +263,219 @@ impl Worker {
         cache.remove(&(msg.account_id.clone(), msg.webhook_id.clone()));
     }
 
+    /// Handles one message on its own: the path for duplicates and contention, and
+    /// for what a batch could not claim or record at once.
     pub async fn handle(&self, msg: DeliveryMessage) -> Result<Handled, WorkerError> {
         let now = Utc::now();
+        let mut job = match self.prepare(msg, now).await? {
+            Ok(job) => job,
+            Err(handled) => return Ok(handled),
+        };
+        let mut reloaded = false;
+        loop {
+            if !job.webhook.enabled {
+                if reloaded {
+                    return self.abandon(&job, now).await;
+                }
+            } else {
+                let claim = self
+                    .store
+                    .claim_attempt(
+                        &job.webhook,
+                        &job.delivery,
+                        job.msg.attempt,
+                        job.msg.trigger,
+                        job.lease_until,
+                        now,
+                    )
+                    .await?;
+                match claim {
+                    Claim::Claimed => break,
+                    Claim::Refused(current) => return self.refused(&job.msg, current, now).await,
+                    Claim::WebhookChanged if reloaded => return Ok(Handled::Busy),
+                    Claim::WebhookChanged => {}
+                }
+            }
+            reloaded = true;
+            job.webhook = match self.load(&job.msg).await? {
+                Some(w) => w,
+                None => return Ok(Handled::Dropped),
+            };
+        }
+        let done = self.attempt(&job).await?;
+        let status = WebhookStatus::after(std::slice::from_ref(&done.last_delivery));
+        let kept = self
+            .store
+            .finish_attempt(
+                &job.msg.account_id,
+                &done.record,
+                &done.update,
+                job.lease_until,
+                status.as_ref(),
+                done.finished,
+            )
+            .await?;
+        if !kept {
+            tracing::warn!(delivery = %job.msg.delivery_id, attempt = job.msg.attempt, "lease lost before the attempt was recorded");
+            return Ok(Handled::Duplicate);
+        }
+        self.follow_up(&job, &done).await?;
+        if !done.attempt.success() {
+            self.maybe_disable(&job.msg, &done.attempt, done.finished)
+                .await?;
+        }
+        Ok(Handled::Attempted(done.update.state))
+    }
+
+    /// Handles a batch the common way: every attempt claimed in one transaction, made at
+    /// once, and recorded in one transaction with the webhooks' status. Whatever the
+    /// batch transactions refuse (a duplicate, a busy lease, a changed webhook) goes
+    /// through [`Worker::handle`] one by one, which sorts it out.
+    pub async fn handle_batch(
+        &self,
+        messages: Vec<DeliveryMessage>,
+    ) -> Vec<Result<Handled, WorkerError>> {
+        let now = Utc::now();
+        let mut results: Vec<Option<Result<Handled, WorkerError>>> =
+            (0..messages.len()).map(|_| None).collect();
+        let mut jobs: Vec<(usize, Job)> = Vec::new();
+        let mut alone: Vec<(usize, DeliveryMessage)> = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        for (i, msg) in messages.into_iter().enumerate() {
+            // A transaction may name an item once: copies of a delivery go one by one.
+            if !seen.insert(msg.delivery_id.clone()) {
+                alone.push((i, msg));
+                continue;
+            }
+            match self.prepare(msg.clone(), now).await {
+                Ok(Ok(job)) if job.webhook.enabled => jobs.push((i, job)),
+                Ok(Ok(_)) => alone.push((i, msg)),
+                Ok(Err(handled)) => results[i] = Some(Ok(handled)),
+                Err(e) => results[i] = Some(Err(e)),
+            }
+        }
+        let lease_until = now + self.config.lease;
+        for (_, job) in &mut jobs {
+            job.lease_until = lease_until;
+        }
+        let claimed = if jobs.is_empty() {
+            false
+        } else {
+            let claims: Vec<_> = jobs
+                .iter()
+                .map(|(_, j)| (&j.webhook, &j.delivery, j.msg.attempt, j.msg.trigger))
+                .collect();
+            match self.store.claim_attempts(&claims, lease_until, now).await {
+                Ok(claimed) => claimed,
+                Err(e) => {
+                    tracing::warn!(error = %e, "batch claim failed; claiming one by one");
+                    false
+                }
+            }
+        };
+        if !claimed {
+            alone.extend(jobs.drain(..).map(|(i, job)| (i, job.msg)));
+        }
+
+        let attempts = join_all(jobs.iter().map(|(_, job)| self.attempt(job))).await;
+        let mut done = Vec::with_capacity(attempts.len());
+        for ((i, job), attempt) in jobs.iter().zip(attempts) {
+            match attempt {
+                Ok(d) => done.push((*i, job, d)),
+                // Claimed but not sent: the lease runs out and the message comes back.
+                Err(e) => results[*i] = Some(Err(e)),
+            }
+        }
+        if !done.is_empty() {
+            let mut statuses: Vec<((&str, &str), Vec<LastDelivery>)> = Vec::new();
+            let mut by_time: Vec<&(usize, &Job, Done)> = done.iter().collect();
+            by_time.sort_by_key(|(_, _, d)| d.finished);
+            for (_, job, d) in by_time {
+                let key = (job.msg.account_id.as_str(), job.msg.webhook_id.as_str());
+                match statuses.iter_mut().find(|(k, _)| *k == key) {
+                    Some((_, list)) => list.push(d.last_delivery.clone()),
+                    None => statuses.push((key, vec![d.last_delivery.clone()])),
+                }
+            }
+            let statuses: Vec<_> = statuses
+                .into_iter()
+                .filter_map(|((account, webhook), list)| {
+                    Some((account, webhook, WebhookStatus::after(&list)?))
+                })
+                .collect();
+            let deliveries: Vec<Delivery> =
+                done.iter().map(|(_, job, d)| d.delivery(job)).collect();
+            let finished: Vec<_> = done
+                .iter()
+                .zip(&deliveries)
+                .map(|((_, job, d), delivery)| (job.msg.account_id.as_str(), &d.record, delivery))
+                .collect();
+            match self.store.record_attempts(&finished, &statuses).await {
+                Ok(()) => {
+                    let mut disable_checked = std::collections::HashSet::new();
+                    for (i, job, d) in &done {
+                        results[*i] = Some(self.after_recorded(job, d, &mut disable_checked).await);
+                    }
+                }
+                Err(e) => {
+                    // Nothing is lost: the messages come back; an attempt that was written
+                    // is then seen as made, the others are made again when the lease ends.
+                    tracing::error!(error = %e, "could not record a batch of attempts");
+                    for (i, _, _) in &done {
+                        results[*i] = Some(Err(WorkerError::Store(StoreError::Throttled)));
+                    }
+                }
+            }
+        }
+        let alone_results = join_all(
+            alone
+                .into_iter()
+                .map(|(i, msg)| async move { (i, self.handle(msg).await) }),
+        )
+        .await;
+        for (i, result) in alone_results {
+            results[i] = Some(result);
+        }
+        results
+            .into_iter()
+            .map(|r| r.unwrap_or(Ok(Handled::Busy)))
+            .collect()
+    }
+
+    /// The follow-ups of an attempt recorded by the batch.
+    async fn after_recorded(
+        &self,
+        job: &Job,
+        done: &Done,
+        disabled_checked: &mut std::collections::HashSet<String>,
+    ) -> Result<Handled, WorkerError> {
+        self.follow_up(job, done).await?;
+        if !done.attempt.success() && disabled_checked.insert(job.msg.webhook_id.clone()) {
+            self.maybe_disable(&job.msg, &done.attempt, done.finished)
+                .await?;
+        }
+        Ok(Handled::Attempted(done.update.state))
+    }
+
+    /// Postpones a message not yet due, and finds its webhook.
+    async fn prepare(
+        &self,
+        msg: DeliveryMessage,
+        now: DateTime<Utc>,
+    ) -> Result<Result<Job, Handled>, WorkerError> {
         if let Some(due) = msg.not_before {
             if let Ok(wait) = (due - now).to_std() {
                 if wait > Duration::from_secs(1) {
                     self.queue.send_delayed(&msg, wait).await?;
-                    return Ok(Handled::Postponed);
+                    return Ok(Err(Handled::Postponed));
                 }
             }
         }
-        let mut webhook = match self.cached(&msg) {
+        let webhook = match self.cached(&msg) {
             Some(w) => w,
             None => match self.load(&msg).await? {
                 Some(w) => w,
-                None => return Ok(Handled::Dropped),
+                None => return Ok(Err(Handled::Dropped)),
             },
         };
         let delivery = Delivery {
@@ -238,78 +486,59 @@ impl Worker {
             trigger: msg.trigger,
             msg_id: msg_id(&msg.delivery_id),
             state: DeliveryState::Pending,
-            attempt_count: 0,
-            created_at: now,
+            attempt_count: msg.attempt.saturating_sub(1),
+            created_at: uuid_time(&msg.delivery_id).unwrap_or(now),
             updated_at: None,
             last_status_code: None,
             last_error: None,
             next_attempt_at: None,
             expires_at: self.config.expires_at(now),
         };
-        let lease_until = now + self.config.lease;
-        let mut reloaded = false;
-        loop {
-            if !webhook.enabled {
-                if reloaded {
-                    if msg.trigger == Trigger::Scheduled {
-                        let mut kept = delivery.clone();
-                        kept.attempt_count = msg.attempt.saturating_sub(1);
-                        self.store
-                            .abandon_delivery(
-                                &msg.account_id,
-                                &kept,
-                                "the webhook is disabled",
-                                now,
-                            )
-                            .await?;
-                    }
-                    return Ok(Handled::Dropped);
-                }
-            } else {
-                match self
-                    .store
-                    .claim_attempt(
-                        &webhook,
-                        &delivery,
-                        msg.attempt,
-                        msg.trigger,
-                        lease_until,
-                        now,
-                    )
-                    .await?
-                {
-                    Claim::Claimed => break,
-                    Claim::Refused(current) => return self.refused(&msg, current, now).await,
-                    Claim::WebhookChanged if reloaded => return Ok(Handled::Busy),
-                    Claim::WebhookChanged => {}
-                }
-            }
-            reloaded = true;
-            webhook = match self.load(&msg).await? {
-                Some(w) => w,
-                None => return Ok(Handled::Dropped),
-            };
-        }
+        Ok(Ok(Job {
+            lease_until: now + self.config.lease,
+            msg,
+            webhook,
+            delivery,
+        }))
+    }
 
+    /// A scheduled delivery to a disabled webhook ends as failed rather than pending.
+    async fn abandon(&self, job: &Job, now: DateTime<Utc>) -> Result<Handled, WorkerError> {
+        if job.msg.trigger == Trigger::Scheduled {
+            self.store
+                .abandon_delivery(
+                    &job.msg.account_id,
+                    &job.delivery,
+                    "the webhook is disabled",
+                    now,
+                )
+                .await?;
+        }
+        Ok(Handled::Dropped)
+    }
+
+    /// Sends a claimed attempt and works out what it means.
+    async fn attempt(&self, job: &Job) -> Result<Done, WorkerError> {
+        let started = Utc::now();
         let request = delivery::build_request(
-            &webhook,
-            &delivery.msg_id,
-            msg.payload.clone().into_bytes(),
-            now.timestamp(),
+            &job.webhook,
+            &job.delivery.msg_id,
+            job.msg.payload.clone().into_bytes(),
+            started.timestamp(),
         )
         .map_err(|_| WorkerError::BadSecret)?;
         let attempt = delivery::send(&self.http, &request, self.config.timeout).await;
         let finished = Utc::now();
-        let (state, next_delay, error) = self.decide(&msg, &attempt);
+        let (state, next_delay, error) = self.decide(&job.msg, &attempt);
         let next_attempt_at = next_delay.map(|d| finished + d);
         let record = AttemptRecord {
-            delivery_id: msg.delivery_id.clone(),
-            webhook_id: msg.webhook_id.clone(),
-            attempt: msg.attempt,
-            alert_id: msg.alert_id.clone(),
-            event: msg.event,
-            trigger: msg.trigger,
-            timestamp: now,
+            delivery_id: job.msg.delivery_id.clone(),
+            webhook_id: job.msg.webhook_id.clone(),
+            attempt: job.msg.attempt,
+            alert_id: job.msg.alert_id.clone(),
+            event: job.msg.event,
+            trigger: job.msg.trigger,
+            timestamp: started,
             request: request.recorded(),
             response: attempt.status_code.map(|status| RecordedResponse {
                 status,
@@ -327,52 +556,43 @@ impl Worker {
             last_error: error,
             next_attempt_at,
         };
-        let status = WebhookStatus {
+        let last_delivery = LastDelivery {
             success: attempt.success(),
-            last_delivery: LastDelivery {
-                success: attempt.success(),
-                status_code: attempt.status_code,
-                response: attempt
-                    .response_body
-                    .as_ref()
-                    .map(|b| truncate(b, LAST_RESPONSE_MAX)),
-                timestamp: finished,
-            },
+            status_code: attempt.status_code,
+            response: attempt
+                .response_body
+                .as_ref()
+                .map(|b| truncate(b, LAST_RESPONSE_MAX)),
+            timestamp: finished,
         };
-        let kept = self
-            .store
-            .finish_attempt(
-                &msg.account_id,
-                &record,
-                &update,
-                lease_until,
-                Some(&status),
-                finished,
-            )
-            .await?;
-        if !kept {
-            tracing::warn!(delivery = %msg.delivery_id, attempt = msg.attempt, "lease lost before the attempt was recorded");
-            return Ok(Handled::Duplicate);
-        }
         tracing::info!(
-            account = %msg.account_id,
-            webhook = %msg.webhook_id,
-            delivery = %msg.delivery_id,
-            attempt = msg.attempt,
+            account = %job.msg.account_id,
+            webhook = %job.msg.webhook_id,
+            delivery = %job.msg.delivery_id,
+            attempt = job.msg.attempt,
             status = ?attempt.status_code,
             state = state.as_str(),
             duration_ms = attempt.duration_ms,
-            "attempt recorded"
+            "attempt made"
         );
-        if let (Some(delay), Some(at)) = (next_delay, next_attempt_at) {
+        Ok(Done {
+            attempt,
+            record,
+            update,
+            last_delivery,
+            next_delay,
+            finished,
+        })
+    }
+
+    /// Queues the next attempt, once this one is recorded.
+    async fn follow_up(&self, job: &Job, done: &Done) -> Result<(), WorkerError> {
+        if let (Some(delay), Some(at)) = (done.next_delay, done.update.next_attempt_at) {
             self.queue
-                .send_delayed(&next_message(&msg, at), delay)
+                .send_delayed(&next_message(&job.msg, at), delay)
                 .await?;
         }
-        if !attempt.success() {
-            self.maybe_disable(&msg, &attempt, finished).await?;
-        }
-        Ok(Handled::Attempted(state))
+        Ok(())
     }
 
     /// The delivery's state after an attempt, the delay before the next one (if any),
@@ -565,6 +785,15 @@ mod tests {
                 .unwrap(),
             RETRY_AFTER_MAX
         );
+    }
+
+    #[test]
+    fn a_lease_must_outlast_an_attempt() {
+        let with = |lease: &'static str| {
+            DeliveryConfig::from_lookup(move |k| (k == "DELIVERY_LEASE").then(|| lease.to_string()))
+        };
+        assert!(with("11s").is_err());
+        assert_eq!(with("12s").unwrap().lease, Duration::from_secs(12));
     }
 
     #[test]

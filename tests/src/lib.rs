@@ -9,6 +9,8 @@ mod api;
 #[cfg(test)]
 mod delivery;
 #[cfg(test)]
+mod engine;
+#[cfg(test)]
 mod events;
 #[cfg(test)]
 mod harness;

@@ -15,6 +15,7 @@
 //! and the webhook's status. That is two DynamoDB requests per attempt.
 
 use chrono::{DateTime, Utc};
+use futures::future::join_all;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -37,6 +38,11 @@ fn idempotency_sk(key: &str) -> String {
     let digest = Sha256::digest(key.as_bytes());
     let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
     format!("IDEM#{hex}")
+}
+
+/// A fixed-width UTC timestamp, so that comparing the strings compares the times.
+fn stamp(t: DateTime<Utc>) -> AttributeValue {
+    s(t.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true))
 }
 
 fn millis(t: DateTime<Utc>) -> AttributeValue {
@@ -105,11 +111,42 @@ pub enum Claim {
     Refused(Option<Delivery>),
 }
 
-/// The webhook status an attempt leaves behind.
-#[derive(Debug)]
+/// The webhook status that one attempt, or the attempts of a batch, leave behind.
+#[derive(Clone, Debug, PartialEq)]
 pub struct WebhookStatus {
-    pub success: bool,
     pub last_delivery: LastDelivery,
+    pub last_success: Option<DateTime<Utc>>,
+    pub last_failure: Option<DateTime<Utc>>,
+    /// Failures after the last success (all of them when none succeeded).
+    pub failures: u32,
+    /// When those failures began; `None` when the last attempt succeeded.
+    pub failing_since: Option<DateTime<Utc>>,
+    /// A success came before those failures, so the stored run of failures is over.
+    pub reset: bool,
+}
+
+impl WebhookStatus {
+    /// The status after these attempts, in the order they finished.
+    pub fn after(attempts: &[LastDelivery]) -> Option<Self> {
+        let last = attempts.last()?.clone();
+        let latest = |ok: bool| {
+            attempts
+                .iter()
+                .rev()
+                .find(|d| d.success == ok)
+                .map(|d| d.timestamp)
+        };
+        let last_success = attempts.iter().rposition(|d| d.success);
+        let run = &attempts[last_success.map_or(0, |i| i + 1)..];
+        Some(Self {
+            last_delivery: last,
+            last_success: latest(true),
+            last_failure: latest(false),
+            failures: u32::try_from(run.len()).unwrap_or(u32::MAX),
+            failing_since: run.first().map(|d| d.timestamp),
+            reset: last_success.is_some(),
+        })
+    }
 }
 
 /// The delivery fields an attempt sets.
@@ -394,16 +431,84 @@ impl Store {
         lease_until: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<Claim, StoreError> {
-        let account_id = &webhook.account_id;
+        let items = vec![
+            self.webhook_check(webhook)?,
+            self.claim_item(
+                &webhook.account_id,
+                delivery,
+                attempt,
+                trigger,
+                lease_until,
+                now,
+            )?,
+        ];
+        match self.transact(items).await? {
+            None => Ok(Claim::Claimed),
+            Some(0) => Ok(Claim::WebhookChanged),
+            Some(_) => Ok(Claim::Refused(
+                self.get(
+                    account_pk(&webhook.account_id),
+                    delivery_sk(&webhook.id, &delivery.delivery_id),
+                )
+                .await?,
+            )),
+        }
+    }
+
+    /// Claims several attempts in one transaction: all of them or none, with one check of
+    /// each webhook's version. `false` says a condition failed; claim them one by one to
+    /// learn which.
+    pub async fn claim_attempts(
+        &self,
+        claims: &[(&Webhook, &Delivery, u32, Trigger)],
+        lease_until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let mut items = Vec::with_capacity(claims.len() * 2);
+        let mut checked: Vec<(&str, &str)> = Vec::new();
+        for (webhook, delivery, attempt, trigger) in claims {
+            let id = (webhook.account_id.as_str(), webhook.id.as_str());
+            if !checked.contains(&id) {
+                checked.push(id);
+                items.push(self.webhook_check(webhook)?);
+            }
+            items.push(self.claim_item(
+                &webhook.account_id,
+                delivery,
+                *attempt,
+                *trigger,
+                lease_until,
+                now,
+            )?);
+        }
+        Ok(self.transact(items).await?.is_none())
+    }
+
+    /// The webhook copy about to be used is current and enabled.
+    fn webhook_check(&self, webhook: &Webhook) -> Result<TransactWriteItem, StoreError> {
         let check = ConditionCheck::builder()
             .table_name(&self.table)
-            .set_key(Some(key_of(account_id, webhook_sk(&webhook.id))))
+            .set_key(Some(key_of(&webhook.account_id, webhook_sk(&webhook.id))))
             .condition_expression("attribute_exists(pk) AND #version = :v AND enabled = :true")
             .expression_attribute_names("#version", "version")
             .expression_attribute_values(":v", n(webhook.version))
             .expression_attribute_values(":true", AttributeValue::Bool(true))
             .build()
             .map_err(corrupt)?;
+        Ok(TransactWriteItem::builder().condition_check(check).build())
+    }
+
+    /// The lease on attempt `attempt` of `delivery`: refused when the delivery is past
+    /// that attempt, leased by another worker, or (for a scheduled attempt) final.
+    fn claim_item(
+        &self,
+        account_id: &str,
+        delivery: &Delivery,
+        attempt: u32,
+        trigger: Trigger,
+        lease_until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<TransactWriteItem, StoreError> {
         let previous = if attempt <= 1 {
             "(attribute_not_exists(attempt_count) OR attempt_count = :zero)"
         } else {
@@ -420,7 +525,7 @@ impl Store {
         );
         let mut update = Update::builder()
             .table_name(&self.table)
-            .set_key(Some(key_of(account_id, delivery_sk(&webhook.id, &delivery.delivery_id))))
+            .set_key(Some(key_of(account_id, delivery_sk(&delivery.webhook_id, &delivery.delivery_id))))
             .update_expression(
                 "SET lease_until = :lease, webhook_id = :w, delivery_id = :d, alert_id = :a, #event = :e, \
                  msg_id = :m, #trigger = if_not_exists(#trigger, :t), #state = if_not_exists(#state, :pending), \
@@ -433,7 +538,7 @@ impl Store {
             .expression_attribute_names("#event", "event")
             .expression_attribute_values(":lease", millis(lease_until))
             .expression_attribute_values(":now", millis(now))
-            .expression_attribute_values(":w", s(&webhook.id))
+            .expression_attribute_values(":w", s(&delivery.webhook_id))
             .expression_attribute_values(":d", s(&delivery.delivery_id))
             .expression_attribute_values(":a", s(&delivery.alert_id))
             .expression_attribute_values(":e", av(&delivery.event)?)
@@ -452,23 +557,9 @@ impl Store {
             update = update
                 .expression_attribute_values(":retrying", s(DeliveryState::Retrying.as_str()));
         }
-        let items = vec![
-            TransactWriteItem::builder().condition_check(check).build(),
-            TransactWriteItem::builder()
-                .update(update.build().map_err(corrupt)?)
-                .build(),
-        ];
-        match self.transact(items).await? {
-            None => Ok(Claim::Claimed),
-            Some(0) => Ok(Claim::WebhookChanged),
-            Some(_) => Ok(Claim::Refused(
-                self.get(
-                    account_pk(account_id),
-                    delivery_sk(&webhook.id, &delivery.delivery_id),
-                )
-                .await?,
-            )),
-        }
+        Ok(TransactWriteItem::builder()
+            .update(update.build().map_err(corrupt)?)
+            .build())
     }
 
     /// Records a claimed attempt: the attempt item, the delivery's new state (releasing the
@@ -483,6 +574,144 @@ impl Store {
         status: Option<&WebhookStatus>,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
+        let mut items = self.finish_items(account_id, record, update, lease_until, now)?;
+        if let Some(status) = status {
+            items.push(self.status_item(account_id, &record.webhook_id, status)?);
+        }
+        match self.transact(items).await? {
+            None => Ok(true),
+            // The webhook was deleted meanwhile: record the attempt without its status.
+            Some(2) => {
+                Box::pin(self.finish_attempt(account_id, record, update, lease_until, None, now))
+                    .await
+            }
+            Some(_) => Ok(false),
+        }
+    }
+
+    /// Records claimed attempts of a batch: the attempt items and the deliveries' new state
+    /// in BatchWriteItem calls and the webhooks' status in one transaction, all at once.
+    ///
+    /// No condition is needed: the claims made these attempts ours, and a lease outlives
+    /// any invocation of the deliver function (see `DeliveryConfig::lease`), so nobody
+    /// else can write these deliveries meanwhile.
+    pub async fn record_attempts(
+        &self,
+        finished: &[(&str, &AttemptRecord, &Delivery)],
+        statuses: &[(&str, &str, WebhookStatus)],
+    ) -> Result<(), StoreError> {
+        use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
+        let mut writes = Vec::with_capacity(finished.len() * 2);
+        for (account_id, record, delivery) in finished {
+            for item in [
+                attempt_item(account_id, record)?,
+                delivery_item(account_id, delivery)?,
+            ] {
+                writes.push(
+                    WriteRequest::builder()
+                        .put_request(
+                            PutRequest::builder()
+                                .set_item(Some(item))
+                                .build()
+                                .map_err(corrupt)?,
+                        )
+                        .build(),
+                );
+            }
+        }
+        let batches = writes
+            .chunks(25)
+            .map(|chunk| self.batch_write(chunk.to_vec()));
+        let (written, updated) = tokio::join!(join_all(batches), self.update_statuses(statuses));
+        written.into_iter().chain([updated]).collect()
+    }
+
+    /// Every webhook's status in one transaction; one by one if one of them was deleted
+    /// meanwhile (its status then no longer matters).
+    async fn update_statuses(
+        &self,
+        statuses: &[(&str, &str, WebhookStatus)],
+    ) -> Result<(), StoreError> {
+        if statuses.len() > 1 {
+            let items = statuses
+                .iter()
+                .map(|(account_id, webhook_id, status)| {
+                    self.status_item(account_id, webhook_id, status)
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            if self.transact(items).await?.is_none() {
+                return Ok(());
+            }
+        }
+        let updates = statuses.iter().map(|(account_id, webhook_id, status)| {
+            self.update_status(account_id, webhook_id, status)
+        });
+        join_all(updates).await.into_iter().collect()
+    }
+
+    async fn batch_write(
+        &self,
+        mut requests: Vec<aws_sdk_dynamodb::types::WriteRequest>,
+    ) -> Result<(), StoreError> {
+        let mut tries = 0;
+        while !requests.is_empty() {
+            tries += 1;
+            let output = self
+                .client
+                .batch_write_item()
+                .request_items(&self.table, requests)
+                .send()
+                .await
+                .map_err(sdk_error)?;
+            requests = output
+                .unprocessed_items
+                .and_then(|mut u| u.remove(&self.table))
+                .unwrap_or_default();
+            if !requests.is_empty() {
+                if tries >= 5 {
+                    return Err(StoreError::Throttled);
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(50 << tries)).await;
+            }
+        }
+        Ok(())
+    }
+
+    async fn update_status(
+        &self,
+        account_id: &str,
+        webhook_id: &str,
+        status: &WebhookStatus,
+    ) -> Result<(), StoreError> {
+        let (expression, names, values) = status_expression(status)?;
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key_of(account_id, webhook_sk(webhook_id))))
+            .update_expression(expression)
+            .condition_expression("attribute_exists(pk)")
+            .set_expression_attribute_names(Some(names))
+            .set_expression_attribute_values(Some(values))
+            .send()
+            .await;
+        match result {
+            // Deleted meanwhile: its status no longer matters.
+            Ok(_) => Ok(()),
+            Err(e) if is_condition_failure(&e) => Ok(()),
+            Err(e) => Err(sdk_error(e)),
+        }
+    }
+
+    /// The attempt item and the delivery's new state, releasing the lease.
+    fn finish_items(
+        &self,
+        account_id: &str,
+        record: &AttemptRecord,
+        update: &DeliveryUpdate,
+        lease_until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<TransactWriteItem>, StoreError> {
         let attempt_put = Put::builder()
             .table_name(&self.table)
             .set_item(Some(attempt_item(account_id, record)?))
@@ -521,48 +750,21 @@ impl Store {
             .set_expression_attribute_values(Some(values))
             .build()
             .map_err(corrupt)?;
-        let mut items = vec![
+        Ok(vec![
             TransactWriteItem::builder().put(attempt_put).build(),
             TransactWriteItem::builder().update(delivery_update).build(),
-        ];
-        if let Some(status) = status {
-            items.push(
-                TransactWriteItem::builder()
-                    .update(self.status_update(account_id, &record.webhook_id, status, now)?)
-                    .build(),
-            );
-        }
-        match self.transact(items).await? {
-            None => Ok(true),
-            // The webhook was deleted meanwhile: record the attempt without its status.
-            Some(2) => {
-                Box::pin(self.finish_attempt(account_id, record, update, lease_until, None, now))
-                    .await
-            }
-            Some(_) => Ok(false),
-        }
+        ])
     }
 
-    fn status_update(
+    /// The webhook's status after one or more attempts (see [`WebhookStatus`]).
+    fn status_item(
         &self,
         account_id: &str,
         webhook_id: &str,
         status: &WebhookStatus,
-        now: DateTime<Utc>,
-    ) -> Result<Update, StoreError> {
-        let mut u = UpdateBuilder::default();
-        u.set("last_delivery", av(&status.last_delivery)?);
-        if status.success {
-            u.set("last_success", s(now.to_rfc3339()));
-            u.set("consecutive_failures", n(0));
-            u.remove("failing_since");
-        } else {
-            u.set("last_failure", s(now.to_rfc3339()));
-            u.increment("consecutive_failures");
-            u.set_if_absent("failing_since", s(now.to_rfc3339()));
-        }
-        let (expression, names, values) = u.build();
-        Update::builder()
+    ) -> Result<TransactWriteItem, StoreError> {
+        let (expression, names, values) = status_expression(status)?;
+        let update = Update::builder()
             .table_name(&self.table)
             .set_key(Some(key_of(account_id, webhook_sk(webhook_id))))
             .update_expression(expression)
@@ -570,7 +772,8 @@ impl Store {
             .set_expression_attribute_names(Some(names))
             .set_expression_attribute_values(Some(values))
             .build()
-            .map_err(corrupt)
+            .map_err(corrupt)?;
+        Ok(TransactWriteItem::builder().update(update).build())
     }
 
     /// Disables an enabled webhook with `reason`; with `failing_before`, only if its run
@@ -597,7 +800,7 @@ impl Store {
             .expression_attribute_values(":one", n(1));
         if let Some(cutoff) = failing_before {
             condition.push_str(" AND failing_since < :cutoff");
-            request = request.expression_attribute_values(":cutoff", s(cutoff.to_rfc3339()));
+            request = request.expression_attribute_values(":cutoff", stamp(cutoff));
         }
         match request.condition_expression(condition).send().await {
             Ok(_) => Ok(true),
@@ -671,6 +874,34 @@ impl Store {
             )),
         }
     }
+}
+
+/// The update expression for a webhook's status.
+fn status_expression(status: &WebhookStatus) -> Result<Expression, StoreError> {
+    let mut u = UpdateBuilder::default();
+    u.set("last_delivery", av(&status.last_delivery)?);
+    if let Some(t) = status.last_success {
+        u.set("last_success", s(t.to_rfc3339()));
+    }
+    if let Some(t) = status.last_failure {
+        u.set("last_failure", s(t.to_rfc3339()));
+    }
+    match status.failing_since {
+        None => {
+            u.set("consecutive_failures", n(0));
+            u.remove("failing_since");
+        }
+        // A success in the batch ended the stored run of failures: this one starts afresh.
+        Some(since) if status.reset => {
+            u.set("consecutive_failures", n(status.failures));
+            u.set("failing_since", stamp(since));
+        }
+        Some(since) => {
+            u.add("consecutive_failures", status.failures);
+            u.set_if_absent("failing_since", stamp(since));
+        }
+    }
+    Ok(u.build())
 }
 
 fn key_of(account_id: &str, sk: String) -> Item {

@@ -668,6 +668,13 @@ fn is_condition_failure<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> boo
         .is_some_and(|c| c == "ConditionalCheckFailedException")
 }
 
+/// An update expression with its attribute names and values.
+type Expression = (
+    String,
+    HashMap<String, String>,
+    HashMap<String, AttributeValue>,
+);
+
 /// Builds `SET #a = :a, ... REMOVE #b` with placeholders for every name, since many
 /// attribute names (`name`, `url`) are DynamoDB reserved words.
 #[derive(Default)]
@@ -700,6 +707,17 @@ impl UpdateBuilder {
         self.sets
             .push(format!("{name} = if_not_exists({name}, {placeholder})"));
         self.values.insert(placeholder, value);
+    }
+
+    /// `attribute = if_not_exists(attribute, 0) + by`.
+    fn add(&mut self, attribute: &str, by: u32) {
+        let name = self.name(attribute);
+        let placeholder = format!(":{attribute}_add");
+        self.sets.push(format!(
+            "{name} = if_not_exists({name}, :zero) + {placeholder}"
+        ));
+        self.values.insert(":zero".into(), n(0));
+        self.values.insert(placeholder, n(by));
     }
 
     /// `attribute = if_not_exists(attribute, 0) + 1`.

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Prints Hookline's delivery figures (see tests/src/bin/bench.rs). Not a test: the numbers
+# depend on the machine. Results are kept in BENCHMARKS.md.
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+cd "$ROOT"
+LOGS=$(mktemp -d -t hookline-bench-XXXX)
+trap stop_stack EXIT
+"$ROOT/scripts/install-tools.sh" >/dev/null
+cargo build --release --locked -p hookline-tests --bin bench
+start_dynamodb "$(free_port)"
+start_sqs "$(free_port)"
+provision
+RUST_LOG=warn "$ROOT/target/release/bench"

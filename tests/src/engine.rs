@@ -1,0 +1,262 @@
+//! The ingest and delivery engines called in-process, on DynamoDB Local and the SQS
+//! emulator, for what the HTTP tests cannot set up: scratch queues, a broken queue, and
+//! settings other than the test stack's.
+
+use std::time::Duration;
+
+use chrono::Utc;
+use futures::{stream, StreamExt};
+use hookline_shared::{
+    alert::AlertInput,
+    delivery::generate_secret,
+    ingest::Ingest,
+    model::{EventType, Webhook, WebhookSettings},
+    queue::{DeliveryMessage, Queue},
+    records::Trigger,
+    store::Account,
+    worker::{DeliveryConfig, Handled, Worker},
+    ApiError, Store,
+};
+use serde_json::json;
+
+use crate::{
+    harness::{sqs, store},
+    receiver::{Behaviour, Receiver},
+};
+
+async fn account(store: &Store, quota: u32) -> String {
+    let id = format!("acct_{}", uuid::Uuid::new_v4().simple());
+    store
+        .create_account(&Account {
+            account_id: id.clone(),
+            name: "engine".into(),
+            created_at: Utc::now(),
+            webhook_count: 0,
+            webhook_quota: Some(quota),
+        })
+        .await
+        .unwrap();
+    id
+}
+
+async fn webhooks(store: &Store, account: &str, url: &str, n: usize) -> Vec<Webhook> {
+    stream::iter(0..n)
+        .map(|i| async move {
+            let settings =
+                WebhookSettings::parse(&json!({"name": format!("w{i}"), "url": url})).unwrap();
+            let w = Webhook::new(account, settings, generate_secret(), Utc::now());
+            store.create_webhook(&w, n as u32).await.unwrap();
+            w
+        })
+        .buffer_unordered(20)
+        .collect()
+        .await
+}
+
+async fn scratch_queue() -> (Queue, String) {
+    let sqs = sqs().await;
+    let url = sqs
+        .create_queue()
+        .queue_name(format!("scratch-{}", uuid::Uuid::new_v4().simple()))
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    (Queue::new(sqs, url.clone()), url)
+}
+
+async fn queue_depth(url: &str) -> (u64, u64) {
+    use aws_sdk_sqs::types::QueueAttributeName as A;
+    let attrs = sqs()
+        .await
+        .get_queue_attributes()
+        .queue_url(url)
+        .attribute_names(A::ApproximateNumberOfMessages)
+        .attribute_names(A::ApproximateNumberOfMessagesDelayed)
+        .send()
+        .await
+        .unwrap()
+        .attributes
+        .unwrap();
+    let get = |a: A| attrs.get(&a).unwrap().parse().unwrap();
+    (
+        get(A::ApproximateNumberOfMessages),
+        get(A::ApproximateNumberOfMessagesDelayed),
+    )
+}
+
+fn config(schedule: &str, disable_after: &str) -> DeliveryConfig {
+    let (schedule, disable_after) = (schedule.to_string(), disable_after.to_string());
+    DeliveryConfig::from_lookup(move |k| match k {
+        "RETRY_SCHEDULE" => Some(schedule.clone()),
+        "DISABLE_AFTER" => Some(disable_after.clone()),
+        _ => None,
+    })
+    .unwrap()
+}
+
+#[tokio::test]
+async fn one_alert_to_1000_webhooks_takes_100_sqs_calls() {
+    let store = store().await;
+    let acct = account(&store, 1000).await;
+    webhooks(&store, &acct, "https://example.com/hook", 1000).await;
+    let (queue, url) = scratch_queue().await;
+    let ingest = Ingest {
+        store: &store,
+        queue: &queue,
+        config: &config("1s", "5d"),
+    };
+    let input = AlertInput::parse(&json!({"type": "t", "message": "to everyone"})).unwrap();
+    let accepted = ingest.accept(&acct, input, None).await.unwrap();
+    assert_eq!(accepted.deliveries, 1000);
+    assert_eq!(queue.calls(), 100, "batches of 10");
+    assert_eq!(queue_depth(&url).await.0, 1000);
+    sqs()
+        .await
+        .delete_queue()
+        .queue_url(url)
+        .send()
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn deliveries_that_could_not_be_queued_are_never_claimed() {
+    let store = store().await;
+    let acct = account(&store, 10).await;
+    webhooks(&store, &acct, "https://example.com/hook", 3).await;
+    let broken = Queue::new(sqs().await, "http://127.0.0.1:1/000000000000/missing");
+    let ingest = Ingest {
+        store: &store,
+        queue: &broken,
+        config: &config("1s", "5d"),
+    };
+    let input = AlertInput::parse(&json!({"type": "t", "message": "m"})).unwrap();
+    match ingest.accept(&acct, input.clone(), Some("k-broken")).await {
+        Err(ApiError::NotQueued {
+            queued: 0,
+            total: 3,
+        }) => {}
+        other => panic!("expected NotQueued, got {other:?}"),
+    }
+    assert!(broken.calls() >= 4, "failed sends were retried");
+    // The key stays unfinished, so a retry with a working queue finishes the job.
+    let (queue, url) = scratch_queue().await;
+    let ingest = Ingest {
+        store: &store,
+        queue: &queue,
+        config: &config("1s", "5d"),
+    };
+    assert_eq!(
+        ingest
+            .accept(&acct, input, Some("k-broken"))
+            .await
+            .unwrap()
+            .deliveries,
+        3
+    );
+    sqs()
+        .await
+        .delete_queue()
+        .queue_url(url)
+        .send()
+        .await
+        .unwrap();
+}
+
+fn message(w: &Webhook, attempt: u32) -> DeliveryMessage {
+    DeliveryMessage {
+        account_id: w.account_id.clone(),
+        webhook_id: w.id.clone(),
+        webhook_version: w.version,
+        delivery_id: uuid::Uuid::now_v7().to_string(),
+        alert_id: uuid::Uuid::now_v7().to_string(),
+        event: EventType::AlertTriggered,
+        attempt,
+        trigger: Trigger::Scheduled,
+        payload: "{}".into(),
+        not_before: None,
+    }
+}
+
+#[tokio::test]
+async fn a_webhook_failing_for_too_long_is_disabled_and_a_success_resets_the_clock() {
+    let store = store().await;
+    let acct = account(&store, 10).await;
+    let script = vec![(500, None), (200, None), (500, None), (500, None)];
+    let receiver = Receiver::start(Behaviour::Script(script)).await;
+    let w = webhooks(&store, &acct, &receiver.url, 1).await.remove(0);
+    let (queue, url) = scratch_queue().await;
+    let worker = Worker::new(
+        store.clone(),
+        queue,
+        hookline_shared::delivery::http_client(),
+        config("", "2s"),
+    );
+
+    // Fails, then succeeds after the disable period: the success keeps it enabled.
+    assert!(matches!(
+        worker.handle(message(&w, 1)).await.unwrap(),
+        Handled::Attempted(_)
+    ));
+    tokio::time::sleep(Duration::from_millis(2200)).await;
+    worker.handle(message(&w, 1)).await.unwrap();
+    // A new run of failures: not yet long enough...
+    worker.handle(message(&w, 1)).await.unwrap();
+    let now = store.get_webhook(&acct, &w.id).await.unwrap().unwrap();
+    assert!(now.enabled, "a success reset the failure clock");
+    assert_eq!(now.consecutive_failures, 1);
+    // ...and then it is.
+    tokio::time::sleep(Duration::from_millis(2200)).await;
+    worker.handle(message(&w, 1)).await.unwrap();
+    let off = store.get_webhook(&acct, &w.id).await.unwrap().unwrap();
+    assert!(!off.enabled);
+    assert!(off
+        .disabled_reason
+        .unwrap()
+        .contains("no successful delivery for 2 seconds"));
+    assert_eq!(off.consecutive_failures, 2);
+    // Deliveries to it stop without a request.
+    assert_eq!(
+        worker.handle(message(&w, 1)).await.unwrap(),
+        Handled::Dropped
+    );
+    assert_eq!(receiver.received().len(), 4);
+    sqs()
+        .await
+        .delete_queue()
+        .queue_url(url)
+        .send()
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn delays_longer_than_sqs_allows_hop_until_due() {
+    let store = store().await;
+    let acct = account(&store, 10).await;
+    let w = webhooks(&store, &acct, "https://example.com/hook", 1)
+        .await
+        .remove(0);
+    let (queue, url) = scratch_queue().await;
+    let worker = Worker::new(
+        store,
+        queue.clone(),
+        hookline_shared::delivery::http_client(),
+        config("5h", "5d"),
+    );
+    let mut later = message(&w, 2);
+    later.not_before = Some(Utc::now() + chrono::Duration::hours(5));
+    assert_eq!(worker.handle(later).await.unwrap(), Handled::Postponed);
+    assert_eq!(queue.calls(), 1);
+    // Passed on with SQS's longest delay, not delivered.
+    assert_eq!(queue_depth(&url).await, (0, 1));
+    sqs()
+        .await
+        .delete_queue()
+        .queue_url(url)
+        .send()
+        .await
+        .unwrap();
+}
