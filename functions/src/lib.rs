@@ -9,6 +9,7 @@ use std::sync::Arc;
 use hookline_shared::{
     delivery,
     queue::Queue,
+    store::DynamoClient,
     telemetry,
     worker::{DeliveryConfig, Worker},
     Config, Store,
@@ -40,7 +41,7 @@ impl App {
         let config = Config::from_env()?;
         let delivery = DeliveryConfig::from_env()?;
         let aws = aws_config::load_from_env().await;
-        let store = Store::new(aws_sdk_dynamodb_client(&aws), config.table_name.clone());
+        let store = Store::new(DynamoClient::new(&aws), config.table_name.clone());
         let queue_url =
             std::env::var("DELIVERY_QUEUE_URL").map_err(|_| "DELIVERY_QUEUE_URL is required")?;
         let queue = Queue::new(aws_sdk_sqs::Client::new(&aws), queue_url);
@@ -64,10 +65,6 @@ impl App {
             worker,
         }
     }
-}
-
-fn aws_sdk_dynamodb_client(aws: &aws_config::SdkConfig) -> hookline_shared::store::DynamoClient {
-    hookline_shared::store::DynamoClient::new(aws)
 }
 
 /// Builds the App once; it lives as long as the execution environment, so handlers get

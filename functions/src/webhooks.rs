@@ -8,7 +8,7 @@ use hookline_shared::{
     error::{json_response, respond, FieldError},
     http::{authenticate, json_body, path_id},
     model::{EventType, Webhook, WebhookChanges, WebhookSettings, WebhookView},
-    records::{self, AttemptRecord, Delivery, DeliveryState, RecordedResponse, Trigger},
+    records::{self, AttemptRecord, Delivery, DeliveryState, Trigger},
     store::{StoredAlert, Target},
     ApiError,
 };
@@ -289,10 +289,7 @@ async fn record_test(
         trigger: Trigger::Test,
         timestamp: now,
         request: request.recorded(),
-        response: attempt.status_code.map(|status| RecordedResponse {
-            status,
-            body: attempt.response_body.clone().unwrap_or_default(),
-        }),
+        response: attempt.recorded_response(),
         duration_ms: attempt.duration_ms,
         error,
         next_attempt_at: None,

@@ -13,7 +13,7 @@ use sha2::Sha256;
 
 use crate::{
     model::{EventType, HttpMethod, Webhook, MASK},
-    records::RecordedRequest,
+    records::{RecordedRequest, RecordedResponse},
 };
 
 pub const SECRET_PREFIX: &str = "whsec_";
@@ -140,6 +140,14 @@ pub struct Attempt {
 impl Attempt {
     pub fn success(&self) -> bool {
         self.outcome == Outcome::Success
+    }
+
+    /// The answer as a delivery record keeps it; `None` when none came.
+    pub fn recorded_response(&self) -> Option<RecordedResponse> {
+        self.status_code.map(|status| RecordedResponse {
+            status,
+            body: self.response_body.clone().unwrap_or_default(),
+        })
     }
 }
 

@@ -20,9 +20,7 @@ use crate::{
     delivery::{self, Attempt, Outcome},
     model::{LastDelivery, Webhook},
     queue::{DeliveryMessage, Queue},
-    records::{
-        msg_id, uuid_time, AttemptRecord, Delivery, DeliveryState, RecordedResponse, Trigger,
-    },
+    records::{msg_id, uuid_time, AttemptRecord, Delivery, DeliveryState, Trigger},
     store::{Claim, DeliveryUpdate, StoreError, WebhookStatus},
     Store,
 };
@@ -540,10 +538,7 @@ impl Worker {
             trigger: job.msg.trigger,
             timestamp: started,
             request: request.recorded(),
-            response: attempt.status_code.map(|status| RecordedResponse {
-                status,
-                body: attempt.response_body.clone().unwrap_or_default(),
-            }),
+            response: attempt.recorded_response(),
             duration_ms: attempt.duration_ms,
             error: error.clone(),
             next_attempt_at,

@@ -66,6 +66,16 @@ async fn scratch_queue() -> (Queue, String) {
     (Queue::new(sqs, url.clone()), url)
 }
 
+async fn drop_queue(url: String) {
+    sqs()
+        .await
+        .delete_queue()
+        .queue_url(url)
+        .send()
+        .await
+        .unwrap();
+}
+
 async fn queue_depth(url: &str) -> (u64, u64) {
     use aws_sdk_sqs::types::QueueAttributeName as A;
     let attrs = sqs()
@@ -112,13 +122,7 @@ async fn one_alert_to_1000_webhooks_takes_100_sqs_calls() {
     assert_eq!(accepted.deliveries, 1000);
     assert_eq!(queue.calls(), 100, "batches of 10");
     assert_eq!(queue_depth(&url).await.0, 1000);
-    sqs()
-        .await
-        .delete_queue()
-        .queue_url(url)
-        .send()
-        .await
-        .unwrap();
+    drop_queue(url).await;
 }
 
 #[tokio::test]
@@ -156,13 +160,7 @@ async fn deliveries_that_could_not_be_queued_are_never_claimed() {
             .deliveries,
         3
     );
-    sqs()
-        .await
-        .delete_queue()
-        .queue_url(url)
-        .send()
-        .await
-        .unwrap();
+    drop_queue(url).await;
 }
 
 fn message(w: &Webhook, attempt: u32) -> DeliveryMessage {
@@ -223,13 +221,7 @@ async fn a_webhook_failing_for_too_long_is_disabled_and_a_success_resets_the_clo
         Handled::Dropped
     );
     assert_eq!(receiver.received().len(), 4);
-    sqs()
-        .await
-        .delete_queue()
-        .queue_url(url)
-        .send()
-        .await
-        .unwrap();
+    drop_queue(url).await;
 }
 
 #[tokio::test]
@@ -252,11 +244,5 @@ async fn delays_longer_than_sqs_allows_hop_until_due() {
     assert_eq!(queue.calls(), 1);
     // Passed on with SQS's longest delay, not delivered.
     assert_eq!(queue_depth(&url).await, (0, 1));
-    sqs()
-        .await
-        .delete_queue()
-        .queue_url(url)
-        .send()
-        .await
-        .unwrap();
+    drop_queue(url).await;
 }

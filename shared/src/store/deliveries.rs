@@ -265,50 +265,41 @@ impl Store {
 
     // ---- deliveries -----------------------------------------------------------------
 
-    /// Writes pending delivery items for a fan-out, 25 to a request.
+    /// Writes pending delivery items for a fan-out, 25 to a request, several at once.
     pub async fn put_pending_deliveries(
         &self,
         account_id: &str,
         deliveries: &[Delivery],
     ) -> Result<(), StoreError> {
+        let items = deliveries
+            .iter()
+            .map(|d| delivery_item(account_id, d))
+            .collect::<Result<Vec<_>, _>>()?;
+        self.put_items(items).await
+    }
+
+    /// Puts items with BatchWriteItem, 25 to a request and several requests at once,
+    /// retrying what DynamoDB leaves unprocessed.
+    async fn put_items(&self, items: Vec<Item>) -> Result<(), StoreError> {
         use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
-        for chunk in deliveries.chunks(25) {
-            let mut requests = Vec::with_capacity(chunk.len());
-            for d in chunk {
-                let item = delivery_item(account_id, d)?;
-                requests.push(
-                    WriteRequest::builder()
-                        .put_request(
-                            PutRequest::builder()
-                                .set_item(Some(item))
-                                .build()
-                                .map_err(corrupt)?,
-                        )
-                        .build(),
-                );
-            }
-            let mut tries = 0;
-            while !requests.is_empty() {
-                tries += 1;
-                let output = self
-                    .client
-                    .batch_write_item()
-                    .request_items(&self.table, requests)
-                    .send()
-                    .await
-                    .map_err(sdk_error)?;
-                requests = output
-                    .unprocessed_items
-                    .and_then(|mut u| u.remove(&self.table))
-                    .unwrap_or_default();
-                if !requests.is_empty() {
-                    if tries >= 5 {
-                        return Err(StoreError::Throttled);
-                    }
-                    tokio::time::sleep(std::time::Duration::from_millis(50 << tries)).await;
-                }
-            }
-        }
+        use futures::{stream, StreamExt, TryStreamExt};
+        let requests = items
+            .into_iter()
+            .map(|item| {
+                let put = PutRequest::builder()
+                    .set_item(Some(item))
+                    .build()
+                    .map_err(corrupt)?;
+                Ok(WriteRequest::builder().put_request(put).build())
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        let chunks: Vec<Vec<WriteRequest>> =
+            requests.chunks(25).map(<[WriteRequest]>::to_vec).collect();
+        stream::iter(chunks)
+            .map(|chunk| self.batch_write(chunk))
+            .buffer_unordered(8)
+            .try_collect::<Vec<()>>()
+            .await?;
         Ok(())
     }
 
@@ -600,30 +591,14 @@ impl Store {
         finished: &[(&str, &AttemptRecord, &Delivery)],
         statuses: &[(&str, &str, WebhookStatus)],
     ) -> Result<(), StoreError> {
-        use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
-        let mut writes = Vec::with_capacity(finished.len() * 2);
+        let mut items = Vec::with_capacity(finished.len() * 2);
         for (account_id, record, delivery) in finished {
-            for item in [
-                attempt_item(account_id, record)?,
-                delivery_item(account_id, delivery)?,
-            ] {
-                writes.push(
-                    WriteRequest::builder()
-                        .put_request(
-                            PutRequest::builder()
-                                .set_item(Some(item))
-                                .build()
-                                .map_err(corrupt)?,
-                        )
-                        .build(),
-                );
-            }
+            items.push(attempt_item(account_id, record)?);
+            items.push(delivery_item(account_id, delivery)?);
         }
-        let batches = writes
-            .chunks(25)
-            .map(|chunk| self.batch_write(chunk.to_vec()));
-        let (written, updated) = tokio::join!(join_all(batches), self.update_statuses(statuses));
-        written.into_iter().chain([updated]).collect()
+        let (written, updated) =
+            tokio::join!(self.put_items(items), self.update_statuses(statuses));
+        written.and(updated)
     }
 
     /// Every webhook's status in one transaction; one by one if one of them was deleted
