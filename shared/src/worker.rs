@@ -326,9 +326,9 @@ impl Worker {
     }
 
     /// Handles a batch the common way: every attempt claimed in one transaction, made at
-    /// once, and recorded in one transaction with the webhooks' status. Whatever the
-    /// batch transactions refuse (a duplicate, a busy lease, a changed webhook) goes
-    /// through [`Worker::handle`] one by one, which sorts it out.
+    /// once, and recorded together (BatchWriteItem, and one transaction for the webhooks'
+    /// status). Whatever the batch claim refuses (a duplicate, a busy lease, a changed
+    /// webhook) goes through [`Worker::handle`] one by one, which sorts it out.
     pub async fn handle_batch(
         &self,
         messages: Vec<DeliveryMessage>,
