@@ -31,6 +31,8 @@ start_sqs "$SQS_PORT"
 provision
 # CloudWatch alarm changes (events/ingest-cloudwatch.json) raise alerts in the demo account.
 export CLOUDWATCH_ACCOUNT_ID=demo
+# Deliveries may reach this machine (a receiver on localhost), and nothing else private.
+export ALLOWED_CIDRS="${ALLOWED_CIDRS:-127.0.0.0/8,::1/128}"
 
 admin="$ROOT/target/debug/hookline-admin"
 "$admin" create-account --id demo --name "Demo account" >/dev/null 2>&1 || true # kept from an earlier run
@@ -49,6 +51,8 @@ cat <<BANNER
   DynamoDB     $AWS_ENDPOINT_URL_DYNAMODB   table $TABLE_NAME
   SQS          $AWS_ENDPOINT_URL_SQS   (delivery queue -> deliver, alerts queue -> ingest-queue)
   logs         $LOGS/
+  ALLOWED_CIDRS=$ALLOWED_CIDRS: deliveries may reach these non-public addresses
+               (for local receivers; in AWS the AllowedCidrs parameter is empty)
   demo token   $token
                (account "demo", scope "webhook"; printed only now, stored only as a hash)
 

@@ -41,6 +41,8 @@ provision
 # A short retry schedule and lease, so retries, exhaustion and crash recovery take seconds.
 # The lease outlasts an attempt (10 s), and the visibility timeout the lease.
 export RETRY_SCHEDULE=1s,1s DELIVERY_LEASE=12s
+# The test receivers listen on 127.0.0.1; every other private range stays refused.
+export ALLOWED_CIDRS=127.0.0.0/8
 start_api "$(free_port)"
 start_trigger --visibility-timeout 15
 

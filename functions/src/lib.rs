@@ -49,7 +49,7 @@ impl App {
     }
 
     pub fn new(store: Store, queue: Queue, config: Config, delivery: DeliveryConfig) -> Self {
-        let http = delivery::http_client();
+        let http = delivery::http_client(&delivery.policy);
         let worker = Arc::new(Worker::new(
             store.clone(),
             queue.clone(),

@@ -9,6 +9,7 @@ use hookline_shared::{
     http::{authenticate, json_body, path_id},
     model::{EventType, Webhook, WebhookChanges, WebhookSettings, WebhookView},
     records::{self, AttemptRecord, Delivery, DeliveryState, Trigger},
+    ssrf::Refusal,
     store::{StoredAlert, Target},
     ApiError,
 };
@@ -29,6 +30,7 @@ pub async fn create(app: &App, req: Request) -> Response<Body> {
 async fn create_webhook(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
     let principal = authenticate(&app.store, req, Access::Write).await?;
     let settings = WebhookSettings::parse(&json_body(req)?)?;
+    check_destination(app, &settings.url).await?;
     let webhook = Webhook::new(
         &principal.account_id,
         settings,
@@ -44,6 +46,18 @@ async fn create_webhook(app: &App, req: &Request) -> Result<Response<Body>, ApiE
         response.headers_mut().insert("location", location);
     }
     Ok(response)
+}
+
+/// A destination the delivery policy refuses is a 400 now, rather than failed deliveries
+/// later. A name that does not resolve (yet) is accepted: every attempt checks again.
+async fn check_destination(app: &App, url: &str) -> Result<(), ApiError> {
+    let Ok(parsed) = url::Url::parse(url) else {
+        return Ok(());
+    };
+    match app.delivery.policy.check(&parsed).await {
+        Ok(()) | Err(Refusal::Unresolvable(_)) => Ok(()),
+        Err(refusal) => Err(ApiError::field("url", refusal.to_string())),
+    }
 }
 
 /// `GET /webhooks`: a page of the account's webhooks, oldest first.
@@ -160,6 +174,9 @@ async fn update_webhook(app: &App, req: &Request) -> Result<Response<Body>, ApiE
         Method::PUT => WebhookSettings::parse(&json_body(req)?)?.into_changes(),
         ref other => return Err(ApiError::MethodNotAllowed(other.to_string())),
     };
+    if let Some(url) = &changes.url {
+        check_destination(app, url).await?;
+    }
     let webhook = app
         .store
         .update_webhook(&principal.account_id, &id, &changes, Utc::now())
@@ -198,7 +215,13 @@ async fn test_webhook(app: &App, req: &Request) -> Result<Response<Body>, ApiErr
     let msg_id = records::msg_id(&delivery_id);
     let request = delivery::build_request(&webhook, &msg_id, body, now.timestamp())
         .map_err(|e| ApiError::Internal(e.to_string()))?;
-    let attempt = delivery::send(&app.http, &request, app.config.delivery_timeout).await;
+    let attempt = delivery::send(
+        &app.http,
+        &request,
+        app.config.delivery_timeout,
+        &app.delivery.policy,
+    )
+    .await;
     tracing::info!(
         account = %webhook.account_id,
         webhook = %webhook.id,

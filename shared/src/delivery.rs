@@ -1,7 +1,10 @@
 //! The delivery engine: payload, Standard Webhooks signing, the HTTP send and how its
 //! outcome is classified.
 
-use std::time::{Duration, Instant};
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use base64::{engine::general_purpose::STANDARD, Engine};
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -14,6 +17,7 @@ use sha2::Sha256;
 use crate::{
     model::{EventType, HttpMethod, Webhook, MASK},
     records::{RecordedRequest, RecordedResponse},
+    ssrf::{GuardedResolver, Policy, Refusal},
 };
 
 pub const SECRET_PREFIX: &str = "whsec_";
@@ -111,6 +115,8 @@ pub enum Outcome {
     Fail,
     /// 410 Gone: fail, and disable the webhook.
     Gone,
+    /// The destination is not allowed (see [`crate::ssrf`]): fail, no request made.
+    Refused,
 }
 
 impl Outcome {
@@ -151,9 +157,13 @@ impl Attempt {
     }
 }
 
-/// One HTTP client for all deliveries: no redirects followed, our User-Agent.
-pub fn http_client() -> reqwest::Client {
+/// One HTTP client for all deliveries: no redirects followed, our User-Agent, and names
+/// resolved only to addresses `policy` permits.
+pub fn http_client(policy: &Policy) -> reqwest::Client {
     reqwest::Client::builder()
+        .dns_resolver(Arc::new(GuardedResolver {
+            policy: Arc::new(policy.clone()),
+        }))
         .redirect(reqwest::redirect::Policy::none())
         .user_agent(USER_AGENT)
         .connect_timeout(Duration::from_secs(5))
@@ -233,12 +243,31 @@ impl OutboundRequest {
     }
 }
 
-/// Sends the request once, waiting at most `timeout`, and classifies the outcome.
+/// Sends the request once, waiting at most `timeout`, and classifies the outcome. The
+/// client (from [`http_client`]) refuses names that resolve to forbidden addresses; an IP
+/// literal is checked here against the same `policy`.
 pub async fn send(
     client: &reqwest::Client,
     request: &OutboundRequest,
     timeout: Duration,
+    policy: &Policy,
 ) -> Attempt {
+    let refused = |refusal: Refusal| Attempt {
+        outcome: Outcome::Refused,
+        status_code: None,
+        message: format!("refused: {refusal}"),
+        duration_ms: 0,
+        response_body: None,
+        retry_after: None,
+    };
+    match url::Url::parse(&request.url) {
+        Ok(url) => {
+            if let Err(refusal) = policy.check_url(&url) {
+                return refused(refusal);
+            }
+        }
+        Err(e) => return refused(Refusal::Unresolvable(format!("{} ({e})", request.url))),
+    }
     let method = reqwest::Method::from_bytes(request.method.as_str().as_bytes())
         .unwrap_or(reqwest::Method::POST);
     let mut builder = client.request(method, &request.url).timeout(timeout);
@@ -270,15 +299,30 @@ pub async fn send(
                 retry_after,
             }
         }
-        Err(err) => Attempt {
-            outcome: Outcome::Retry,
-            status_code: None,
-            message: describe_error(&err, timeout),
-            duration_ms: elapsed_ms(started),
-            response_body: None,
-            retry_after: None,
+        Err(err) => match refusal_in(&err) {
+            Some(refusal) => refused(refusal),
+            None => Attempt {
+                outcome: Outcome::Retry,
+                status_code: None,
+                message: describe_error(&err, timeout),
+                duration_ms: elapsed_ms(started),
+                response_body: None,
+                retry_after: None,
+            },
         },
     }
+}
+
+/// The destination refusal behind a failed request, if that is why it failed.
+fn refusal_in(err: &reqwest::Error) -> Option<Refusal> {
+    let mut source: Option<&dyn std::error::Error> = Some(err);
+    while let Some(e) = source {
+        if let Some(refusal) = e.downcast_ref::<Refusal>() {
+            return Some(refusal.clone());
+        }
+        source = e.source();
+    }
+    None
 }
 
 /// `Retry-After` as seconds or an HTTP date.
@@ -413,5 +457,40 @@ mod tests {
         assert_eq!(Outcome::of_status(429), Outcome::Retry);
         assert_eq!(Outcome::of_status(503), Outcome::Retry);
         assert_eq!(Outcome::of_status(410), Outcome::Gone);
+    }
+
+    #[tokio::test]
+    async fn refused_destinations_get_no_request() {
+        let settings = crate::model::WebhookSettings::parse(
+            &serde_json::json!({"name": "n", "url": "http://169.254.169.254/latest"}),
+        )
+        .unwrap();
+        let w = Webhook::new("a", settings, generate_secret(), Utc::now());
+        let request = build_request(&w, "msg", b"{}".to_vec(), 1).unwrap();
+        let policy = Policy::default();
+        let attempt = send(
+            &http_client(&policy),
+            &request,
+            Duration::from_secs(1),
+            &policy,
+        )
+        .await;
+        assert_eq!(attempt.outcome, Outcome::Refused);
+        assert!(
+            attempt.message.contains("ALLOWED_CIDRS"),
+            "{}",
+            attempt.message
+        );
+        // A name resolving to loopback is refused by the client's resolver.
+        let mut named = request.clone();
+        named.url = "http://localhost:9/hook".into();
+        let attempt = send(
+            &http_client(&policy),
+            &named,
+            Duration::from_secs(1),
+            &policy,
+        )
+        .await;
+        assert_eq!(attempt.outcome, Outcome::Refused, "{}", attempt.message);
     }
 }

@@ -17,6 +17,7 @@ pub mod ingest;
 pub mod model;
 pub mod queue;
 pub mod records;
+pub mod ssrf;
 pub mod store;
 pub mod telemetry;
 pub mod validate;

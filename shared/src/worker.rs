@@ -21,6 +21,7 @@ use crate::{
     model::{LastDelivery, Webhook},
     queue::{DeliveryMessage, Queue},
     records::{msg_id, uuid_time, AttemptRecord, Delivery, DeliveryState, Trigger},
+    ssrf::Policy,
     store::{Claim, DeliveryUpdate, StoreError, WebhookStatus},
     Store,
 };
@@ -49,6 +50,8 @@ pub struct DeliveryConfig {
     /// no longer holds; it is at least the delivery timeout plus 2 s.
     pub lease: Duration,
     pub timeout: Duration,
+    /// Where deliveries may go (`ALLOWED_CIDRS`, `HTTPS_ONLY`).
+    pub policy: Policy,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -130,6 +133,10 @@ impl DeliveryConfig {
             retention: Duration::from_secs(retention_days * 86400),
             lease,
             timeout,
+            policy: Policy::from_lookup(&lookup).map_err(|reason| SettingError {
+                name: "ALLOWED_CIDRS",
+                reason,
+            })?,
         })
     }
 
@@ -525,7 +532,13 @@ impl Worker {
             started.timestamp(),
         )
         .map_err(|_| WorkerError::BadSecret)?;
-        let attempt = delivery::send(&self.http, &request, self.config.timeout).await;
+        let attempt = delivery::send(
+            &self.http,
+            &request,
+            self.config.timeout,
+            &self.config.policy,
+        )
+        .await;
         let finished = Utc::now();
         let (state, next_delay, error) = self.decide(&job.msg, &attempt);
         let next_attempt_at = next_delay.map(|d| finished + d);
@@ -599,7 +612,7 @@ impl Worker {
     ) -> (DeliveryState, Option<Duration>, Option<String>) {
         match attempt.outcome {
             Outcome::Success => (DeliveryState::Succeeded, None, None),
-            Outcome::Fail | Outcome::Gone => {
+            Outcome::Fail | Outcome::Gone | Outcome::Refused => {
                 (DeliveryState::Failed, None, Some(attempt.message.clone()))
             }
             Outcome::Retry => {

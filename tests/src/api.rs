@@ -675,3 +675,53 @@ async fn test_route_reports_failures_refusals_and_timeouts() {
     assert_eq!(refused.body["status_code"], Value::Null);
     assert_eq!(refused.body["message"], "connection refused");
 }
+
+#[tokio::test]
+async fn private_destinations_are_refused_when_saved() {
+    // The test stack allows 127.0.0.0/8 only (ALLOWED_CIDRS), for its receivers.
+    let account = TestAccount::new().await;
+    let c = &account.writer;
+    for url in [
+        "http://10.0.0.1/hook",
+        "http://167772161/hook", // 10.0.0.1 in decimal
+        "http://0xa.1/hook",     // 10.0.0.1 in hex, shortened
+        "http://169.254.169.254/latest/meta-data/",
+        "http://[::1]:8080/hook",
+        "http://[::ffff:10.0.0.1]/hook",
+        "http://[fd00::1]/hook",
+        "http://192.168.1.10/hook",
+    ] {
+        let r = c
+            .post("/webhooks", json!({"name": "inward", "url": url}))
+            .await;
+        assert_eq!(
+            (r.status, r.fields()),
+            (400, vec!["url".to_string()]),
+            "{url}: {r:?}"
+        );
+        assert!(
+            r.body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("ALLOWED_CIDRS"),
+            "{url}: {r:?}"
+        );
+    }
+    assert!(ids(c, "").await.is_empty());
+    let id = c.create(hook("outward")).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = c
+        .send(
+            "PATCH",
+            &format!("/webhooks/{id}"),
+            Some(json!({"url": "http://172.16.0.5/"})),
+        )
+        .await;
+    assert_eq!(r.status, 400);
+    assert_eq!(
+        c.get(&format!("/webhooks/{id}")).await.body["url"],
+        "https://example.com/hooks/in"
+    );
+}

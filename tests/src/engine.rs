@@ -96,11 +96,13 @@ async fn queue_depth(url: &str) -> (u64, u64) {
     )
 }
 
+/// Settings like the test stack's: loopback allowed, for the receivers.
 fn config(schedule: &str, disable_after: &str) -> DeliveryConfig {
     let (schedule, disable_after) = (schedule.to_string(), disable_after.to_string());
     DeliveryConfig::from_lookup(move |k| match k {
         "RETRY_SCHEDULE" => Some(schedule.clone()),
         "DISABLE_AFTER" => Some(disable_after.clone()),
+        "ALLOWED_CIDRS" => Some("127.0.0.0/8".into()),
         _ => None,
     })
     .unwrap()
@@ -186,12 +188,15 @@ async fn a_webhook_failing_for_too_long_is_disabled_and_a_success_resets_the_clo
     let receiver = Receiver::start(Behaviour::Script(script)).await;
     let w = webhooks(&store, &acct, &receiver.url, 1).await.remove(0);
     let (queue, url) = scratch_queue().await;
-    let worker = Worker::new(
-        store.clone(),
-        queue,
-        hookline_shared::delivery::http_client(),
-        config("", "2s"),
-    );
+    let worker = {
+        let cfg = config("", "2s");
+        Worker::new(
+            store.clone(),
+            queue,
+            hookline_shared::delivery::http_client(&cfg.policy),
+            cfg,
+        )
+    };
 
     // Fails, then succeeds after the disable period: the success keeps it enabled.
     assert!(matches!(
@@ -232,17 +237,62 @@ async fn delays_longer_than_sqs_allows_hop_until_due() {
         .await
         .remove(0);
     let (queue, url) = scratch_queue().await;
-    let worker = Worker::new(
-        store,
-        queue.clone(),
-        hookline_shared::delivery::http_client(),
-        config("5h", "5d"),
-    );
+    let worker = {
+        let cfg = config("5h", "5d");
+        Worker::new(
+            store,
+            queue.clone(),
+            hookline_shared::delivery::http_client(&cfg.policy),
+            cfg,
+        )
+    };
     let mut later = message(&w, 2);
     later.not_before = Some(Utc::now() + chrono::Duration::hours(5));
     assert_eq!(worker.handle(later).await.unwrap(), Handled::Postponed);
     assert_eq!(queue.calls(), 1);
     // Passed on with SQS's longest delay, not delivered.
     assert_eq!(queue_depth(&url).await, (0, 1));
+    drop_queue(url).await;
+}
+
+#[tokio::test]
+async fn a_refused_destination_is_recorded_failed_and_not_retried() {
+    let store = store().await;
+    let acct = account(&store, 10).await;
+    // Saved while allowed; the policy in force now (the default) refuses loopback.
+    let receiver = Receiver::start(Behaviour::Status(200)).await;
+    let w = webhooks(&store, &acct, &receiver.url, 1).await.remove(0);
+    let (queue, url) = scratch_queue().await;
+    let strict = DeliveryConfig::from_lookup(|_| None).unwrap();
+    let worker = Worker::new(
+        store.clone(),
+        queue.clone(),
+        hookline_shared::delivery::http_client(&strict.policy),
+        strict,
+    );
+    let msg = message(&w, 1);
+    assert_eq!(
+        worker.handle(msg.clone()).await.unwrap(),
+        Handled::Attempted(hookline_shared::records::DeliveryState::Failed)
+    );
+    assert!(
+        receiver.received().is_empty(),
+        "no request may reach a refused address"
+    );
+    assert_eq!(queue.calls(), 0, "a refusal is not retried");
+    let attempts = store
+        .list_attempts(&acct, &w.id, &msg.delivery_id)
+        .await
+        .unwrap();
+    assert_eq!(attempts.len(), 1);
+    assert!(
+        attempts[0]
+            .error
+            .as_deref()
+            .unwrap()
+            .contains("ALLOWED_CIDRS"),
+        "{:?}",
+        attempts[0].error
+    );
     drop_queue(url).await;
 }

@@ -277,7 +277,7 @@ async fn main() {
     let deliver_rate = per_second(DELIVERIES, took);
 
     // The transport limit: the same POSTs, signed the same way, straight from reqwest.
-    let http = hookline_shared::delivery::http_client();
+    let http = hookline_shared::delivery::http_client(&delivery.policy);
     let started = Instant::now();
     stream::iter(0..DELIVERIES)
         .map(|i| {
@@ -289,7 +289,11 @@ async fn main() {
             )
             .unwrap();
             let http = &http;
-            async move { hookline_shared::delivery::send(http, &request, Duration::from_secs(10)).await }
+            let policy = &delivery.policy;
+            async move {
+                hookline_shared::delivery::send(http, &request, Duration::from_secs(10), policy)
+                    .await
+            }
         })
         .buffer_unordered(CONCURRENCY)
         .for_each(|a| async move { assert!(a.success()) })
