@@ -6,7 +6,7 @@
 
 use std::{
     net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr},
-    sync::Arc,
+    sync::{Arc, LazyLock},
 };
 
 use ipnet::IpNet;
@@ -155,14 +155,17 @@ fn canonical(ip: IpAddr) -> IpAddr {
     }
 }
 
-fn is_global(ip: IpAddr) -> bool {
-    let refused: &[&str] = match ip {
-        IpAddr::V4(_) => &REFUSED_V4,
-        IpAddr::V6(_) => &REFUSED_V6,
-    };
-    let inside = refused
+/// The refused ranges, parsed once.
+static REFUSED: LazyLock<Vec<IpNet>> = LazyLock::new(|| {
+    REFUSED_V4
         .iter()
-        .any(|net| net.parse::<IpNet>().is_ok_and(|n| n.contains(&ip)));
+        .chain(REFUSED_V6.iter())
+        .map(|net| net.parse().expect("the refused ranges are valid CIDRs"))
+        .collect()
+});
+
+fn is_global(ip: IpAddr) -> bool {
+    let inside = REFUSED.iter().any(|net| net.contains(&ip));
     // IPv4-compatible (::a.b.c.d, deprecated) embeds an IPv4 address too.
     let embedded_v4 = match ip {
         IpAddr::V6(v6) => {
