@@ -218,7 +218,7 @@ async fn test_webhook(app: &App, req: &Request) -> Result<Response<Body>, ApiErr
     let attempt = delivery::send(
         &app.http,
         &request,
-        app.config.delivery_timeout,
+        app.delivery.timeout,
         &app.delivery.policy,
     )
     .await;

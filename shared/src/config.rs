@@ -13,8 +13,6 @@ pub struct Config {
     pub table_name: String,
     /// Webhooks an account may hold unless its account item overrides it.
     pub webhook_quota: u32,
-    /// How long the test route (and deliveries) wait for the endpoint.
-    pub delivery_timeout: Duration,
     /// The account that CloudWatch alarm changes raise alerts in.
     pub cloudwatch_account: Option<String>,
 }
@@ -47,7 +45,6 @@ impl Config {
         Ok(Self {
             table_name,
             webhook_quota,
-            delivery_timeout: DELIVERY_TIMEOUT,
             cloudwatch_account: lookup("CLOUDWATCH_ACCOUNT_ID").filter(|v| !v.is_empty()),
         })
     }
@@ -62,7 +59,6 @@ mod tests {
         assert!(Config::from_lookup(|_| None).is_err());
         let config = Config::from_lookup(|k| (k == "TABLE_NAME").then(|| "t".into())).unwrap();
         assert_eq!(config.webhook_quota, 30);
-        assert_eq!(config.delivery_timeout, Duration::from_secs(10));
     }
 
     #[test]

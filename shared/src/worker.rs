@@ -324,12 +324,8 @@ impl Worker {
             tracing::warn!(delivery = %job.msg.delivery_id, attempt = job.msg.attempt, "lease lost before the attempt was recorded");
             return Ok(Handled::Duplicate);
         }
-        self.follow_up(&job, &done).await?;
-        if !done.attempt.success() {
-            self.maybe_disable(&job.msg, &done.attempt, done.finished)
-                .await?;
-        }
-        Ok(Handled::Attempted(done.update.state))
+        self.after_recorded(&job, &done, &mut std::collections::HashSet::new())
+            .await
     }
 
     /// Handles a batch the common way: every attempt claimed in one transaction, made at
@@ -447,7 +443,8 @@ impl Worker {
             .collect()
     }
 
-    /// The follow-ups of an attempt recorded by the batch.
+    /// The follow-ups of a recorded attempt: queue the next one, and check whether its
+    /// webhook should be disabled (once per webhook in `disable_checked`).
     async fn after_recorded(
         &self,
         job: &Job,
@@ -766,6 +763,7 @@ mod tests {
         assert_eq!(secs, [5, 300, 1800, 7200, 18000, 36000, 36000]);
         assert_eq!(c.disable_after, Duration::from_secs(5 * 86400));
         assert_eq!(c.retention, Duration::from_secs(30 * 86400));
+        assert_eq!(c.timeout, Duration::from_secs(10));
     }
 
     #[test]

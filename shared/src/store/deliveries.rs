@@ -356,8 +356,11 @@ impl Store {
                     .and_then(|mut u| u.remove(&self.table))
                     .map(|k| k.keys)
                     .unwrap_or_default();
-                if !keys.is_empty() && tries >= 5 {
-                    return Err(StoreError::Throttled);
+                if !keys.is_empty() {
+                    if tries >= 5 {
+                        return Err(StoreError::Throttled);
+                    }
+                    tokio::time::sleep(std::time::Duration::from_millis(50 << tries)).await;
                 }
             }
         }

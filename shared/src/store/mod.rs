@@ -264,18 +264,16 @@ impl Store {
     }
 
     pub async fn list_tokens(&self, account_id: &str) -> Result<Vec<TokenInfo>, StoreError> {
-        let mut tokens = Vec::new();
-        let mut start = None;
-        loop {
-            let page = self.query_prefix(account_id, "TOKEN#", start, None).await?;
-            for item in page.items.unwrap_or_default() {
-                tokens.push(serde_dynamo::from_item(item).map_err(corrupt)?);
-            }
-            start = page.last_evaluated_key;
-            if start.is_none() {
-                return Ok(tokens);
-            }
-        }
+        let query = PrefixQuery {
+            account_id,
+            prefix: "TOKEN#".into(),
+            after: None,
+            newest_first: false,
+        };
+        Ok(self
+            .page(query, None, |_: &TokenInfo| true, |t| t.token_id.clone())
+            .await?
+            .items)
     }
 
     pub async fn revoke_token(&self, account_id: &str, token_id: &str) -> Result<(), StoreError> {
@@ -591,27 +589,6 @@ impl Store {
             .item
             .map(|item| serde_dynamo::from_item(item).map_err(corrupt))
             .transpose()
-    }
-
-    async fn query_prefix(
-        &self,
-        account_id: &str,
-        prefix: &str,
-        start: Option<Item>,
-        limit: Option<i32>,
-    ) -> Result<aws_sdk_dynamodb::operation::query::QueryOutput, StoreError> {
-        self.client
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
-            .expression_attribute_values(":pk", s(account_pk(account_id)))
-            .expression_attribute_values(":prefix", s(prefix))
-            .set_exclusive_start_key(start)
-            .set_limit(limit)
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(sdk_error)
     }
 
     fn put_new(&self, item: Item) -> Result<Put, StoreError> {
