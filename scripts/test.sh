@@ -44,6 +44,7 @@ export RETRY_SCHEDULE=1s,1s DELIVERY_LEASE=12s
 # The test receivers listen on 127.0.0.1; every other private range stays refused.
 export ALLOWED_CIDRS=127.0.0.0/8
 start_api "$(free_port)"
+export HOOKLINE_FUNCTIONS_LOG="$LOGS/functions.log"
 start_trigger --visibility-timeout 15
 
 step "end-to-end tests against $HOOKLINE_API_URL"

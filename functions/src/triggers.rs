@@ -6,6 +6,7 @@ use futures::future::join_all;
 use hookline_shared::{
     alert::{cloudwatch, AlertInput},
     error::FieldError,
+    http::strict_json,
     ingest::{idempotency_key, Ingest},
     queue::DeliveryMessage,
     worker::Handled,
@@ -91,7 +92,7 @@ fn batch_response(failed: Vec<String>) -> SqsBatchResponse {
 
 /// A message on the alerts queue: `{"account_id": ..., "alert": {...}, "idempotency_key"?: ...}`.
 fn parse_queued(body: &str) -> Result<(String, AlertInput, Option<String>), Vec<FieldError>> {
-    let value: Value = serde_json::from_str(body)
+    let value = strict_json(body.as_bytes())
         .map_err(|e| vec![FieldError::new("body", format!("is not JSON: {e}"))])?;
     let Value::Object(map) = &value else {
         return Err(vec![FieldError::new(
@@ -227,5 +228,10 @@ mod tests {
             ["account_id", "alert.message", "alert.type", "extra"]
         );
         assert!(parse_queued("not json").is_err());
+        // One reader must not see a different alert than another.
+        assert!(parse_queued(
+            r#"{"account_id": "a", "account_id": "b", "alert": {"type": "t", "message": "m"}}"#
+        )
+        .is_err());
     }
 }

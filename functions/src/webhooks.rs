@@ -6,8 +6,8 @@ use hookline_shared::{
     auth::Access,
     delivery::{self, Payload},
     error::{json_response, respond, FieldError},
-    http::{authenticate, json_body, path_id},
-    model::{EventType, Webhook, WebhookChanges, WebhookSettings, WebhookView},
+    http::{authenticate, json_body, optional_body_is_empty, path_id},
+    model::{parse_rotation, EventType, Webhook, WebhookChanges, WebhookSettings, WebhookView},
     records::{self, AttemptRecord, Delivery, DeliveryState, Trigger},
     ssrf::Refusal,
     store::{StoredAlert, Target},
@@ -335,6 +335,53 @@ pub async fn secret(app: &App, req: Request) -> Response<Body> {
             .await
             .map(|w| json_response(StatusCode::OK, &json!({"secret": w.secret}))),
     )
+}
+
+/// `POST /webhooks/{id}/secret/rotate`: a new signing secret. The replaced one keeps
+/// signing beside it for `grace_period_seconds` (24 h unless the body says otherwise).
+pub async fn rotate_secret(app: &App, req: Request) -> Response<Body> {
+    respond(rotate(app, &req).await)
+}
+
+async fn rotate(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
+    let principal = authenticate(&app.store, req, Access::Write).await?;
+    let id = path_id(req, "id", "webhook")?;
+    // The body is optional: no body means the default grace period.
+    let grace = if optional_body_is_empty(req) {
+        parse_rotation(&json!({}))?
+    } else {
+        parse_rotation(&json_body(req)?)?
+    };
+    let now = Utc::now();
+    let webhook = app
+        .store
+        .rotate_secret(
+            &principal.account_id,
+            &id,
+            &delivery::generate_secret(),
+            grace,
+            now,
+        )
+        .await?;
+    tracing::info!(
+        account = %webhook.account_id,
+        webhook = %webhook.id,
+        grace_seconds = grace.num_seconds(),
+        previous_secrets = webhook.previous_secrets.len(),
+        "signing secret rotated"
+    );
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({
+            "secret": webhook.secret,
+            "grace_period_seconds": grace.num_seconds(),
+            "previous_secrets": webhook
+                .previous_secrets
+                .iter()
+                .map(|p| json!({"expires_at": p.expires_at}))
+                .collect::<Vec<_>>(),
+        }),
+    ))
 }
 
 #[cfg(test)]

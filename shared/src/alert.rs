@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 use crate::{
     error::{ApiError, FieldError},
     model::{parse_url, EventType},
-    validate::{alert_type_name, fail, json_size, keep, text},
+    validate::{alert_type_name, exact_numbers, fail, free_json, keep, text},
 };
 
 pub const MESSAGE_MAX_CHARS: usize = 10_000;
@@ -189,7 +189,11 @@ impl AlertInput {
                     }
                 },
                 "threshold" => match value {
-                    Value::Number(n) => alert.threshold = Some(n.clone()),
+                    Value::Number(n) => {
+                        if keep(&mut errors, exact_numbers(&field, value)).is_some() {
+                            alert.threshold = Some(n.clone());
+                        }
+                    }
                     _ => errors.push(FieldError::new(field, "must be a number")),
                 },
                 "url" => {
@@ -206,7 +210,7 @@ impl AlertInput {
                 },
                 "data" => match value {
                     Value::Object(m) => {
-                        if keep(&mut errors, json_size(&field, value, DATA_MAX_BYTES)).is_some() {
+                        if keep(&mut errors, free_json(&field, value, DATA_MAX_BYTES)).is_some() {
                             alert.data = Some(m.clone());
                         }
                     }
@@ -235,7 +239,7 @@ fn parse_source(field: &str, value: &Value) -> Result<Map<String, Value>, Vec<Fi
     let Value::Object(map) = value else {
         return fail(field, "must be a JSON object");
     };
-    json_size(field, value, SOURCE_MAX_BYTES)?;
+    free_json(field, value, SOURCE_MAX_BYTES)?;
     for key in ["id", "name"] {
         if let Some(v) = map.get(key) {
             if !(v.is_string() || v.is_number()) {

@@ -181,7 +181,14 @@ pub struct OutboundRequest {
     /// Name, value, and whether the value is a secret the record must mask.
     pub headers: Vec<(String, String, bool)>,
     pub body: Vec<u8>,
+    /// Credentials this request carries (custom header values, the basic-auth password
+    /// and its encoding, the signing secrets), masked wherever an endpoint echoes them.
+    pub sensitive: Vec<String>,
 }
+
+/// Shorter values are not masked in an endpoint's answer: masking every `1` or `ok` would
+/// garble it and hide nothing.
+const SENSITIVE_MIN_LEN: usize = 4;
 
 /// Builds the request for one attempt: the body signed for `msg_id` at `timestamp`, with
 /// the webhook's method, headers and basic auth.
@@ -191,7 +198,14 @@ pub fn build_request(
     body: Vec<u8>,
     timestamp: i64,
 ) -> Result<OutboundRequest, BadSecret> {
-    let signature = sign(&webhook.secret, msg_id, timestamp, &body)?;
+    // During a rotation's grace period every live secret signs, space-separated, so a
+    // receiver holding either the old or the new one accepts the message.
+    let at = DateTime::from_timestamp(timestamp, 0).unwrap_or_else(Utc::now);
+    let signature = webhook
+        .signing_secrets(at)
+        .map(|secret| sign(secret, msg_id, timestamp, &body))
+        .collect::<Result<Vec<_>, _>>()?
+        .join(" ");
     let mut headers = Vec::with_capacity(webhook.headers.len() + 6);
     // Custom headers first; with basic auth set, it owns Authorization. The model refuses
     // the names the service sets itself.
@@ -210,11 +224,28 @@ pub fn build_request(
     headers.push(("webhook-id".into(), msg_id.into(), false));
     headers.push(("webhook-timestamp".into(), timestamp.to_string(), false));
     headers.push(("webhook-signature".into(), signature, false));
+    let mut sensitive: Vec<String> = headers
+        .iter()
+        .filter(|(_, _, secret)| *secret)
+        .map(|(_, value, _)| value.clone())
+        .chain(webhook.basic_auth.iter().flat_map(|auth| {
+            [
+                auth.password.clone(),
+                STANDARD.encode(format!("{}:{}", auth.username, auth.password)),
+            ]
+        }))
+        .chain(webhook.signing_secrets(at).map(str::to_string))
+        .filter(|value| value.len() >= SENSITIVE_MIN_LEN)
+        .collect();
+    // Longest first, so a value that contains another is masked whole.
+    sensitive.sort_by_key(|value| std::cmp::Reverse(value.len()));
+    sensitive.dedup();
     Ok(OutboundRequest {
         url: webhook.url.clone(),
         method: webhook.http_method,
         headers,
         body,
+        sensitive,
     })
 }
 
@@ -240,6 +271,17 @@ impl OutboundRequest {
                 .collect(),
             body: String::from_utf8_lossy(&self.body).into_owned(),
         }
+    }
+
+    /// `text` with every credential of this request masked.
+    pub fn redact(&self, text: String) -> String {
+        self.sensitive.iter().fold(text, |text, value| {
+            if text.contains(value.as_str()) {
+                text.replace(value.as_str(), MASK)
+            } else {
+                text
+            }
+        })
     }
 }
 
@@ -284,7 +326,9 @@ pub async fn send(
                 .and_then(|v| v.to_str().ok())
                 .and_then(parse_retry_after);
             let response_body =
-                read_capped(&mut response, timeout.saturating_sub(started.elapsed())).await;
+                read_capped(&mut response, timeout.saturating_sub(started.elapsed()))
+                    .await
+                    .map(|body| request.redact(body));
             let outcome = Outcome::of_status(status);
             let message = match outcome {
                 Outcome::Success => format!("delivered: the endpoint answered HTTP {status}"),
@@ -446,6 +490,58 @@ mod tests {
             .filter(|h| h.0.eq_ignore_ascii_case("authorization"))
             .collect();
         assert_eq!(auth.len(), 1);
+        // An endpoint echoing what it was sent keeps none of it in the record.
+        let echo = format!(
+            "got k3y-and pw via {} signed {}",
+            request
+                .headers
+                .iter()
+                .find(|h| h.0 == "authorization")
+                .unwrap()
+                .1,
+            w.secret
+        );
+        let redacted = request.redact(echo);
+        assert!(!redacted.contains(&STANDARD.encode("u:pw")) && !redacted.contains(&w.secret));
+        assert!(
+            redacted.contains("k3y-and pw"),
+            "short values stay: {redacted}"
+        );
+    }
+
+    #[test]
+    fn every_live_secret_signs_during_a_rotation() {
+        let settings = crate::model::WebhookSettings::parse(
+            &serde_json::json!({"name": "n", "url": "https://e.com"}),
+        )
+        .unwrap();
+        let now = Utc::now();
+        let mut w = Webhook::new("a", settings, generate_secret(), now);
+        let old = w.secret.clone();
+        w.previous_secrets = w.previous_secrets_after_rotation(now, chrono::Duration::hours(1));
+        w.secret = generate_secret();
+        let body = b"{}".to_vec();
+        let signature_at = |t: DateTime<Utc>| {
+            let request = build_request(&w, "msg_1", body.clone(), t.timestamp()).unwrap();
+            request
+                .headers
+                .iter()
+                .find(|h| h.0 == "webhook-signature")
+                .unwrap()
+                .1
+                .clone()
+        };
+        let during = signature_at(now);
+        let expected = |secret: &str| sign(secret, "msg_1", now.timestamp(), &body).unwrap();
+        assert_eq!(
+            during,
+            format!("{} {}", expected(&w.secret), expected(&old))
+        );
+        let after = now + chrono::Duration::hours(2);
+        assert_eq!(
+            signature_at(after),
+            sign(&w.secret, "msg_1", after.timestamp(), &body).unwrap()
+        );
     }
 
     #[test]

@@ -61,6 +61,11 @@ fn is_json_content_type(value: &str) -> bool {
         || (essence.starts_with("application/") && essence.ends_with("+json"))
 }
 
+/// Whether a route whose body is optional got none (whitespace counts as none).
+pub fn optional_body_is_empty(req: &Request) -> bool {
+    body_bytes(req).iter().all(u8::is_ascii_whitespace)
+}
+
 /// The request's JSON body: at most [`BODY_LIMIT`] bytes, sent as JSON, well formed, and
 /// with no key given twice in any object.
 pub fn json_body(req: &Request) -> Result<Value, ApiError> {
@@ -83,9 +88,13 @@ pub fn json_body_within(req: &Request, limit: usize) -> Result<Value, ApiError> 
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(ApiError::MalformedJson("the body is empty".into()));
     }
-    let strict: StrictValue =
-        serde_json::from_slice(bytes).map_err(|e| ApiError::MalformedJson(e.to_string()))?;
-    Ok(strict.0)
+    strict_json(bytes).map_err(|e| ApiError::MalformedJson(e.to_string()))
+}
+
+/// Parses JSON with duplicate object keys refused (see [`StrictValue`]); also for input
+/// that arrives other than over HTTP, such as queue messages.
+pub fn strict_json(bytes: &[u8]) -> Result<Value, serde_json::Error> {
+    serde_json::from_slice::<StrictValue>(bytes).map(|strict| strict.0)
 }
 
 /// A JSON value parsed with duplicate object keys refused: "last one wins" would let two

@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 
 use crate::error::{ApiError, FieldError};
 use crate::validate::{
-    alert_type_name, dedup, fail, has_control, json_size, keep, string_list, text,
+    alert_type_name, dedup, fail, free_json, has_control, keep, string_list, text,
 };
 
 pub const NAME_MAX_CHARS: usize = 200;
@@ -146,7 +146,24 @@ pub struct Webhook {
     /// copy can be checked in the same transaction that claims an attempt.
     #[serde(default)]
     pub version: u64,
+    /// Secrets replaced by a rotation, newest first, each signing beside `secret` until
+    /// its grace period ends.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub previous_secrets: Vec<PreviousSecret>,
 }
+
+/// A replaced signing secret and the end of its grace period.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PreviousSecret {
+    pub secret: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// The grace period of a rotation when the call names none.
+pub const ROTATION_GRACE_DEFAULT_SECS: u32 = 24 * 3600;
+pub const ROTATION_GRACE_MAX_SECS: u32 = 7 * 24 * 3600;
+/// How many replaced secrets may still sign; a further rotation drops the oldest.
+pub const PREVIOUS_SECRETS_MAX: usize = 10;
 
 /// The user-writable part of a webhook, complete (create and PUT).
 #[derive(Clone, Debug, PartialEq)]
@@ -253,7 +270,44 @@ impl Webhook {
             consecutive_failures: 0,
             failing_since: None,
             version: 1,
+            previous_secrets: Vec::new(),
         }
+    }
+
+    /// The secrets that sign a message sent at `at`: the current one first, then every
+    /// replaced one still in its grace period.
+    pub fn signing_secrets(&self, at: DateTime<Utc>) -> impl Iterator<Item = &str> {
+        std::iter::once(self.secret.as_str()).chain(
+            self.previous_secrets
+                .iter()
+                .filter(move |p| p.expires_at > at)
+                .map(|p| p.secret.as_str()),
+        )
+    }
+
+    /// The replaced secrets after rotating away from the current one at `now`: it joins
+    /// them with `grace` to run, expired ones go, and at most [`PREVIOUS_SECRETS_MAX`]
+    /// stay, the newest.
+    pub fn previous_secrets_after_rotation(
+        &self,
+        now: DateTime<Utc>,
+        grace: chrono::Duration,
+    ) -> Vec<PreviousSecret> {
+        let mut kept: Vec<PreviousSecret> = Vec::with_capacity(PREVIOUS_SECRETS_MAX);
+        if grace > chrono::Duration::zero() {
+            kept.push(PreviousSecret {
+                secret: self.secret.clone(),
+                expires_at: now + grace,
+            });
+        }
+        kept.extend(
+            self.previous_secrets
+                .iter()
+                .filter(|p| p.expires_at > now)
+                .cloned(),
+        );
+        kept.truncate(PREVIOUS_SECRETS_MAX);
+        kept
     }
 
     /// Whether an alert of `alert_type` raising `event` goes to this webhook.
@@ -344,6 +398,33 @@ impl Serialize for WebhookView<'_> {
             secret: self.secret,
         }
         .serialize(serializer)
+    }
+}
+
+/// Validates a rotate body, `{"grace_period_seconds": n}` or `{}`: how long the replaced
+/// secret keeps signing.
+pub fn parse_rotation(body: &Value) -> Result<chrono::Duration, ApiError> {
+    let Value::Object(map) = body else {
+        return Err(ApiError::field("body", "must be a JSON object"));
+    };
+    let mut errors = Vec::new();
+    let mut grace = ROTATION_GRACE_DEFAULT_SECS;
+    for (key, value) in map {
+        match key.as_str() {
+            "grace_period_seconds" => match value.as_u64() {
+                Some(secs) if secs <= u64::from(ROTATION_GRACE_MAX_SECS) => grace = secs as u32,
+                _ => errors.push(FieldError::new(
+                    key,
+                    format!("must be a whole number of seconds from 0 to {ROTATION_GRACE_MAX_SECS} (7 days)"),
+                )),
+            },
+            _ => errors.push(FieldError::new(key, "is not a known field")),
+        }
+    }
+    if errors.is_empty() {
+        Ok(chrono::Duration::seconds(i64::from(grace)))
+    } else {
+        Err(ApiError::Validation(errors))
     }
 }
 
@@ -645,7 +726,7 @@ fn parse_metadata(value: &Value) -> Result<Map<String, Value>, Vec<FieldError>> 
     match value {
         Value::Null => Ok(Map::new()),
         Value::Object(map) => {
-            json_size("metadata", value, METADATA_MAX_BYTES)?;
+            free_json("metadata", value, METADATA_MAX_BYTES)?;
             Ok(map.clone())
         }
         _ => fail("metadata", "must be a JSON object"),
@@ -698,6 +779,73 @@ mod tests {
         let mut f = fields(err);
         f.sort();
         assert_eq!(f, ["bogus", "enabled", "events[0]", "id", "name", "url"]);
+    }
+
+    #[test]
+    fn rotation_body() {
+        let day = chrono::Duration::hours(24);
+        assert_eq!(parse_rotation(&json!({})).unwrap(), day);
+        assert_eq!(
+            parse_rotation(&json!({"grace_period_seconds": 0})).unwrap(),
+            chrono::Duration::zero()
+        );
+        assert_eq!(
+            parse_rotation(&json!({"grace_period_seconds": 604800})).unwrap(),
+            chrono::Duration::days(7)
+        );
+        for bad in [
+            json!({"grace_period_seconds": 604801}),
+            json!({"grace_period_seconds": -1}),
+            json!({"grace_period_seconds": 1.5}),
+            json!({"grace_period_seconds": "60"}),
+            json!({"grace_period_seconds": 1e300}),
+        ] {
+            assert_eq!(
+                fields(parse_rotation(&bad).unwrap_err()),
+                ["grace_period_seconds"]
+            );
+        }
+        assert_eq!(
+            fields(parse_rotation(&json!({"grace": 1})).unwrap_err()),
+            ["grace"]
+        );
+        assert_eq!(fields(parse_rotation(&json!([])).unwrap_err()), ["body"]);
+    }
+
+    #[test]
+    fn rotation_keeps_at_most_ten_unexpired_secrets() {
+        let settings =
+            WebhookSettings::parse(&json!({"name": "n", "url": "https://example.com/"})).unwrap();
+        let t0 = Utc::now();
+        let mut webhook = Webhook::new("a", settings, "s0".into(), t0);
+        let grace = chrono::Duration::hours(1);
+        for i in 1..=12 {
+            let now = t0 + chrono::Duration::seconds(i);
+            webhook.previous_secrets = webhook.previous_secrets_after_rotation(now, grace);
+            webhook.secret = format!("s{i}");
+        }
+        let at = t0 + chrono::Duration::seconds(13);
+        let signing: Vec<_> = webhook.signing_secrets(at).collect();
+        assert_eq!(
+            signing,
+            ["s12", "s11", "s10", "s9", "s8", "s7", "s6", "s5", "s4", "s3", "s2"]
+        );
+        // Once the grace period is over only the current secret signs.
+        assert_eq!(
+            webhook
+                .signing_secrets(t0 + chrono::Duration::hours(2))
+                .collect::<Vec<_>>(),
+            ["s12"]
+        );
+        // A later rotation drops the expired ones; no grace keeps none of the old.
+        let late = t0 + chrono::Duration::hours(2);
+        assert_eq!(
+            webhook.previous_secrets_after_rotation(late, grace).len(),
+            1
+        );
+        assert!(webhook
+            .previous_secrets_after_rotation(late, chrono::Duration::zero())
+            .is_empty());
     }
 
     #[test]

@@ -87,17 +87,64 @@ pub fn alert_type_name(field: &str, value: &Value) -> Result<String, Vec<FieldEr
 
 pub const ALERT_TYPE_MAX_CHARS: usize = 128;
 
-/// The size of a value serialised as JSON, checked against `max` bytes.
-pub fn json_size(field: &str, value: &Value, max: usize) -> Result<(), Vec<FieldError>> {
+/// A free-form JSON value (metadata, alert data): at most `max` bytes as JSON, and every
+/// number exact for any reader.
+pub fn free_json(field: &str, value: &Value, max: usize) -> Result<(), Vec<FieldError>> {
     let size = serde_json::to_vec(value)
         .map(|v| v.len())
         .unwrap_or(usize::MAX);
     if size > max {
-        fail(
+        return fail(
             field,
             format!("must be at most {max} bytes as JSON (it is {size})"),
-        )
-    } else {
-        Ok(())
+        );
+    }
+    exact_numbers(field, value)
+}
+
+/// The largest integer every JSON reader holds exactly (2^53 - 1, per I-JSON, RFC 7493).
+pub const JSON_SAFE_INTEGER: f64 = 9_007_199_254_740_991.0;
+
+/// Refuses numbers beyond ±2^53 - 1: the parser would already have rounded an integer
+/// that large, and receivers in JavaScript would round it again, so it would not arrive
+/// as sent.
+pub fn exact_numbers(field: &str, value: &Value) -> Result<(), Vec<FieldError>> {
+    let too_big = |v: &Value| match v {
+        Value::Number(n) => n.as_f64().is_none_or(|f| f.abs() > JSON_SAFE_INTEGER),
+        _ => false,
+    };
+    let mut stack = vec![value];
+    while let Some(v) = stack.pop() {
+        if too_big(v) {
+            return fail(
+                field,
+                "numbers must lie within ±9007199254740991 (2^53 - 1), so that receivers read them exactly",
+            );
+        }
+        match v {
+            Value::Array(items) => stack.extend(items),
+            Value::Object(map) => stack.extend(map.values()),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn free_json_refuses_inexact_numbers_at_any_depth() {
+        assert!(free_json("m", &json!({"a": [1, 2.5, -9007199254740991i64]}), 100).is_ok());
+        for bad in [
+            json!({"a": 9007199254740993u64}),
+            json!({"a": [{"b": 1e300}]}),
+            json!({"a": -1e20}),
+        ] {
+            assert_eq!(free_json("m", &bad, 100).unwrap_err()[0].field, "m");
+        }
+        assert!(free_json("m", &json!({"a": "x".repeat(200)}), 100).is_err());
     }
 }

@@ -62,6 +62,7 @@ async fn invoke(app: &App, function: &str, text: &str) -> (u16, Value) {
         "delete-webhook" => http(webhooks::delete(app, request()).await),
         "test-webhook" => http(webhooks::test(app, request()).await),
         "get-webhook-secret" => http(webhooks::secret(app, request()).await),
+        "rotate-webhook-secret" => http(webhooks::rotate_secret(app, request()).await),
         "ingest-alert" => http(alerts::create(app, request()).await),
         "ingest-alertmanager" => http(alerts::alertmanager(app, request()).await),
         "get-alert" => http(alerts::get(app, request()).await),
@@ -251,6 +252,10 @@ async fn every_sample_event_gets_its_expected_answer() {
             }
             "test-webhook" => assert_eq!(body["success"], true, "{body}"),
             "get-alert" => assert_eq!(body["alert"]["id"], fixtures.alert.alert.id),
+            "rotate-webhook-secret" => {
+                assert_eq!(body["grace_period_seconds"], 3600, "{body}");
+                assert!(!body["previous_secrets"].as_array().unwrap().is_empty());
+            }
             _ => {}
         }
     }

@@ -16,3 +16,5 @@ mod events;
 mod harness;
 #[cfg(test)]
 mod receiver;
+#[cfg(test)]
+mod security;

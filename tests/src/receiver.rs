@@ -23,6 +23,8 @@ pub enum Behaviour {
     Script(Vec<(u16, Option<&'static str>)>),
     /// Answers after a delay.
     Slow(Duration, u16),
+    /// Answers with this status and, like httpbin, every header it got in the body.
+    Echo(u16),
 }
 
 #[derive(Clone, Debug)]
@@ -88,7 +90,13 @@ async fn serve(
     let Some(request) = read_request(&mut stream).await else {
         return;
     };
+    let echoed = request
+        .headers
+        .iter()
+        .map(|(name, value)| format!("{name}: {value}\n"))
+        .collect::<String>();
     log.lock().unwrap().push(request);
+    let mut body = "received".to_string();
     let (code, retry_after) = match behaviour {
         Behaviour::Status(code) => (code, None),
         Behaviour::Hang => {
@@ -104,6 +112,10 @@ async fn serve(
             tokio::time::sleep(delay).await;
             (code, None)
         }
+        Behaviour::Echo(code) => {
+            body = echoed;
+            (code, None)
+        }
     };
     let extra = match (code, retry_after) {
         (300..=399, _) => "location: http://127.0.0.1:9/elsewhere\r\n".to_string(),
@@ -111,7 +123,8 @@ async fn serve(
         _ => String::new(),
     };
     let response = format!(
-        "HTTP/1.1 {code} Test\r\ncontent-type: text/plain\r\n{extra}content-length: 8\r\nconnection: close\r\n\r\nreceived"
+        "HTTP/1.1 {code} Test\r\ncontent-type: text/plain\r\n{extra}content-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
     );
     let _ = stream.write_all(response.as_bytes()).await;
 }

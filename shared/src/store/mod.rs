@@ -50,6 +50,9 @@ pub enum StoreError {
     Dynamo(String),
     #[error("a stored item could not be read or written: {0}")]
     Corrupt(String),
+    /// Concurrent writers kept winning a conditional write; the caller may try again.
+    #[error("{0}")]
+    Contended(&'static str),
 }
 
 impl From<StoreError> for ApiError {
@@ -61,6 +64,10 @@ impl From<StoreError> for ApiError {
                 ApiError::Unauthenticated("the token's account no longer exists")
             }
             StoreError::Throttled => ApiError::Unavailable,
+            StoreError::Contended(message) => ApiError::Conflict {
+                code: "conflict",
+                message: message.into(),
+            },
             other => ApiError::Internal(other.to_string()),
         }
     }
@@ -511,14 +518,34 @@ impl Store {
         }
         update.set("updated_at", s(now.to_rfc3339()));
         update.increment("version");
-        let (expression, names, values) = update.build();
+        self.write_webhook(account_id, webhook_id, update, None)
+            .await?
+            .ok_or(StoreError::NotFound)
+    }
+
+    /// Applies `update` to an existing webhook, when its version is still
+    /// `expected_version` if one is given; `None` when the webhook is missing or changed.
+    async fn write_webhook(
+        &self,
+        account_id: &str,
+        webhook_id: &str,
+        update: UpdateBuilder,
+        expected_version: Option<u64>,
+    ) -> Result<Option<Webhook>, StoreError> {
+        let (expression, mut names, mut values) = update.build();
+        let mut condition = "attribute_exists(pk)".to_string();
+        if let Some(version) = expected_version {
+            condition.push_str(" AND #version = :read_version");
+            names.insert("#version".into(), "version".into());
+            values.insert(":read_version".into(), n(version));
+        }
         let result = self
             .client
             .update_item()
             .table_name(&self.table)
             .set_key(Some(key(account_pk(account_id), webhook_sk(webhook_id))))
             .update_expression(expression)
-            .condition_expression("attribute_exists(pk)")
+            .condition_expression(condition)
             .set_expression_attribute_names(Some(names))
             .set_expression_attribute_values(Some(values))
             .return_values(ReturnValue::AllNew)
@@ -529,11 +556,48 @@ impl Store {
                 let item = output
                     .attributes
                     .ok_or_else(|| corrupt("UpdateItem returned no item"))?;
-                serde_dynamo::from_item(item).map_err(corrupt)
+                serde_dynamo::from_item(item).map(Some).map_err(corrupt)
             }
-            Err(e) if is_condition_failure(&e) => Err(StoreError::NotFound),
+            Err(e) if is_condition_failure(&e) => Ok(None),
             Err(e) => Err(sdk_error(e)),
         }
+    }
+
+    /// Replaces the signing secret. The replaced one keeps signing for `grace` (see
+    /// [`Webhook::previous_secrets_after_rotation`]). The write is conditional on the
+    /// version read, so two rotations at once cannot lose a secret; a lost race retries.
+    pub async fn rotate_secret(
+        &self,
+        account_id: &str,
+        webhook_id: &str,
+        new_secret: &str,
+        grace: chrono::Duration,
+        now: DateTime<Utc>,
+    ) -> Result<Webhook, StoreError> {
+        for _ in 0..5 {
+            let current = self
+                .get_webhook(account_id, webhook_id)
+                .await?
+                .ok_or(StoreError::NotFound)?;
+            let mut update = UpdateBuilder::default();
+            update.set("secret", s(new_secret));
+            update.set(
+                "previous_secrets",
+                av(&current.previous_secrets_after_rotation(now, grace))?,
+            );
+            update.set("updated_at", s(now.to_rfc3339()));
+            update.increment("version");
+            // A concurrent change of the webhook (a rotation, an edit) means reading again.
+            if let Some(rotated) = self
+                .write_webhook(account_id, webhook_id, update, Some(current.version))
+                .await?
+            {
+                return Ok(rotated);
+            }
+        }
+        Err(StoreError::Contended(
+            "the webhook kept changing during the rotation; try again",
+        ))
     }
 
     pub async fn delete_webhook(
