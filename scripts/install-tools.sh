@@ -14,6 +14,8 @@ PY_PACKAGES=(
   "cfn-lint==1.*"
   "boto3==1.*"
   "PyYAML==6.*"
+  "standardwebhooks==1.*"
+  "schemathesis==4.*"
 )
 if [ ! -x "$TOOLS/venv/bin/python" ]; then
   python3 -m venv "$TOOLS/venv"

@@ -87,7 +87,8 @@ start_trigger() {
     --map "$HOOKLINE_DELIVERYQUEUE_URL=deliver" --map "$HOOKLINE_ALERTSQUEUE_URL=ingest-queue" \
     --invoke-timeout 35 "$@" \
     >"$LOGS/sqs-trigger.log" 2>&1 &
-  STACK_PIDS+=($!)
+  TRIGGER_PID=$!
+  STACK_PIDS+=("$TRIGGER_PID")
 }
 
 stop_stack() {

@@ -4,8 +4,9 @@
   provision     creates the template's DynamoDB tables and SQS queues on the local
                 emulators, then prints the functions' environment (Globals) as shell
                 `export` lines, with !Ref resolved to the local names.
-  check-routes  fails unless the HttpApi routes of template.yaml and the
-                `cargo lambda watch` router in Cargo.toml are the same.
+  check-routes  fails unless the HttpApi routes of template.yaml, the
+                `cargo lambda watch` router in Cargo.toml and the operations of
+                openapi.yaml are the same, and every binary is a function.
 """
 
 import argparse
@@ -70,14 +71,36 @@ def watch_routes():
     return {(r["method"].upper(), path, r["function"]) for path, rs in router.items() for r in rs}
 
 
+HTTP_METHODS = {"get", "put", "post", "delete", "patch", "head", "options", "trace"}
+
+
+def openapi_routes():
+    with open(ROOT / "openapi.yaml") as f:
+        spec = yaml.safe_load(f)
+    return {
+        (method.upper(), path)
+        for path, item in spec["paths"].items()
+        for method in item
+        if method in HTTP_METHODS
+    }
+
+
+def require_equal(left, right, left_name, right_name):
+    """Exits with every route that only one side has."""
+    if left == right:
+        return
+    for route in sorted(left - right):
+        print(f"only in {left_name}: {route}", file=sys.stderr)
+    for route in sorted(right - left):
+        print(f"only in {right_name}: {route}", file=sys.stderr)
+    sys.exit(1)
+
+
 def check_routes(_args):
     in_template, in_watch = template_routes(load_template()), watch_routes()
-    if in_template != in_watch:
-        for route in sorted(in_template - in_watch):
-            print(f"only in template.yaml: {route}", file=sys.stderr)
-        for route in sorted(in_watch - in_template):
-            print(f"only in Cargo.toml's watch router: {route}", file=sys.stderr)
-        sys.exit(1)
+    require_equal(in_template, in_watch, "template.yaml", "Cargo.toml's watch router")
+    deployed_routes = {(method, path) for method, path, _ in in_template}
+    require_equal(deployed_routes, openapi_routes(), "template.yaml", "openapi.yaml")
     binaries = {p.stem for p in (ROOT / "functions/src/bin").glob("*.rs")}
     deployed = {
         fn["Metadata"]["BuildProperties"]["Binary"]
@@ -88,7 +111,7 @@ def check_routes(_args):
             f"functions/src/bin and template.yaml differ: only binaries {sorted(binaries - deployed)}, "
             f"only in the template {sorted(deployed - binaries)}"
         )
-    print(f"routes: {len(in_template)} in template.yaml and the watch router, all equal; "
+    print(f"routes: {len(in_template)} in template.yaml, the watch router and openapi.yaml, all equal; "
           f"{len(binaries)} functions, each a binary")
 
 

@@ -54,4 +54,20 @@ if ! "$e2e_bin" --test-threads 4; then
   echo "--- sqs trigger log (last 20 lines) ---"; tail -20 "$LOGS/sqs-trigger.log"
   exit 1
 fi
+step "fuzzing every operation of openapi.yaml with schemathesis"
+# A fresh account, so that "a refused request stores nothing" can be checked by reading
+# its partition before and after each call; the trigger stops so that no delivery writes
+# in the background meanwhile.
+kill "$TRIGGER_PID"
+fuzz_account=$(target/debug/hookline-admin --table "$TABLE_NAME" create-account --name fuzz \
+  | python3 -c 'import json,sys; print(json.load(sys.stdin)["account_id"])')
+fuzz_token=$(target/debug/hookline-admin --table "$TABLE_NAME" create-token --account "$fuzz_account" \
+  | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
+HOOKLINE_FUZZ_ACCOUNT=$fuzz_account PYTHONPATH=tests/fuzz SCHEMATHESIS_HOOKS=hookline_hooks \
+  schemathesis --config-file tests/fuzz/schemathesis.toml run openapi.yaml \
+  --url "$HOOKLINE_API_URL" -H "Authorization: Bearer $fuzz_token" \
+  --checks not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,response_schema_conformance,refused_requests_store_nothing \
+  --max-examples "${HOOKLINE_FUZZ_EXAMPLES:-10}" --seed "${HOOKLINE_FUZZ_SEED:-20261123}" \
+  --workers 1 --request-timeout 20 --no-color
+
 step "all checks passed"

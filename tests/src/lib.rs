@@ -15,6 +15,8 @@ mod events;
 #[cfg(test)]
 mod harness;
 #[cfg(test)]
+mod limits;
+#[cfg(test)]
 mod receiver;
 #[cfg(test)]
 mod security;

@@ -151,8 +151,8 @@ async fn a_rotated_secret_signs_beside_the_new_one_until_its_grace_period_ends()
     assert_eq!(verdicts, ["ok", "ok", "No matching signature found"]);
 }
 
-/// The raw items stored under an account, as text.
-async fn stored_items(account: &str) -> Vec<(String, String)> {
+/// The raw items stored under an account, by sort key.
+pub(crate) async fn stored_items(account: &str) -> Vec<(String, HashMap<String, AttributeValue>)> {
     let client = aws_sdk_dynamodb::Client::new(&aws_config::load_from_env().await);
     let table = std::env::var("TABLE_NAME").unwrap();
     let mut items = Vec::new();
@@ -169,8 +169,7 @@ async fn stored_items(account: &str) -> Vec<(String, String)> {
             .await
             .unwrap();
         for item in page.items() {
-            let sk = item["sk"].as_s().unwrap().clone();
-            items.push((sk, format!("{item:?}")));
+            items.push((item["sk"].as_s().unwrap().clone(), item.clone()));
         }
         start = page.last_evaluated_key().cloned();
         if start.is_none() {
@@ -325,6 +324,7 @@ async fn credentials_never_appear_in_responses_records_or_logs() {
     let items = stored_items(&account.id).await;
     assert!(items.iter().any(|(sk, _)| sk.starts_with("ATT#")));
     for (sk, item) in items.iter().filter(|(sk, _)| !sk.starts_with("WEBHOOK#")) {
+        let item = format!("{item:?}");
         for needle in &everything {
             assert!(!item.contains(needle), "{sk} holds a credential: {item}");
         }
