@@ -44,7 +44,7 @@ pub(crate) async fn settled(c: &Client, webhook: &str, states: &[&str]) -> Value
     .await
 }
 
-pub(crate) async fn attempts(c: &Client, webhook: &str, delivery: &Value) -> Value {
+async fn attempts(c: &Client, webhook: &str, delivery: &Value) -> Value {
     let id = delivery["delivery_id"].as_str().unwrap();
     let r = c.get(&format!("/webhooks/{webhook}/deliveries/{id}")).await;
     assert_eq!(r.status, 200, "{r:?}");
