@@ -443,3 +443,35 @@ async fn every_route_is_isolated_between_accounts() {
         .count();
     assert_eq!(a_got, 1);
 }
+
+#[tokio::test]
+async fn concurrent_rotations_lose_no_secret() {
+    let account = TestAccount::new().await;
+    let c = &account.writer;
+    let receiver = Receiver::start(Behaviour::Status(200)).await;
+    let created = c
+        .create(json!({"name": "raced", "url": receiver.url}))
+        .await;
+    let id = created["id"].as_str().unwrap();
+    let rotate = format!("/webhooks/{id}/secret/rotate");
+    let replies = futures::future::join_all((0..6).map(|_| c.post(&rotate, json!({})))).await;
+    let mut issued = vec![created["secret"].as_str().unwrap().to_string()];
+    for r in &replies {
+        // A rotation that keeps losing the race says so; none may fail otherwise.
+        assert!(
+            r.status == 200 || (r.status, r.code()) == (409, "conflict"),
+            "{r:?}"
+        );
+        if r.status == 200 {
+            issued.push(r.body["secret"].as_str().unwrap().to_string());
+        }
+    }
+    assert!(issued.len() > 1);
+    // Every secret ever issued still signs: the current one and each replaced one.
+    let latest = test_delivery(c, id, &receiver).await;
+    assert_eq!(signatures(&latest), issued.len());
+    let cases: Vec<(&str, &Received)> = issued.iter().map(|s| (s.as_str(), &latest)).collect();
+    assert!(verify_with_standardwebhooks(&cases)
+        .iter()
+        .all(|v| v == "ok"));
+}
