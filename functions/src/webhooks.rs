@@ -6,7 +6,7 @@ use hookline_shared::{
     auth::Access,
     delivery::{self, Payload},
     error::{json_response, respond, FieldError},
-    http::{authenticate, json_body, optional_body_is_empty, path_id},
+    http::{authenticate, body_is_blank, json_body, path_id},
     model::{parse_rotation, EventType, Webhook, WebhookChanges, WebhookSettings, WebhookView},
     records::{self, AttemptRecord, Delivery, DeliveryState, Trigger},
     ssrf::Refusal,
@@ -347,7 +347,7 @@ async fn rotate(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
     let principal = authenticate(&app.store, req, Access::Write).await?;
     let id = path_id(req, "id", "webhook")?;
     // The body is optional: no body means the default grace period.
-    let grace = if optional_body_is_empty(req) {
+    let grace = if body_is_blank(req) {
         parse_rotation(&json!({}))?
     } else {
         parse_rotation(&json_body(req)?)?

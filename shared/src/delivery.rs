@@ -201,12 +201,14 @@ pub fn build_request(
     // During a rotation's grace period every live secret signs, space-separated, so a
     // receiver holding either the old or the new one accepts the message.
     let at = DateTime::from_timestamp(timestamp, 0).unwrap_or_else(Utc::now);
-    let signature = webhook
-        .signing_secrets(at)
+    let secrets: Vec<&str> = webhook.signing_secrets(at).collect();
+    let signature = secrets
+        .iter()
         .map(|secret| sign(secret, msg_id, timestamp, &body))
         .collect::<Result<Vec<_>, _>>()?
         .join(" ");
     let mut headers = Vec::with_capacity(webhook.headers.len() + 6);
+    let mut sensitive: Vec<String> = secrets.iter().map(|s| s.to_string()).collect();
     // Custom headers first; with basic auth set, it owns Authorization. The model refuses
     // the names the service sets itself.
     for (name, value) in &webhook.headers {
@@ -214,29 +216,20 @@ pub fn build_request(
             continue;
         }
         headers.push((name.clone(), value.clone(), true));
+        sensitive.push(value.clone());
     }
     if let Some(auth) = &webhook.basic_auth {
         let credentials = STANDARD.encode(format!("{}:{}", auth.username, auth.password));
-        headers.push(("authorization".into(), format!("Basic {credentials}"), true));
+        let authorization = format!("Basic {credentials}");
+        headers.push(("authorization".into(), authorization.clone(), true));
+        sensitive.extend([authorization, credentials, auth.password.clone()]);
     }
     headers.push(("content-type".into(), "application/json".into(), false));
     headers.push(("user-agent".into(), USER_AGENT.into(), false));
     headers.push(("webhook-id".into(), msg_id.into(), false));
     headers.push(("webhook-timestamp".into(), timestamp.to_string(), false));
     headers.push(("webhook-signature".into(), signature, false));
-    let mut sensitive: Vec<String> = headers
-        .iter()
-        .filter(|(_, _, secret)| *secret)
-        .map(|(_, value, _)| value.clone())
-        .chain(webhook.basic_auth.iter().flat_map(|auth| {
-            [
-                auth.password.clone(),
-                STANDARD.encode(format!("{}:{}", auth.username, auth.password)),
-            ]
-        }))
-        .chain(webhook.signing_secrets(at).map(str::to_string))
-        .filter(|value| value.len() >= SENSITIVE_MIN_LEN)
-        .collect();
+    sensitive.retain(|value| value.len() >= SENSITIVE_MIN_LEN);
     // Longest first, so a value that contains another is masked whole.
     sensitive.sort_by_key(|value| std::cmp::Reverse(value.len()));
     sensitive.dedup();

@@ -61,8 +61,9 @@ fn is_json_content_type(value: &str) -> bool {
         || (essence.starts_with("application/") && essence.ends_with("+json"))
 }
 
-/// Whether a route whose body is optional got none (whitespace counts as none).
-pub fn optional_body_is_empty(req: &Request) -> bool {
+/// Whether the request has no body (whitespace counts as none); a route whose body is
+/// optional then takes its defaults.
+pub fn body_is_blank(req: &Request) -> bool {
     body_bytes(req).iter().all(u8::is_ascii_whitespace)
 }
 
@@ -85,7 +86,7 @@ pub fn json_body_within(req: &Request, limit: usize) -> Result<Value, ApiError> 
     if !content_type.is_some_and(is_json_content_type) {
         return Err(ApiError::UnsupportedMediaType);
     }
-    if bytes.iter().all(u8::is_ascii_whitespace) {
+    if body_is_blank(req) {
         return Err(ApiError::MalformedJson("the body is empty".into()));
     }
     strict_json(bytes).map_err(|e| ApiError::MalformedJson(e.to_string()))
