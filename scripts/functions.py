@@ -5,7 +5,9 @@ cargo lambda watch serves the HTTP routes and the Lambda runtime API; this keeps
 function processes behind it alive, as Lambda does with execution environments:
 - each function runs as N instances (Lambda's concurrency), each polling the runtime API;
 - an instance that dies (a crash, or a test killing it) is replaced at once;
-- when `cargo build` replaces a binary, its instances restart on the new one.
+- when `cargo build` replaces a binary, its instances restart on the new one;
+- with --pids DIR, each instance's pid is in DIR/<function>.<n>.pid, so that a test can
+  end exactly the processes this supervisor started (the crash test does).
 
 The functions inherit this process's environment (TABLE_NAME, the AWS endpoints, ...).
 """
@@ -30,8 +32,9 @@ def binaries():
 
 
 class Instance:
-    def __init__(self, binary, index, runtime_api, log):
+    def __init__(self, binary, index, runtime_api, log, pids):
         self.binary, self.index, self.runtime_api, self.log = binary, index, runtime_api, log
+        self.pid_file = pids / f"{binary}.{index}.pid" if pids else None
         self.process = None
         self.started_mtime = None
 
@@ -51,6 +54,11 @@ class Instance:
         )
         self.started_mtime = self.path.stat().st_mtime
         self.process = subprocess.Popen([str(self.path)], env=env, stdout=self.log, stderr=self.log)
+        if self.pid_file:
+            # Written whole, then renamed: a reader never sees half a pid.
+            partial = self.pid_file.with_suffix(".tmp")
+            partial.write_text(str(self.process.pid))
+            partial.replace(self.pid_file)
 
     def check(self):
         try:
@@ -76,10 +84,15 @@ def main():
     parser.add_argument("--runtime-api", required=True, help="e.g. http://127.0.0.1:9000/.rt")
     parser.add_argument("--instances", type=int, default=2, help="instances of each function")
     parser.add_argument("--log", required=True, help="file for the functions' output")
+    parser.add_argument("--pids", type=Path, help="folder for each instance's pid file")
     args = parser.parse_args()
+    if args.pids:
+        args.pids.mkdir(parents=True, exist_ok=True)
 
     log = open(args.log, "ab", buffering=0)
-    instances = [Instance(b, i, args.runtime_api, log) for b in binaries() for i in range(args.instances)]
+    instances = [
+        Instance(b, i, args.runtime_api, log, args.pids) for b in binaries() for i in range(args.instances)
+    ]
     missing = sorted({i.binary for i in instances if not i.path.exists()})
     if missing:
         sys.exit(f"functions: build first (cargo build --workspace); missing {missing}")

@@ -69,14 +69,19 @@ provision() {
 # start_api PORT: every route of template.yaml. cargo lambda watch serves the routes and
 # the Lambda runtime API; scripts/functions.py runs the function binaries behind it and
 # replaces any that die, as Lambda replaces a crashed environment (watch itself does not).
+# watch's --timeout also ends an idle function's wait for its next event (with a 408 the
+# runtime cannot read, so the function exits), and an invocation arriving meanwhile is
+# lost: a day keeps idle functions waiting, as Lambda's runtime API does.
 start_api() {
   local port=$1
   (cd "$ROOT" && exec cargo lambda watch --invoke-address 127.0.0.1 --invoke-port "$port" \
-    --only-lambda-apis --timeout 30) >"$LOGS/api.log" 2>&1 &
+    --only-lambda-apis --timeout 86400) >"$LOGS/api.log" 2>&1 &
   STACK_PIDS+=($!)
   wait_for_port "$port" api 120
+  export HOOKLINE_FUNCTION_PIDS="$LOGS/pids"
   python "$ROOT/scripts/functions.py" --runtime-api "http://127.0.0.1:$port/.rt" \
-    --instances "${HOOKLINE_INSTANCES:-2}" --log "$LOGS/functions.log" >"$LOGS/supervisor.log" 2>&1 &
+    --instances "${HOOKLINE_INSTANCES:-2}" --log "$LOGS/functions.log" \
+    --pids "$HOOKLINE_FUNCTION_PIDS" >"$LOGS/supervisor.log" 2>&1 &
   STACK_PIDS+=($!)
   export HOOKLINE_API_URL="http://127.0.0.1:$port"
 }

@@ -4,30 +4,24 @@ use chrono::Utc;
 use hookline_shared::{
     alert::{alertmanager, AlertInput},
     auth::Access,
-    error::{json_response, respond},
-    http::{authenticate, json_body_within, path_id},
-    ingest::{idempotency_key, Accepted, Ingest},
-    records::Delivery,
+    delivery::record::Delivery,
+    ingest::{idempotency_key, Accepted},
     ApiError,
 };
 use lambda_http::{http::StatusCode, Body, Request, Response};
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::App;
+use crate::{
+    http::{authenticate, json_body_within, path_id},
+    response::{json_response, respond},
+    App,
+};
 
 /// An alert body may carry 64 KiB of `data` besides its other fields.
 pub const ALERT_BODY_LIMIT: usize = 128 * 1024;
 /// An Alertmanager notification may group many alerts.
 pub const ALERTMANAGER_BODY_LIMIT: usize = 1024 * 1024;
-
-fn ingest(app: &App) -> Ingest<'_> {
-    Ingest {
-        store: &app.store,
-        queue: &app.queue,
-        config: &app.delivery,
-    }
-}
 
 fn header<'a>(req: &'a Request, name: &str) -> Result<Option<&'a str>, ApiError> {
     match req.headers().get(name) {
@@ -48,7 +42,8 @@ async fn create_alert(app: &App, req: &Request) -> Result<Response<Body>, ApiErr
     let principal = authenticate(&app.store, req, Access::Write).await?;
     let key = idempotency_key(header(req, "idempotency-key")?)?;
     let input = AlertInput::parse(&json_body_within(req, ALERT_BODY_LIMIT)?)?;
-    let accepted = ingest(app)
+    let accepted = app
+        .ingest()
         .accept(&principal.account_id, input, key.as_deref())
         .await?;
     Ok(json_response(StatusCode::ACCEPTED, &accepted))
@@ -68,7 +63,7 @@ async fn alertmanager_alerts(app: &App, req: &Request) -> Result<Response<Body>,
     for (i, input) in inputs.into_iter().enumerate() {
         let key = key.as_ref().map(|k| format!("{k}#{i}"));
         accepted.push(
-            ingest(app)
+            app.ingest()
                 .accept(&principal.account_id, input, key.as_deref())
                 .await?,
         );

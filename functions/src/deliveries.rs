@@ -3,17 +3,25 @@
 use chrono::Utc;
 use hookline_shared::{
     auth::Access,
-    delivery::Payload,
-    error::{json_response, respond, FieldError},
-    http::path_id,
-    queue::DeliveryMessage,
-    records::{AttemptRecord, Delivery, DeliveryState, Trigger},
+    delivery::{
+        payload::Payload,
+        queue::DeliveryMessage,
+        record::{AttemptRecord, Delivery, DeliveryState, Trigger},
+    },
+    error::FieldError,
+    webhook::Webhook,
     ApiError,
 };
 use lambda_http::{http::StatusCode, Body, Request, Response};
 use serde::Serialize;
 
-use crate::{paging, webhooks::load, App};
+use crate::{
+    http::path_id,
+    paging,
+    response::{json_response, respond},
+    webhooks::load,
+    App,
+};
 
 /// `GET /webhooks/{id}/deliveries`: newest first; `limit`, `cursor` and `state`.
 pub async fn list(app: &App, req: Request) -> Response<Body> {
@@ -67,11 +75,7 @@ pub async fn get(app: &App, req: Request) -> Response<Body> {
     respond(get_delivery(app, &req).await)
 }
 
-async fn find(
-    app: &App,
-    req: &Request,
-    access: Access,
-) -> Result<(hookline_shared::model::Webhook, Delivery), ApiError> {
+async fn find(app: &App, req: &Request, access: Access) -> Result<(Webhook, Delivery), ApiError> {
     let webhook = load(app, req, access).await?;
     let delivery_id = path_id(req, "delivery_id", "delivery")?;
     let delivery = app
@@ -105,7 +109,7 @@ pub async fn redeliver(app: &App, req: Request) -> Response<Body> {
 
 async fn redeliver_delivery(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
     let (webhook, delivery) = find(app, req, Access::Write).await?;
-    if !webhook.enabled {
+    if !webhook.settings.enabled {
         return Err(ApiError::Conflict {
             code: "webhook_disabled",
             message: "the webhook is disabled; enable it before redelivering".into(),
@@ -118,8 +122,7 @@ async fn redeliver_delivery(app: &App, req: &Request) -> Result<Response<Body>, 
         .ok_or(ApiError::NotFound("delivery"))?;
     let alert =
         serde_json::to_value(&stored.alert).map_err(|e| ApiError::Internal(e.to_string()))?;
-    let payload =
-        Payload::new(delivery.event, alert, &webhook, stored.alert.received_at).to_bytes();
+    let payload = Payload::new(delivery.event, &alert, &webhook, stored.alert.received_at).render();
     let attempt = delivery.attempt_count + 1;
     let message = DeliveryMessage {
         account_id: webhook.account_id.clone(),
@@ -130,7 +133,7 @@ async fn redeliver_delivery(app: &App, req: &Request) -> Result<Response<Body>, 
         event: delivery.event,
         attempt,
         trigger: Trigger::Manual,
-        payload: String::from_utf8_lossy(&payload).into_owned(),
+        payload,
         not_before: None,
     };
     app.queue

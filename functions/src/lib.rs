@@ -1,24 +1,25 @@
 //! Hookline's Lambda functions. Each binary in `src/bin` is one function: it builds its
 //! clients once and hands events to a handler here. Handlers are plain async functions
 //! of ([`App`], event), so tests call them directly with the `events/` samples.
+//!
+//! HTTP belongs here: [`http`] parses requests, [`response`] writes answers and errors.
 
-use std::future::Future;
-
-use std::sync::Arc;
+use std::{future::Future, sync::Arc};
 
 use hookline_shared::{
-    delivery,
-    queue::Queue,
+    clock::{Clock, Random, SystemClock, ThreadRandom},
+    delivery::{attempt::Attempter, queue::Queue, worker::Worker},
+    ingest::Ingest,
     store::DynamoClient,
-    telemetry,
-    worker::{DeliveryConfig, Worker},
-    Config, Store,
+    telemetry, Settings, Store,
 };
 use lambda_http::{Body, Request, Response};
 
 pub mod alerts;
 pub mod deliveries;
+pub mod http;
 pub mod paging;
+pub mod response;
 pub mod triggers;
 pub mod webhooks;
 
@@ -26,43 +27,57 @@ pub mod webhooks;
 #[derive(Clone)]
 pub struct App {
     pub store: Store,
-    pub config: Config,
-    pub delivery: DeliveryConfig,
+    pub settings: Settings,
     /// The delivery queue.
     pub queue: Queue,
-    /// Shared across invocations so connections to endpoints are reused.
-    pub http: reqwest::Client,
+    /// Makes attempts (the test route), with the clock and random source.
+    pub attempter: Attempter,
     /// The deliver function's worker, with its webhook cache.
     pub worker: Arc<Worker>,
 }
 
 impl App {
     pub async fn from_env() -> Result<Self, lambda_http::Error> {
-        let config = Config::from_env()?;
-        let delivery = DeliveryConfig::from_env()?;
+        let settings = Settings::from_env()?;
         let aws = aws_config::load_from_env().await;
-        let store = Store::new(DynamoClient::new(&aws), config.table_name.clone());
-        let queue_url =
-            std::env::var("DELIVERY_QUEUE_URL").map_err(|_| "DELIVERY_QUEUE_URL is required")?;
-        let queue = Queue::new(aws_sdk_sqs::Client::new(&aws), queue_url);
-        Ok(Self::new(store, queue, config, delivery))
+        let store = Store::new(DynamoClient::new(&aws), settings.table_name.clone());
+        let queue = Queue::new(
+            aws_sdk_sqs::Client::new(&aws),
+            settings.delivery_queue_url.clone(),
+        );
+        Ok(Self::new(
+            store,
+            queue,
+            settings,
+            Arc::new(SystemClock),
+            Arc::new(ThreadRandom),
+        ))
     }
 
-    pub fn new(store: Store, queue: Queue, config: Config, delivery: DeliveryConfig) -> Self {
-        let http = delivery::http_client(&delivery.policy);
-        let worker = Arc::new(Worker::new(
-            store.clone(),
-            queue.clone(),
-            http.clone(),
-            delivery.clone(),
-        ));
+    pub fn new(
+        store: Store,
+        queue: Queue,
+        settings: Settings,
+        clock: Arc<dyn Clock>,
+        random: Arc<dyn Random>,
+    ) -> Self {
+        let attempter = Attempter::new(&settings, clock, random);
+        let worker = Arc::new(Worker::new(store.clone(), queue.clone(), attempter.clone()));
         Self {
             store,
-            config,
-            delivery,
+            settings,
             queue,
-            http,
+            attempter,
             worker,
+        }
+    }
+
+    /// Fan-out, on this App's store, queue and settings.
+    pub fn ingest(&self) -> Ingest<'_> {
+        Ingest {
+            store: &self.store,
+            queue: &self.queue,
+            settings: &self.settings.delivery,
         }
     }
 }

@@ -1,8 +1,10 @@
 //! `limit` and `cursor` query parameters, shared by the list routes.
 
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
-use hookline_shared::{error::FieldError, http::query_param, ApiError};
+use hookline_shared::{error::FieldError, ApiError};
 use lambda_http::Request;
+
+use crate::http::query_param;
 
 pub const DEFAULT_PAGE_SIZE: usize = 50;
 pub const MAX_PAGE_SIZE: usize = 100;

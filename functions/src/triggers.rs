@@ -5,15 +5,13 @@ use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMe
 use futures::future::join_all;
 use hookline_shared::{
     alert::{cloudwatch, AlertInput},
+    delivery::{queue::DeliveryMessage, worker::Handled},
     error::FieldError,
-    http::strict_json,
-    ingest::{idempotency_key, Ingest},
-    queue::DeliveryMessage,
-    worker::Handled,
+    ingest::idempotency_key,
 };
 use serde_json::{json, Value};
 
-use crate::App;
+use crate::{http::strict_json, App};
 
 /// Runs `handle` on every record at once and reports the ones to keep on the queue.
 /// (The alerts queue; the deliver function works on its batch as a whole.)
@@ -53,23 +51,27 @@ pub async fn deliver(
             .map(serde_json::from_str::<DeliveryMessage>)
         {
             Some(Ok(m)) => {
-                ids.push(id);
+                ids.push((id, m.delivery_id.clone(), m.attempt));
                 messages.push(m);
             }
             _ => {
                 // Left on the queue: after maxReceiveCount it lands in the dead-letter queue.
-                tracing::error!(message = %id, "not a delivery message");
+                tracing::error!(sqs_message = %id, "not a delivery message");
                 failed.push(id);
             }
         }
     }
     let results = app.worker.handle_batch(messages).await;
-    for (id, result) in ids.into_iter().zip(results) {
+    for ((id, delivery, attempt), result) in ids.into_iter().zip(results) {
         match result {
-            Ok(Handled::Busy) => failed.push(id),
-            Ok(_) => {}
+            Ok(handled) => {
+                tracing::info!(sqs_message = %id, %delivery, attempt, outcome = ?handled, "message handled");
+                if handled == Handled::Busy {
+                    failed.push(id);
+                }
+            }
             Err(err) => {
-                tracing::error!(message = %id, error = %err, "delivery failed; the message will be retried");
+                tracing::error!(sqs_message = %id, %delivery, attempt, error = %err, "delivery failed; the message will be retried");
                 failed.push(id);
             }
         }
@@ -150,31 +152,30 @@ pub async fn ingest_queue(
             Ok(parsed) => parsed,
             Err(errors) => {
                 let faults: Vec<String> = errors.iter().map(|e| format!("{}: {}", e.field, e.message)).collect();
-                tracing::error!(message = %id, faults = ?faults, "invalid alert message; it will go to the dead-letter queue");
+                tracing::error!(sqs_message = %id, faults = ?faults, "invalid alert message; it will go to the dead-letter queue");
                 return false;
             }
         };
         match app.store.get_account(&account).await {
             Ok(Some(_)) => {}
             Ok(None) => {
-                tracing::error!(message = %id, account = %account, "alert message for an unknown account");
+                tracing::error!(sqs_message = %id, account = %account, "alert message for an unknown account");
                 return false;
             }
             Err(err) => {
-                tracing::error!(message = %id, error = %err, "could not check the account");
+                tracing::error!(sqs_message = %id, error = %err, "could not check the account");
                 return false;
             }
         }
         // SQS delivers at least once: the message id keeps a redelivery from fanning out twice.
         let key = key.unwrap_or_else(|| format!("sqs:{id}"));
-        let ingest = Ingest { store: &app.store, queue: &app.queue, config: &app.delivery };
-        match ingest.accept(&account, alert, Some(&key)).await {
+        match app.ingest().accept(&account, alert, Some(&key)).await {
             Ok(accepted) => {
-                tracing::info!(message = %id, alert = %accepted.alert_id, deliveries = accepted.deliveries, "queued alert accepted");
+                tracing::info!(sqs_message = %id, alert = %accepted.alert_id, deliveries = accepted.deliveries, "queued alert accepted");
                 true
             }
             Err(err) => {
-                tracing::error!(message = %id, error = %err, "queued alert not accepted; it will be retried");
+                tracing::error!(sqs_message = %id, error = %err, "queued alert not accepted; it will be retried");
                 false
             }
         }
@@ -186,7 +187,7 @@ pub async fn ingest_queue(
 /// account named by the `CLOUDWATCH_ACCOUNT_ID` setting.
 pub async fn ingest_cloudwatch(app: &App, event: Value) -> Result<Value, lambda_runtime::Error> {
     let account = app
-        .config
+        .settings
         .cloudwatch_account
         .as_deref()
         .ok_or("CLOUDWATCH_ACCOUNT_ID is not set: no account to raise CloudWatch alarms in")?;
@@ -199,12 +200,8 @@ pub async fn ingest_cloudwatch(app: &App, event: Value) -> Result<Value, lambda_
             return Ok(json!({"skipped": fault}));
         }
     };
-    let ingest = Ingest {
-        store: &app.store,
-        queue: &app.queue,
-        config: &app.delivery,
-    };
-    let accepted = ingest
+    let accepted = app
+        .ingest()
         .accept(account, input, None)
         .await
         .map_err(|e| lambda_runtime::Error::from(e.to_string()))?;

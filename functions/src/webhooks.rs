@@ -4,13 +4,17 @@ use chrono::Utc;
 use hookline_shared::{
     alert,
     auth::Access,
-    delivery::{self, Payload},
-    error::{json_response, respond, FieldError},
-    http::{authenticate, body_is_blank, json_body, path_id},
-    model::{parse_rotation, EventType, Webhook, WebhookChanges, WebhookSettings, WebhookView},
-    records::{self, AttemptRecord, Delivery, DeliveryState, Trigger},
-    ssrf::Refusal,
+    delivery::{
+        attempt::Attempted,
+        destination::Refusal,
+        payload::Payload,
+        record::{self, Delivery, Trigger},
+        signing,
+    },
+    error::FieldError,
+    event::EventType,
     store::{StoredAlert, Target},
+    webhook::{parse_rotation, Webhook, WebhookChanges, WebhookSettings, WebhookView},
     ApiError,
 };
 use lambda_http::{
@@ -20,7 +24,12 @@ use lambda_http::{
 use serde::Serialize;
 use serde_json::json;
 
-use crate::{paging, App};
+use crate::{
+    http::{authenticate, body_is_blank, json_body, path_id},
+    paging,
+    response::{json_response, respond},
+    App,
+};
 
 /// `POST /webhooks`: 201 with the webhook and, this once, its signing secret.
 pub async fn create(app: &App, req: Request) -> Response<Body> {
@@ -34,11 +43,11 @@ async fn create_webhook(app: &App, req: &Request) -> Result<Response<Body>, ApiE
     let webhook = Webhook::new(
         &principal.account_id,
         settings,
-        delivery::generate_secret(),
+        signing::generate_secret(),
         Utc::now(),
     );
     app.store
-        .create_webhook(&webhook, app.config.webhook_quota)
+        .create_webhook(&webhook, app.settings.webhook_quota)
         .await?;
     tracing::info!(account = %webhook.account_id, webhook = %webhook.id, "webhook created");
     let mut response = json_response(StatusCode::CREATED, &webhook.view_with_secret());
@@ -54,7 +63,7 @@ async fn check_destination(app: &App, url: &str) -> Result<(), ApiError> {
     let Ok(parsed) = url::Url::parse(url) else {
         return Ok(());
     };
-    match app.delivery.policy.check(&parsed).await {
+    match app.settings.destinations.check(&parsed).await {
         Ok(()) | Err(Refusal::Unresolvable(_)) => Ok(()),
         Err(refusal) => Err(ApiError::field("url", refusal.to_string())),
     }
@@ -102,7 +111,7 @@ fn parse_list_query(req: &Request) -> Result<ListQuery, ApiError> {
             Some(e) => query.event = Some(e),
             None => errors.push(FieldError::new(
                 "event",
-                "must be one of alert.triggered, alert.resolved, alert.test",
+                format!("must be one of {}", EventType::names()),
             )),
         }
     }
@@ -123,7 +132,7 @@ async fn list_webhooks(app: &App, req: &Request) -> Result<Response<Body>, ApiEr
             query.limit,
             query.after.as_deref(),
             |w| {
-                query.enabled.is_none_or(|e| w.enabled == e)
+                query.enabled.is_none_or(|e| w.settings.enabled == e)
                     && w.subscribes_to(query.alert_type.as_deref(), query.event)
             },
         )
@@ -207,38 +216,25 @@ pub async fn test(app: &App, req: Request) -> Response<Body> {
 
 async fn test_webhook(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
     let webhook = load(app, req, Access::Write).await?;
-    let now = Utc::now();
+    let now = app.attempter.now();
     let alert = alert::test_alert(now);
     let alert_json = serde_json::to_value(&alert).map_err(|e| ApiError::Internal(e.to_string()))?;
-    let body = Payload::new(EventType::AlertTest, alert_json, &webhook, now).to_bytes();
-    let delivery_id = records::delivery_id(&alert.id, &webhook.id, now);
-    let msg_id = records::msg_id(&delivery_id);
-    let request = delivery::build_request(&webhook, &msg_id, body, now.timestamp())
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
-    let attempt = delivery::send(
-        &app.http,
-        &request,
-        app.delivery.timeout,
-        &app.delivery.policy,
-    )
-    .await;
-    tracing::info!(
-        account = %webhook.account_id,
-        webhook = %webhook.id,
-        status = ?attempt.status_code,
-        duration_ms = attempt.duration_ms,
-        "test delivery sent"
+    let body = Payload::new(EventType::AlertTest, &alert_json, &webhook, now).render();
+    let delivery = Delivery::pending(
+        record::delivery_id(&alert.id, &webhook.id, now),
+        webhook.id.clone(),
+        alert.id.clone(),
+        EventType::AlertTest,
+        Trigger::Test,
+        now,
+        app.settings.delivery.expires_at(now),
     );
-    record_test(
-        app,
-        &webhook,
-        alert,
-        &delivery_id,
-        &msg_id,
-        &request,
-        &attempt,
-    )
-    .await;
+    let attempted = app
+        .attempter
+        .attempt(&webhook, &delivery, 1, Trigger::Test, body.into_bytes())
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    record_test(app, &webhook, alert, &attempted).await;
 
     #[derive(Serialize)]
     struct TestReply {
@@ -248,80 +244,38 @@ async fn test_webhook(app: &App, req: &Request) -> Result<Response<Body>, ApiErr
         duration_ms: u64,
         delivery_id: String,
     }
+    let sent = attempted.sent;
     Ok(json_response(
         StatusCode::OK,
         &TestReply {
-            success: attempt.success(),
-            status_code: attempt.status_code,
-            message: attempt.message,
-            duration_ms: attempt.duration_ms,
-            delivery_id,
+            success: sent.success(),
+            status_code: sent.status_code,
+            message: sent.message,
+            duration_ms: sent.duration_ms,
+            delivery_id: attempted.delivery.delivery_id,
         },
     ))
 }
 
-/// Keeps the test in the delivery log (trigger `test`). The test already happened, so a
-/// failure to record it is logged rather than turned into an error answer.
-async fn record_test(
-    app: &App,
-    webhook: &Webhook,
-    alert: alert::Alert,
-    delivery_id: &str,
-    msg_id: &str,
-    request: &delivery::OutboundRequest,
-    attempt: &delivery::Attempt,
-) {
-    let now = alert.received_at;
-    let expires_at = app.delivery.expires_at(now);
-    let state = if attempt.success() {
-        DeliveryState::Succeeded
-    } else {
-        DeliveryState::Failed
-    };
-    let error = (!attempt.success()).then(|| attempt.message.clone());
+/// Keeps the test in the delivery log (trigger `test`), with its alert. The test already
+/// happened, so a failure to record it is logged rather than turned into an error answer.
+async fn record_test(app: &App, webhook: &Webhook, alert: alert::Alert, attempted: &Attempted) {
     let stored = StoredAlert {
         targets: vec![Target {
             webhook_id: webhook.id.clone(),
-            delivery_id: delivery_id.to_string(),
+            delivery_id: attempted.delivery.delivery_id.clone(),
         }],
         alert,
-        expires_at,
-    };
-    let record = Delivery {
-        delivery_id: delivery_id.to_string(),
-        webhook_id: webhook.id.clone(),
-        alert_id: stored.alert.id.clone(),
-        event: EventType::AlertTest,
-        trigger: Trigger::Test,
-        msg_id: msg_id.to_string(),
-        state,
-        attempt_count: 1,
-        created_at: now,
-        updated_at: Some(now),
-        last_status_code: attempt.status_code,
-        last_error: error.clone(),
-        next_attempt_at: None,
-        expires_at,
-    };
-    let attempt_record = AttemptRecord {
-        delivery_id: delivery_id.to_string(),
-        webhook_id: webhook.id.clone(),
-        attempt: 1,
-        alert_id: stored.alert.id.clone(),
-        event: EventType::AlertTest,
-        trigger: Trigger::Test,
-        timestamp: now,
-        request: request.recorded(),
-        response: attempt.recorded_response(),
-        duration_ms: attempt.duration_ms,
-        error,
-        next_attempt_at: None,
-        state,
-        expires_at,
+        expires_at: attempted.delivery.expires_at,
     };
     if let Err(err) = app
         .store
-        .record_test(&webhook.account_id, &stored, &record, &attempt_record)
+        .record_test(
+            &webhook.account_id,
+            &stored,
+            &attempted.delivery,
+            &attempted.record,
+        )
         .await
     {
         tracing::error!(webhook = %webhook.id, error = %err, "could not record the test delivery");
@@ -358,7 +312,7 @@ async fn rotate(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
         .rotate_secret(
             &principal.account_id,
             &id,
-            &delivery::generate_secret(),
+            &signing::generate_secret(),
             grace,
             now,
         )

@@ -5,7 +5,6 @@
 
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
 use rand::RngCore;
-use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::error::ApiError;
@@ -14,30 +13,14 @@ pub const TOKEN_PREFIX: &str = "hkl_";
 /// Longer presented tokens are refused before any lookup.
 const TOKEN_MAX_LEN: usize = 256;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Scope {
-    /// Read and write webhooks.
-    #[serde(rename = "webhook")]
-    Webhook,
-    /// Only read them.
-    #[serde(rename = "webhook.readonly")]
-    WebhookReadonly,
-}
-
-impl Scope {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Webhook => "webhook",
-            Self::WebhookReadonly => "webhook.readonly",
-        }
-    }
-
-    pub fn parse(raw: &str) -> Option<Self> {
-        match raw {
-            "webhook" => Some(Self::Webhook),
-            "webhook.readonly" => Some(Self::WebhookReadonly),
-            _ => None,
-        }
+named_enum! {
+    pub enum Scope {
+        /// Read and write webhooks.
+        #[strum(serialize = "webhook")]
+        Webhook,
+        /// Only read them.
+        #[strum(serialize = "webhook.readonly")]
+        WebhookReadonly,
     }
 }
 
@@ -86,8 +69,7 @@ pub fn generate_token() -> String {
 }
 
 pub fn hash_token(token: &str) -> String {
-    let digest = Sha256::digest(token.as_bytes());
-    digest.iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(Sha256::digest(token.as_bytes()))
 }
 
 /// Extracts the token from an `Authorization: Bearer <token>` header value.

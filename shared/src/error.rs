@@ -1,10 +1,10 @@
-//! Typed errors, and the one place where they become HTTP responses.
-//!
-//! Every error leaves the API in one envelope:
+//! Typed errors of the API. `functions/` turns them into HTTP responses; each carries
+//! the code of the error envelope,
 //! `{"error": {"code": "...", "message": "...", "details": [{"field": "...", "message": "..."}]}}`.
 
-use lambda_http::{http::StatusCode, Body, Response};
 use serde::Serialize;
+
+use crate::store::StoreError;
 
 /// One field at fault in a refused request.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -61,24 +61,7 @@ impl ApiError {
         Self::Validation(vec![FieldError::new(field, message)])
     }
 
-    pub fn status(&self) -> StatusCode {
-        match self {
-            Self::Validation(_) | Self::MalformedJson(_) | Self::BadRequest { .. } => {
-                StatusCode::BAD_REQUEST
-            }
-            Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Self::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
-            Self::InsufficientScope { .. } => StatusCode::FORBIDDEN,
-            Self::NotFound(_) => StatusCode::NOT_FOUND,
-            Self::QuotaExceeded { .. } | Self::Conflict { .. } => StatusCode::CONFLICT,
-            Self::NotQueued { .. } => StatusCode::SERVICE_UNAVAILABLE,
-            Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
-            Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
-            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        }
-    }
-
+    /// The `code` of the error envelope.
     pub fn code(&self) -> &'static str {
         match self {
             Self::Validation(_) => "validation_failed",
@@ -104,104 +87,22 @@ impl ApiError {
             _ => &[],
         }
     }
+}
 
-    /// The response the API sends for this error. Internal causes are logged, never sent.
-    pub fn into_response(self) -> Response<Body> {
-        let status = self.status();
-        if let Self::Internal(cause) = &self {
-            tracing::error!(%cause, "request failed");
-        }
-        let message = match &self {
-            Self::Validation(details) if details.len() == 1 => {
-                format!("{}: {}", details[0].field, details[0].message)
+impl From<StoreError> for ApiError {
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::NotFound => ApiError::NotFound("webhook"),
+            StoreError::QuotaExceeded(limit) => ApiError::QuotaExceeded { limit },
+            StoreError::NoAccount => {
+                ApiError::Unauthenticated("the token's account no longer exists")
             }
-            other => other.to_string(),
-        };
-        #[derive(Serialize)]
-        struct Envelope<'a> {
-            error: ErrorBody<'a>,
-        }
-        #[derive(Serialize)]
-        struct ErrorBody<'a> {
-            code: &'a str,
-            message: String,
-            details: &'a [FieldError],
-        }
-        let body = Envelope {
-            error: ErrorBody {
-                code: self.code(),
-                message,
-                details: self.details(),
+            StoreError::Throttled => ApiError::Unavailable,
+            StoreError::Contended(message) => ApiError::Conflict {
+                code: "conflict",
+                message: message.into(),
             },
-        };
-        let mut response = json_response(status, &body);
-        if status == StatusCode::UNAUTHORIZED {
-            response.headers_mut().insert(
-                "www-authenticate",
-                lambda_http::http::HeaderValue::from_static("Bearer"),
-            );
+            other => ApiError::Internal(other.to_string()),
         }
-        response
-    }
-}
-
-/// A JSON response with the given status.
-pub fn json_response(status: StatusCode, body: &impl Serialize) -> Response<Body> {
-    // Serializing our own response types cannot fail: they hold no non-string map keys.
-    let text = serde_json::to_string(body).unwrap_or_else(|_| "{}".to_string());
-    let mut response = Response::new(Body::Text(text));
-    *response.status_mut() = status;
-    response.headers_mut().insert(
-        "content-type",
-        lambda_http::http::HeaderValue::from_static("application/json"),
-    );
-    response
-}
-
-/// Turns a handler's result into the response Lambda returns.
-pub fn respond(result: Result<Response<Body>, ApiError>) -> Response<Body> {
-    result.unwrap_or_else(ApiError::into_response)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn body_json(response: &Response<Body>) -> serde_json::Value {
-        match response.body() {
-            Body::Text(text) => serde_json::from_str(text).unwrap(),
-            other => panic!("unexpected body {other:?}"),
-        }
-    }
-
-    #[test]
-    fn validation_errors_name_every_field() {
-        let response = ApiError::Validation(vec![
-            FieldError::new("name", "is required"),
-            FieldError::new("url", "is required"),
-        ])
-        .into_response();
-        assert_eq!(response.status(), 400);
-        let body = body_json(&response);
-        assert_eq!(body["error"]["code"], "validation_failed");
-        assert_eq!(body["error"]["details"][1]["field"], "url");
-    }
-
-    #[test]
-    fn internal_causes_are_not_sent() {
-        let response = ApiError::Internal("dynamodb said secret things".into()).into_response();
-        assert_eq!(response.status(), 500);
-        assert!(!format!("{:?}", response.body()).contains("secret things"));
-    }
-
-    #[test]
-    fn unauthorized_carries_a_challenge() {
-        let response = ApiError::Unauthenticated("missing bearer token").into_response();
-        assert_eq!(response.status(), 401);
-        assert_eq!(response.headers()["www-authenticate"], "Bearer");
-        assert_eq!(
-            body_json(&response)["error"]["details"],
-            serde_json::json!([])
-        );
     }
 }

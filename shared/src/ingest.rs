@@ -7,12 +7,14 @@ use sha2::{Digest, Sha256};
 
 use crate::{
     alert::{Alert, AlertInput},
-    delivery::Payload,
+    delivery::{
+        payload::Payload,
+        queue::{DeliveryMessage, Queue},
+        record::{delivery_id, uuid_time, Delivery, Trigger},
+    },
     error::ApiError,
-    queue::{DeliveryMessage, Queue},
-    records::{delivery_id, msg_id, uuid_time, Delivery, DeliveryState, Trigger},
-    store::{Idempotency, StoredAlert, Target},
-    worker::DeliveryConfig,
+    settings::DeliverySettings,
+    store::{IdempotencyRecord, StoredAlert, Target},
     Store,
 };
 
@@ -31,13 +33,37 @@ pub struct Accepted {
 pub struct Ingest<'a> {
     pub store: &'a Store,
     pub queue: &'a Queue,
-    pub config: &'a DeliveryConfig,
+    pub settings: &'a DeliverySettings,
 }
 
 fn fingerprint(input: &AlertInput) -> String {
     let text = serde_json::to_string(input).unwrap_or_default();
-    let digest = Sha256::digest(text.as_bytes());
-    digest.iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(Sha256::digest(text.as_bytes()))
+}
+
+/// What a key's earlier use means for a request with `fingerprint`.
+enum Repeat {
+    /// An earlier request with the key did not finish: finish it, with its alert id.
+    Unfinished { alert_id: String },
+    /// Done before: answer as then.
+    Done(Accepted),
+    /// The key was used for a different alert.
+    Conflict,
+}
+
+impl Repeat {
+    fn of(earlier: IdempotencyRecord, fingerprint: &str) -> Self {
+        match earlier.deliveries {
+            _ if earlier.fingerprint != fingerprint => Self::Conflict,
+            Some(deliveries) => Self::Done(Accepted {
+                alert_id: earlier.alert_id,
+                deliveries,
+            }),
+            None => Self::Unfinished {
+                alert_id: earlier.alert_id,
+            },
+        }
+    }
 }
 
 impl Ingest<'_> {
@@ -53,18 +79,26 @@ impl Ingest<'_> {
         let mut alert_id = uuid::Uuid::now_v7().to_string();
         let mut resumed = false;
         if let Some(key) = &key {
-            match self
+            let fingerprint = fingerprint(&input);
+            let earlier = self
                 .store
-                .begin_idempotent(account_id, key, &fingerprint(&input), &alert_id, Utc::now(), IDEMPOTENCY_WINDOW)
-                .await?
-            {
-                Idempotency::New => {}
-                Idempotency::Done { alert_id, deliveries } => return Ok(Accepted { alert_id, deliveries }),
-                Idempotency::Unfinished { alert_id: earlier } => {
+                .take_idempotency_key(
+                    account_id,
+                    key,
+                    &fingerprint,
+                    &alert_id,
+                    Utc::now(),
+                    IDEMPOTENCY_WINDOW,
+                )
+                .await?;
+            match earlier.map(|e| Repeat::of(e, &fingerprint)) {
+                None => {}
+                Some(Repeat::Done(accepted)) => return Ok(accepted),
+                Some(Repeat::Unfinished { alert_id: earlier }) => {
                     alert_id = earlier;
                     resumed = true;
                 }
-                Idempotency::Conflict => {
+                Some(Repeat::Conflict) => {
                     return Err(ApiError::Conflict {
                         code: "idempotency_key_reused",
                         message: "this idempotency key (or dedup_key) was used in the last 24 hours for a different alert".into(),
@@ -80,18 +114,18 @@ impl Ingest<'_> {
         let webhooks = self
             .store
             .all_webhooks(account_id, |w| {
-                w.enabled && w.subscribes_to(Some(&alert_type), Some(event))
+                w.settings.enabled && w.subscribes_to(Some(&alert_type), Some(event))
             })
             .await?;
 
         let alert_json =
             serde_json::to_value(&alert).map_err(|e| ApiError::Internal(e.to_string()))?;
-        let expires_at = self.config.expires_at(received_at);
+        let expires_at = self.settings.expires_at(received_at);
         let mut deliveries = Vec::with_capacity(webhooks.len());
         let mut messages = Vec::with_capacity(webhooks.len());
         for webhook in &webhooks {
             let id = delivery_id(&alert_id, &webhook.id, received_at);
-            let payload = Payload::new(event, alert_json.clone(), webhook, received_at).to_bytes();
+            let payload = Payload::new(event, &alert_json, webhook, received_at).render();
             messages.push(DeliveryMessage {
                 account_id: account_id.to_string(),
                 webhook_id: webhook.id.clone(),
@@ -101,25 +135,18 @@ impl Ingest<'_> {
                 event,
                 attempt: 1,
                 trigger: Trigger::Scheduled,
-                payload: String::from_utf8_lossy(&payload).into_owned(),
+                payload,
                 not_before: None,
             });
-            deliveries.push(Delivery {
-                msg_id: msg_id(&id),
-                delivery_id: id,
-                webhook_id: webhook.id.clone(),
-                alert_id: alert_id.clone(),
+            deliveries.push(Delivery::pending(
+                id,
+                webhook.id.clone(),
+                alert_id.clone(),
                 event,
-                trigger: Trigger::Scheduled,
-                state: DeliveryState::Pending,
-                attempt_count: 0,
-                created_at: received_at,
-                updated_at: None,
-                last_status_code: None,
-                last_error: None,
-                next_attempt_at: None,
+                Trigger::Scheduled,
+                received_at,
                 expires_at,
-            });
+            ));
         }
         let targets = deliveries
             .iter()

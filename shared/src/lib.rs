@@ -1,28 +1,64 @@
-//! Hookline's domain, shared by every Lambda function and the admin tool.
+//! Hookline's domain, shared by every Lambda function and the admin tool. Laid out by
+//! concern, so each question has one home:
 //!
-//! - [`model`]: the webhook, its validation and its API views.
-//! - [`store`]: the DynamoDB single-table store (webhooks, accounts, tokens).
-//! - [`auth`]: bearer tokens, their hashes and scopes.
-//! - [`delivery`]: payloads, Standard Webhooks signing, the HTTP send and its outcome.
-//! - [`error`]: typed errors and the one place that maps them to HTTP responses.
-//! - [`http`]: request parsing shared by the API functions (body limits, JSON, queries).
+//! - [`webhook`]: the webhook, its settings and their rules, its masked view;
+//! - [`alert`]: the alert, its validation, the Alertmanager and CloudWatch mappings;
+//! - [`event`]: the events webhooks subscribe to;
+//! - [`ingest`]: fan-out of an alert to its webhooks;
+//! - [`delivery`]: payload, signing, send, destination check, retry, worker, queue;
+//! - [`store`]: DynamoDB, by noun: accounts and tokens, webhooks, alerts, deliveries;
+//! - [`auth`]: bearer tokens, their hashes and scopes;
+//! - [`settings`]: every setting, read in one place;
+//! - [`clock`]: the time and the random source, passed in;
+//! - [`error`]: the API's typed errors; [`validate`]: helpers for field-by-field input.
+
+/// Declares an enum whose variants travel as strings (in JSON, DynamoDB and queries). Each
+/// variant's name is written once, for strum; serde, `parse` and `as_str` all take it
+/// from there.
+macro_rules! named_enum {
+    ($(#[$meta:meta])* pub enum $name:ident { $($body:tt)* }) => {
+        #[derive(
+            Clone,
+            Copy,
+            Debug,
+            PartialEq,
+            Eq,
+            Hash,
+            strum::Display,
+            strum::EnumString,
+            strum::IntoStaticStr,
+            strum::VariantArray,
+            serde_with::SerializeDisplay,
+            serde_with::DeserializeFromStr,
+        )]
+        $(#[$meta])*
+        pub enum $name { $($body)* }
+
+        impl $name {
+            pub fn as_str(self) -> &'static str {
+                self.into()
+            }
+
+            pub fn parse(raw: &str) -> Option<Self> {
+                raw.parse().ok()
+            }
+        }
+    };
+}
 
 pub mod alert;
 pub mod auth;
-pub mod config;
+pub mod clock;
 pub mod delivery;
 pub mod error;
-pub mod http;
+pub mod event;
 pub mod ingest;
-pub mod model;
-pub mod queue;
-pub mod records;
-pub mod ssrf;
+pub mod settings;
 pub mod store;
 pub mod telemetry;
 pub mod validate;
-pub mod worker;
+pub mod webhook;
 
-pub use config::Config;
 pub use error::ApiError;
+pub use settings::Settings;
 pub use store::Store;

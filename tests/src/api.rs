@@ -1,12 +1,13 @@
 //! The webhook API over HTTP, through the real functions, on DynamoDB Local.
 
 use base64::{engine::general_purpose::STANDARD, Engine};
-use hookline_shared::{auth::Scope, delivery};
+use hookline_shared::{auth::Scope, delivery::signing};
 use serde_json::{json, Value};
 
-use crate::{
-    harness::{add_token, reply, store, Client, TestAccount},
+use crate::support::{
+    add_token, api_url,
     receiver::{Behaviour, Receiver},
+    reply, store, Client, TestAccount,
 };
 
 fn hook(name: &str) -> Value {
@@ -418,7 +419,7 @@ async fn tokens_and_scopes_are_enforced() {
         .unwrap()
         .to_string();
     let path = format!("/webhooks/{id}");
-    let api = crate::harness::api_url();
+    let api = api_url();
     let http = reqwest::Client::new();
 
     // 401: no token, an unknown token, another scheme.
@@ -573,7 +574,7 @@ async fn test_route_sends_a_signed_alert_test_with_the_webhooks_headers_and_auth
     let msg_id = &r.headers["webhook-id"];
     let timestamp: i64 = r.headers["webhook-timestamp"].parse().unwrap();
     assert!((chrono::Utc::now().timestamp() - timestamp).abs() < 60);
-    let expected = delivery::sign(secret, msg_id, timestamp, &r.body).unwrap();
+    let expected = signing::sign(secret, msg_id, timestamp, &r.body).unwrap();
     assert_eq!(r.headers["webhook-signature"], expected);
 
     let payload: Value = serde_json::from_slice(&r.body).unwrap();

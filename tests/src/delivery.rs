@@ -1,55 +1,16 @@
 //! Alerts in, deliveries out: the real functions, the SQS emulator and the local trigger.
-//! The test stack runs with RETRY_SCHEDULE=1s,1s (three attempts) and a 4 s lease.
+//! The test stack runs with RETRY_SCHEDULE=1s,1s (three attempts) and a 12 s lease.
 
 use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::{
-    harness::{alerts_queue_url, delivery_queue_url, eventually, sqs, Client, TestAccount},
+use crate::support::{
+    alert, alerts_queue_url, all_final, attempts, delivery_queue_url, eventually, function_pids,
+    functions_log,
     receiver::{verify, Behaviour, Receiver},
+    reply, settled, sqs, webhook, Client, TestAccount, DELIVER, SOON,
 };
-
-pub(crate) const SOON: Duration = Duration::from_secs(20);
-
-/// The crash test kills every deliver process, so it runs alone: the other tests here hold
-/// this lock for reading, the crash test for writing.
-pub(crate) static DELIVER: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
-
-pub(crate) async fn webhook(c: &Client, url: &str, extra: Value) -> (String, String) {
-    let mut body = json!({"name": "receiver", "url": url});
-    for (k, v) in extra.as_object().unwrap() {
-        body[k] = v.clone();
-    }
-    let w = c.create(body).await;
-    (
-        w["id"].as_str().unwrap().to_string(),
-        w["secret"].as_str().unwrap().to_string(),
-    )
-}
-
-pub(crate) async fn alert(c: &Client, body: Value) -> Value {
-    let r = c.post("/alerts", body).await;
-    assert_eq!(r.status, 202, "{r:?}");
-    r.body
-}
-
-/// The webhook's deliveries, once the first reaches one of `states`.
-pub(crate) async fn settled(c: &Client, webhook: &str, states: &[&str]) -> Value {
-    eventually(SOON, "a delivery to settle", || async {
-        let list = c.get(&format!("/webhooks/{webhook}/deliveries")).await.body;
-        let first = list["deliveries"].get(0)?.clone();
-        states.contains(&first["state"].as_str()?).then_some(first)
-    })
-    .await
-}
-
-async fn attempts(c: &Client, webhook: &str, delivery: &Value) -> Value {
-    let id = delivery["delivery_id"].as_str().unwrap();
-    let r = c.get(&format!("/webhooks/{webhook}/deliveries/{id}")).await;
-    assert_eq!(r.status, 200, "{r:?}");
-    r.body
-}
 
 #[tokio::test]
 async fn an_alert_reaches_every_matching_webhook_signed() {
@@ -80,7 +41,10 @@ async fn an_alert_reaches_every_matching_webhook_signed() {
     .await;
     assert_eq!(resolved["deliveries"], 3);
     let got = receiver.wait_for(5, SOON).await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Every delivery is final, so nothing more will be sent.
+    for (id, n) in [(&all, 2), (&cpu, 2), (&resolved_only, 1)] {
+        all_final(c, id, n).await;
+    }
     assert_eq!(receiver.received().len(), 5, "no extra deliveries");
 
     let secrets = [
@@ -148,7 +112,7 @@ async fn ingest_is_idempotent() {
     let account = TestAccount::new().await;
     let c = &account.writer;
     let receiver = Receiver::start(Behaviour::Status(200)).await;
-    webhook(c, &receiver.url, json!({})).await;
+    let (id, _) = webhook(c, &receiver.url, json!({})).await;
     let body = json!({"type": "disk_high", "message": "disk at 95%"});
     let first = reply_with_key(c, &body, "key-1").await;
     let again = reply_with_key(c, &body, "key-1").await;
@@ -167,7 +131,8 @@ async fn ingest_is_idempotent() {
         alert(c, with_field).await
     );
     receiver.wait_for(2, SOON).await;
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    // Fan-out records a delivery before it answers: a repeat would have made a third.
+    all_final(c, &id, 2).await;
     assert_eq!(
         receiver.received().len(),
         2,
@@ -176,7 +141,7 @@ async fn ingest_is_idempotent() {
 }
 
 async fn reply_with_key(c: &Client, body: &Value, key: &str) -> Value {
-    let r = crate::harness::reply(
+    let r = reply(
         c.request("POST", "/alerts")
             .header("idempotency-key", key)
             .json(body),
@@ -397,9 +362,10 @@ async fn a_duplicated_message_posts_once() {
             .unwrap();
     }
     // A second delivery, whose first attempt arrives twice at once.
+    let fresh_id = uuid::Uuid::now_v7().to_string();
     let fresh = json!({
         "account_id": account.id, "webhook_id": id, "webhook_version": 1,
-        "delivery_id": uuid::Uuid::now_v7().to_string(), "alert_id": fired["alert_id"], "event": "alert.triggered",
+        "delivery_id": fresh_id, "alert_id": fired["alert_id"], "event": "alert.triggered",
         "attempt": 1, "trigger": "scheduled", "payload": "{\"type\":\"alert.triggered\"}"
     })
     .to_string();
@@ -417,7 +383,29 @@ async fn a_duplicated_message_posts_once() {
         .send()
         .await
         .unwrap();
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // Wait until the deliver function has handled all four messages: the two copies of
+    // the first delivery as duplicates, and the second delivery's pair as one attempt
+    // and one duplicate.
+    let first = delivery["delivery_id"].as_str().unwrap().to_string();
+    let handled = |delivery: &str, outcome: &str| {
+        functions_log()
+            .lines()
+            .filter(|l| {
+                l.contains("message handled") && l.contains(delivery) && l.contains(outcome)
+            })
+            .count()
+    };
+    eventually(
+        Duration::from_secs(60),
+        "the deliver function to handle the copies",
+        || async {
+            let done = handled(&first, "Duplicate") >= 2
+                && handled(&fresh_id, "Attempted") == 1
+                && handled(&fresh_id, "Duplicate") == 1;
+            done.then_some(())
+        },
+    )
+    .await;
     let got = receiver.received();
     assert_eq!(
         got.len(),
@@ -452,13 +440,23 @@ async fn a_killed_deliver_process_loses_nothing() {
         ids.push(webhook(c, &receiver.url, json!({})).await.0);
     }
     alert(c, json!({"type": "t", "message": "crash"})).await;
-    // Kill every deliver process while the batch waits on the slow endpoint.
+    // Kill every deliver process while the batch waits on the slow endpoint: by the pids
+    // the stack's supervisor started them with (it then replaces them, as Lambda would).
     receiver.wait_for(1, SOON).await;
-    let killed = std::process::Command::new("pkill")
-        .args(["-KILL", "-f", "target/debug/deliver$"])
+    let pids: Vec<String> = function_pids("deliver")
+        .iter()
+        .map(u32::to_string)
+        .collect();
+    assert!(!pids.is_empty(), "no deliver process was running");
+    let killed = std::process::Command::new("kill")
+        .arg("-KILL")
+        .args(&pids)
         .status()
         .unwrap();
-    assert!(killed.success(), "no deliver process was running");
+    assert!(
+        killed.success(),
+        "the deliver processes {pids:?} could not be killed"
+    );
 
     for id in &ids {
         let delivery = settled(c, id, &["succeeded"]).await;

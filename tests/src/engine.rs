@@ -2,26 +2,31 @@
 //! emulator, for what the HTTP tests cannot set up: scratch queues, a broken queue, and
 //! settings other than the test stack's.
 
-use std::time::Duration;
+use std::sync::Arc;
 
 use chrono::Utc;
 use futures::{stream, StreamExt};
 use hookline_shared::{
     alert::AlertInput,
-    delivery::generate_secret,
+    clock::{Clock, ManualClock, ThreadRandom},
+    delivery::{
+        attempt::Attempter,
+        queue::{DeliveryMessage, Queue},
+        record::{DeliveryState, Trigger},
+        signing::generate_secret,
+        worker::{Handled, Worker},
+    },
+    event::EventType,
     ingest::Ingest,
-    model::{EventType, Webhook, WebhookSettings},
-    queue::{DeliveryMessage, Queue},
-    records::Trigger,
     store::Account,
-    worker::{DeliveryConfig, Handled, Worker},
-    ApiError, Store,
+    webhook::{Webhook, WebhookSettings},
+    ApiError, Settings, Store,
 };
 use serde_json::json;
 
-use crate::{
-    harness::{sqs, store},
+use crate::support::{
     receiver::{Behaviour, Receiver},
+    settings_with, sqs, store,
 };
 
 async fn account(store: &Store, quota: u32) -> String {
@@ -96,16 +101,19 @@ async fn queue_depth(url: &str) -> (u64, u64) {
     )
 }
 
-/// Settings like the test stack's: loopback allowed, for the receivers.
-fn config(schedule: &str, disable_after: &str) -> DeliveryConfig {
-    let (schedule, disable_after) = (schedule.to_string(), disable_after.to_string());
-    DeliveryConfig::from_lookup(move |k| match k {
-        "RETRY_SCHEDULE" => Some(schedule.clone()),
-        "DISABLE_AFTER" => Some(disable_after.clone()),
-        "ALLOWED_CIDRS" => Some("127.0.0.0/8".into()),
-        _ => None,
-    })
-    .unwrap()
+/// Settings like the test stack's (loopback allowed, for the receivers), with this
+/// schedule and disable period.
+fn config(schedule: &str, disable_after: &str) -> Settings {
+    settings_with(&[
+        ("RETRY_SCHEDULE", schedule),
+        ("DISABLE_AFTER", disable_after),
+    ])
+}
+
+/// A worker on `queue` with these settings and clock.
+fn worker(store: &Store, queue: Queue, settings: &Settings, clock: Arc<dyn Clock>) -> Worker {
+    let attempter = Attempter::new(settings, clock, Arc::new(ThreadRandom));
+    Worker::new(store.clone(), queue, attempter)
 }
 
 #[tokio::test]
@@ -117,7 +125,7 @@ async fn one_alert_to_1000_webhooks_takes_100_sqs_calls() {
     let ingest = Ingest {
         store: &store,
         queue: &queue,
-        config: &config("1s", "5d"),
+        settings: &config("1s", "5d").delivery,
     };
     let input = AlertInput::parse(&json!({"type": "t", "message": "to everyone"})).unwrap();
     let accepted = ingest.accept(&acct, input, None).await.unwrap();
@@ -136,7 +144,7 @@ async fn deliveries_that_could_not_be_queued_are_never_claimed() {
     let ingest = Ingest {
         store: &store,
         queue: &broken,
-        config: &config("1s", "5d"),
+        settings: &config("1s", "5d").delivery,
     };
     let input = AlertInput::parse(&json!({"type": "t", "message": "m"})).unwrap();
     match ingest.accept(&acct, input.clone(), Some("k-broken")).await {
@@ -152,7 +160,7 @@ async fn deliveries_that_could_not_be_queued_are_never_claimed() {
     let ingest = Ingest {
         store: &store,
         queue: &queue,
-        config: &config("1s", "5d"),
+        settings: &config("1s", "5d").delivery,
     };
     assert_eq!(
         ingest
@@ -188,38 +196,34 @@ async fn a_webhook_failing_for_too_long_is_disabled_and_a_success_resets_the_clo
     let receiver = Receiver::start(Behaviour::Script(script)).await;
     let w = webhooks(&store, &acct, &receiver.url, 1).await.remove(0);
     let (queue, url) = scratch_queue().await;
-    let worker = {
-        let cfg = config("", "2s");
-        Worker::new(
-            store.clone(),
-            queue,
-            hookline_shared::delivery::http_client(&cfg.policy),
-            cfg,
-        )
-    };
+    // The clock stands still between attempts unless moved: no waiting.
+    let clock = Arc::new(ManualClock::new(Utc::now()));
+    let worker = worker(&store, queue, &config("", "2s"), clock.clone());
+    let later = || clock.advance(chrono::Duration::milliseconds(2200));
 
     // Fails, then succeeds after the disable period: the success keeps it enabled.
     assert!(matches!(
         worker.handle(message(&w, 1)).await.unwrap(),
         Handled::Attempted(_)
     ));
-    tokio::time::sleep(Duration::from_millis(2200)).await;
+    later();
     worker.handle(message(&w, 1)).await.unwrap();
     // A new run of failures: not yet long enough...
     worker.handle(message(&w, 1)).await.unwrap();
     let now = store.get_webhook(&acct, &w.id).await.unwrap().unwrap();
-    assert!(now.enabled, "a success reset the failure clock");
-    assert_eq!(now.consecutive_failures, 1);
+    assert!(now.settings.enabled, "a success reset the failure clock");
+    assert_eq!(now.health.consecutive_failures, 1);
     // ...and then it is.
-    tokio::time::sleep(Duration::from_millis(2200)).await;
+    later();
     worker.handle(message(&w, 1)).await.unwrap();
     let off = store.get_webhook(&acct, &w.id).await.unwrap().unwrap();
-    assert!(!off.enabled);
+    assert!(!off.settings.enabled);
     assert!(off
+        .health
         .disabled_reason
         .unwrap()
         .contains("no successful delivery for 2 seconds"));
-    assert_eq!(off.consecutive_failures, 2);
+    assert_eq!(off.health.consecutive_failures, 2);
     // Deliveries to it stop without a request.
     assert_eq!(
         worker.handle(message(&w, 1)).await.unwrap(),
@@ -237,15 +241,12 @@ async fn delays_longer_than_sqs_allows_hop_until_due() {
         .await
         .remove(0);
     let (queue, url) = scratch_queue().await;
-    let worker = {
-        let cfg = config("5h", "5d");
-        Worker::new(
-            store,
-            queue.clone(),
-            hookline_shared::delivery::http_client(&cfg.policy),
-            cfg,
-        )
-    };
+    let worker = worker(
+        &store,
+        queue.clone(),
+        &config("5h", "5d"),
+        Arc::new(ManualClock::new(Utc::now())),
+    );
     let mut later = message(&w, 2);
     later.not_before = Some(Utc::now() + chrono::Duration::hours(5));
     assert_eq!(worker.handle(later).await.unwrap(), Handled::Postponed);
@@ -263,17 +264,17 @@ async fn a_refused_destination_is_recorded_failed_and_not_retried() {
     let receiver = Receiver::start(Behaviour::Status(200)).await;
     let w = webhooks(&store, &acct, &receiver.url, 1).await.remove(0);
     let (queue, url) = scratch_queue().await;
-    let strict = DeliveryConfig::from_lookup(|_| None).unwrap();
-    let worker = Worker::new(
-        store.clone(),
+    let strict = settings_with(&[("ALLOWED_CIDRS", "")]);
+    let worker = worker(
+        &store,
         queue.clone(),
-        hookline_shared::delivery::http_client(&strict.policy),
-        strict,
+        &strict,
+        Arc::new(ManualClock::new(Utc::now())),
     );
     let msg = message(&w, 1);
     assert_eq!(
         worker.handle(msg.clone()).await.unwrap(),
-        Handled::Attempted(hookline_shared::records::DeliveryState::Failed)
+        Handled::Attempted(DeliveryState::Failed)
     );
     assert!(
         receiver.received().is_empty(),

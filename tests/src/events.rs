@@ -7,17 +7,21 @@ use hookline_functions::{alerts, deliveries, triggers, webhooks, App};
 use hookline_shared::{
     alert::{Alert, AlertInput},
     auth::{hash_token, Scope},
-    delivery,
-    model::{Webhook, WebhookSettings},
-    records::{msg_id, Delivery, DeliveryState, Trigger},
+    delivery::{
+        record::{Delivery, Trigger},
+        signing,
+    },
+    event::EventType,
     store::{Account, StoreError, StoredAlert, Target, TokenInfo},
+    webhook::{Webhook, WebhookSettings},
 };
 use lambda_http::Body;
 use serde_json::{json, Value};
 
-use crate::{
-    harness::{app, store},
+use crate::support::{
+    app,
     receiver::{Behaviour, Receiver},
+    store,
 };
 
 fn root() -> PathBuf {
@@ -155,22 +159,15 @@ impl Fixtures {
             }],
             expires_at: now.timestamp() + 3600,
         };
-        let delivery = Delivery {
-            msg_id: msg_id(&delivery_id),
+        let delivery = Delivery::pending(
             delivery_id,
-            webhook_id: webhook_id.clone(),
+            webhook_id.clone(),
             alert_id,
-            event: hookline_shared::model::EventType::AlertTriggered,
-            trigger: Trigger::Scheduled,
-            state: DeliveryState::Pending,
-            attempt_count: 0,
-            created_at: now,
-            updated_at: None,
-            last_status_code: None,
-            last_error: None,
-            next_attempt_at: None,
-            expires_at: now.timestamp() + 3600,
-        };
+            EventType::AlertTriggered,
+            Trigger::Scheduled,
+            now,
+            now.timestamp() + 3600,
+        );
         let fixtures = Self {
             account,
             webhook_id,
@@ -197,7 +194,7 @@ impl Fixtures {
             .await
             .unwrap()
         {
-            Some(w) if w.enabled => {}
+            Some(w) if w.settings.enabled => {}
             Some(_) => {
                 store
                     .delete_webhook(&self.account, &self.webhook_id)
@@ -211,7 +208,7 @@ impl Fixtures {
                 let mut webhook = Webhook::new(
                     &self.account,
                     settings,
-                    delivery::generate_secret(),
+                    signing::generate_secret(),
                     Utc::now(),
                 );
                 webhook.id = self.webhook_id.clone();
@@ -226,7 +223,7 @@ async fn every_sample_event_gets_its_expected_answer() {
     let receiver = Receiver::start(Behaviour::Status(200)).await;
     let fixtures = Fixtures::create(&receiver.url).await;
     let mut app = app().await;
-    app.config.cloudwatch_account = Some(fixtures.account.clone());
+    app.settings.cloudwatch_account = Some(fixtures.account.clone());
 
     for function in stems("events", "json") {
         fixtures.ensure_webhook(&receiver.url).await;

@@ -13,10 +13,8 @@ mod engine;
 #[cfg(test)]
 mod events;
 #[cfg(test)]
-mod harness;
-#[cfg(test)]
 mod limits;
 #[cfg(test)]
-mod receiver;
-#[cfg(test)]
 mod security;
+#[cfg(test)]
+mod support;

@@ -7,10 +7,7 @@ use hookline_functions::{alerts, triggers, webhooks};
 use lambda_http::{Body, Request};
 use serde_json::{json, Value};
 
-use crate::{
-    harness::{app, reply, Client, Reply, TestAccount},
-    security::stored_items,
-};
+use crate::support::{app, reply, stored_items, Client, Reply, TestAccount};
 
 /// A raw request: the body exactly as given, sent as JSON.
 async fn raw(c: &Client, method: &str, path: &str, body: impl Into<reqwest::Body>) -> Reply {

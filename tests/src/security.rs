@@ -1,17 +1,18 @@
 //! Secret rotation checked by the official Standard Webhooks library, credentials kept out
 //! of responses, records and logs, and tenant isolation on every route.
 
-use std::{collections::HashMap, io::Write, process::Stdio, time::Duration};
+use std::{collections::HashMap, io::Write, process::Stdio};
 
-use aws_sdk_dynamodb::types::AttributeValue;
 use base64::{engine::general_purpose::STANDARD, Engine};
 use chrono::{DateTime, Utc};
+use hookline_functions::webhooks;
+use lambda_http::{Body, RequestExt};
 use serde_json::{json, Value};
 
-use crate::{
-    delivery::{alert, settled, webhook, DELIVER, SOON},
-    harness::{eventually, reply, Client, TestAccount},
+use crate::support::{
+    alert, app_at, eventually, functions_log,
     receiver::{Behaviour, Received, Receiver},
+    reply, settings, settled, stored_items, webhook, Client, Reply, TestAccount, DELIVER, SOON,
 };
 
 /// Runs `tests/standardwebhooks_verify.py` (PyPI's `standardwebhooks`) on each (secret,
@@ -108,9 +109,30 @@ async fn a_rotated_secret_signs_beside_the_new_one_until_its_grace_period_ends()
         verify_with_standardwebhooks(&[(&first, &during), (&second, &during)]),
         ["ok", "ok"]
     );
-    // Past the end of the grace period (the signing time has whole seconds).
-    tokio::time::sleep(Duration::from_secs(grace_left as u64 + 2)).await;
-    let after = test_delivery(c, id, &receiver).await;
+    // Past the end of the grace period (the signing time has whole seconds): the test
+    // route in-process, on a clock standing there.
+    let ends: DateTime<Utc> = rotated.body["previous_secrets"][0]["expires_at"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let (app, _clock) = app_at(settings(), ends + chrono::Duration::seconds(2)).await;
+    let request = lambda_http::http::Request::builder()
+        .method("POST")
+        .uri(format!("/webhooks/{id}/test"))
+        .header("authorization", format!("Bearer {}", c.token))
+        .body(Body::Empty)
+        .unwrap()
+        .with_path_parameters(HashMap::from([("id".to_string(), id.to_string())]));
+    let before = receiver.received().len();
+    let tested = webhooks::test(&app, request).await;
+    assert_eq!(tested.status(), 200, "{:?}", tested.body());
+    let after = receiver
+        .wait_for(before + 1, SOON)
+        .await
+        .last()
+        .unwrap()
+        .clone();
     assert_eq!(signatures(&after), 1);
     let verdicts = verify_with_standardwebhooks(&[(&first, &after), (&second, &after)]);
     assert_eq!(verdicts[0], "No matching signature found");
@@ -153,33 +175,6 @@ async fn a_rotated_secret_signs_beside_the_new_one_until_its_grace_period_ends()
     assert_eq!(verdicts, ["ok", "ok", "No matching signature found"]);
 }
 
-/// The raw items stored under an account, by sort key.
-pub(crate) async fn stored_items(account: &str) -> Vec<(String, HashMap<String, AttributeValue>)> {
-    let client = aws_sdk_dynamodb::Client::new(&aws_config::load_from_env().await);
-    let table = std::env::var("TABLE_NAME").unwrap();
-    let mut items = Vec::new();
-    let mut start: Option<HashMap<String, AttributeValue>> = None;
-    loop {
-        let page = client
-            .query()
-            .table_name(&table)
-            .key_condition_expression("pk = :pk")
-            .expression_attribute_values(":pk", AttributeValue::S(format!("ACCOUNT#{account}")))
-            .consistent_read(true)
-            .set_exclusive_start_key(start)
-            .send()
-            .await
-            .unwrap();
-        for item in page.items() {
-            items.push((item["sk"].as_s().unwrap().clone(), item.clone()));
-        }
-        start = page.last_evaluated_key().cloned();
-        if start.is_none() {
-            return items;
-        }
-    }
-}
-
 #[tokio::test]
 async fn credentials_never_appear_in_responses_records_or_logs() {
     let _running = DELIVER.read().await;
@@ -195,7 +190,7 @@ async fn credentials_never_appear_in_responses_records_or_logs() {
     let echo_fail = Receiver::start(Behaviour::Echo(400)).await;
 
     let mut answers: Vec<(String, Value)> = Vec::new();
-    let mut keep = |label: &str, r: crate::harness::Reply| {
+    let mut keep = |label: &str, r: Reply| {
         assert!(r.status < 500, "{label}: {r:?}");
         answers.push((label.to_string(), r.body.clone()));
         r.body
@@ -336,15 +331,13 @@ async fn credentials_never_appear_in_responses_records_or_logs() {
             assert!(!item.contains(needle), "{sk} holds a credential: {item}");
         }
     }
-    // Logs: every function's output, as scripts/test.sh collects it.
-    let log_path = std::env::var("HOOKLINE_FUNCTIONS_LOG")
-        .expect("HOOKLINE_FUNCTIONS_LOG names the functions' log (scripts/test.sh sets it)");
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let log = std::fs::read_to_string(log_path).unwrap();
-    assert!(
-        log.contains(&with_headers),
-        "the log does not cover this test's requests"
-    );
+    // Logs: every function's output, as scripts/test.sh collects it, once it covers this
+    // test's requests to both webhooks.
+    let log = eventually(SOON, "the log to cover this test's requests", || async {
+        let log = functions_log();
+        (log.contains(&with_headers) && log.contains(&with_auth)).then_some(log)
+    })
+    .await;
     for needle in &everything {
         assert!(
             !log.contains(needle),

@@ -28,14 +28,17 @@ use futures::{stream, StreamExt};
 use hookline_functions::{triggers, App};
 use hookline_shared::{
     alert::AlertInput,
-    delivery::generate_secret,
-    ingest::Ingest,
-    model::{EventType, Webhook, WebhookSettings},
-    queue::{DeliveryMessage, Queue},
-    records::{msg_id, Delivery, DeliveryState, Trigger},
+    clock::{SystemClock, ThreadRandom},
+    delivery::{
+        queue::{DeliveryMessage, Queue},
+        record::{Delivery, Trigger},
+        send,
+        signing::{build_request, generate_secret},
+    },
+    event::EventType,
     store::Account,
-    worker::DeliveryConfig,
-    Config, Store,
+    webhook::{Webhook, WebhookSettings},
+    Settings, Store,
 };
 use serde_json::json;
 use tokio::{
@@ -131,7 +134,7 @@ fn per_second(n: usize, took: Duration) -> f64 {
 #[tokio::main]
 async fn main() {
     let aws = aws_config::load_from_env().await;
-    let config = Config::from_env().expect("TABLE_NAME is set by scripts/bench.sh");
+    let config = Settings::from_env().expect("scripts/bench.sh sets the stack's settings");
     let counter = Counter::default();
     let dynamo = aws_sdk_dynamodb::Client::from_conf(
         aws_sdk_dynamodb::config::Builder::from(&aws)
@@ -140,14 +143,13 @@ async fn main() {
     );
     let store = Store::new(dynamo.clone(), config.table_name.clone());
     let sqs = aws_sdk_sqs::Client::new(&aws);
-    let queue_url = std::env::var("HOOKLINE_DELIVERYQUEUE_URL").expect("set by scripts/bench.sh");
-    let queue = Queue::new(sqs.clone(), queue_url);
-    let delivery = DeliveryConfig::from_env().expect("valid delivery settings");
+    let queue = Queue::new(sqs.clone(), config.delivery_queue_url.clone());
     let app = App::new(
         store.clone(),
         queue.clone(),
         config.clone(),
-        delivery.clone(),
+        Arc::new(SystemClock),
+        Arc::new(ThreadRandom),
     );
     let url = receiver().await;
 
@@ -213,21 +215,16 @@ async fn main() {
         let account = &account;
         let deliveries: Vec<Delivery> = all
             .iter()
-            .map(|m| Delivery {
-                delivery_id: m.delivery_id.clone(),
-                webhook_id: m.webhook_id.clone(),
-                alert_id: m.alert_id.clone(),
-                event: m.event,
-                trigger: m.trigger,
-                msg_id: msg_id(&m.delivery_id),
-                state: DeliveryState::Pending,
-                attempt_count: 0,
-                created_at: Utc::now(),
-                updated_at: None,
-                last_status_code: None,
-                last_error: None,
-                next_attempt_at: None,
-                expires_at: Utc::now().timestamp() + 3600,
+            .map(|m| {
+                Delivery::pending(
+                    m.delivery_id.clone(),
+                    m.webhook_id.clone(),
+                    m.alert_id.clone(),
+                    m.event,
+                    m.trigger,
+                    Utc::now(),
+                    Utc::now().timestamp() + 3600,
+                )
             })
             .collect();
         async move {
@@ -277,11 +274,11 @@ async fn main() {
     let deliver_rate = per_second(DELIVERIES, took);
 
     // The transport limit: the same POSTs, signed the same way, straight from reqwest.
-    let http = hookline_shared::delivery::http_client(&delivery.policy);
+    let http = send::http_client(&config.destinations);
     let started = Instant::now();
     stream::iter(0..DELIVERIES)
         .map(|i| {
-            let request = hookline_shared::delivery::build_request(
+            let request = build_request(
                 &webhooks[i % WEBHOOKS],
                 "msg_bench",
                 payload.clone().into_bytes(),
@@ -289,11 +286,8 @@ async fn main() {
             )
             .unwrap();
             let http = &http;
-            let policy = &delivery.policy;
-            async move {
-                hookline_shared::delivery::send(http, &request, Duration::from_secs(10), policy)
-                    .await
-            }
+            let policy = &config.destinations;
+            async move { send::send(http, &request, Duration::from_secs(10), policy).await }
         })
         .buffer_unordered(CONCURRENCY)
         .for_each(|a| async move { assert!(a.success()) })
@@ -430,10 +424,10 @@ async fn main() {
     let fan_queue = Queue::new(sqs.clone(), scratch.clone());
     let dynamo_before = counter.get();
     let started = Instant::now();
-    let accepted = Ingest {
+    let accepted = hookline_shared::ingest::Ingest {
         store: &store,
         queue: &fan_queue,
-        config: &delivery,
+        settings: &config.delivery,
     }
     .accept(
         &fan_account,

@@ -7,10 +7,14 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+pub mod alertmanager;
+pub mod cloudwatch;
+
 use crate::{
     error::{ApiError, FieldError},
-    model::{parse_url, EventType},
+    event::EventType,
     validate::{alert_type_name, exact_numbers, fail, free_json, keep, text},
+    webhook::rules,
 };
 
 pub const MESSAGE_MAX_CHARS: usize = 10_000;
@@ -22,33 +26,24 @@ pub const LABEL_KEY_MAX: usize = 128;
 pub const LABEL_VALUE_MAX: usize = 1024;
 pub const DEDUP_KEY_MAX: usize = 256;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Severity {
-    Critical,
-    Error,
-    Warning,
-    Info,
-}
-
-impl Severity {
-    fn parse(raw: &str) -> Option<Self> {
-        match raw.to_ascii_lowercase().as_str() {
-            "critical" => Some(Self::Critical),
-            "error" => Some(Self::Error),
-            "warning" => Some(Self::Warning),
-            "info" => Some(Self::Info),
-            _ => None,
-        }
+named_enum! {
+    #[strum(serialize_all = "lowercase", ascii_case_insensitive)]
+    pub enum Severity {
+        Critical,
+        Error,
+        Warning,
+        Info,
     }
 }
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum AlertStatus {
-    #[default]
-    Firing,
-    Resolved,
+named_enum! {
+    #[derive(Default)]
+    #[strum(serialize_all = "lowercase")]
+    pub enum AlertStatus {
+        #[default]
+        Firing,
+        Resolved,
+    }
 }
 
 impl AlertStatus {
@@ -171,9 +166,8 @@ impl AlertInput {
                         "must be one of critical, error, warning, info",
                     )),
                 },
-                "status" => match value.as_str() {
-                    Some("firing") => alert.status = AlertStatus::Firing,
-                    Some("resolved") => alert.status = AlertStatus::Resolved,
+                "status" => match value.as_str().map(str::parse) {
+                    Some(Ok(status)) => alert.status = status,
                     _ => errors.push(FieldError::new(field, "must be firing or resolved")),
                 },
                 "source" => alert.source = keep(&mut errors, parse_source(&field, value)),
@@ -197,7 +191,7 @@ impl AlertInput {
                     _ => errors.push(FieldError::new(field, "must be a number")),
                 },
                 "url" => {
-                    let checked = parse_url(value).map_err(|errs| {
+                    let checked = rules::url(value).map_err(|errs| {
                         errs.into_iter()
                             .map(|e| FieldError::new(&field, e.message))
                             .collect()
@@ -286,233 +280,6 @@ fn parse_labels(field: &str, value: &Value) -> Result<BTreeMap<String, String>, 
         Ok(labels)
     } else {
         Err(errors)
-    }
-}
-
-/// Prometheus Alertmanager's webhook payload, version 4.
-pub mod alertmanager {
-    use super::*;
-
-    /// Turns each alert of the payload into a Hookline alert, naming every fault.
-    pub fn parse(body: &Value) -> Result<Vec<AlertInput>, ApiError> {
-        let Value::Object(top) = body else {
-            return Err(ApiError::field(
-                "body",
-                "must be an Alertmanager webhook payload (a JSON object)",
-            ));
-        };
-        let mut errors = Vec::new();
-        match top.get("version").and_then(Value::as_str) {
-            Some("4") => {}
-            _ => errors.push(FieldError::new(
-                "version",
-                "must be \"4\" (Alertmanager's webhook payload version)",
-            )),
-        }
-        let receiver = top.get("receiver").and_then(Value::as_str).unwrap_or("");
-        let group_key = top.get("groupKey").and_then(Value::as_str).unwrap_or("");
-        let external_url = top.get("externalURL").and_then(Value::as_str).unwrap_or("");
-        let items = match top.get("alerts") {
-            Some(Value::Array(items)) if !items.is_empty() => items.as_slice(),
-            Some(Value::Array(_)) => {
-                errors.push(FieldError::new("alerts", "must not be empty"));
-                &[]
-            }
-            _ => {
-                errors.push(FieldError::new("alerts", "must be an array of alerts"));
-                &[]
-            }
-        };
-        let mut alerts = Vec::new();
-        for (i, item) in items.iter().enumerate() {
-            match convert(item, receiver, group_key, external_url) {
-                Ok(a) => alerts.push(a),
-                Err(e) => errors.push(FieldError::new(format!("alerts[{i}]"), e)),
-            }
-        }
-        if errors.is_empty() {
-            Ok(alerts)
-        } else {
-            Err(ApiError::Validation(errors))
-        }
-    }
-
-    fn string_map(value: Option<&Value>) -> Result<BTreeMap<String, String>, String> {
-        match value {
-            None | Some(Value::Null) => Ok(BTreeMap::new()),
-            Some(Value::Object(m)) => m
-                .iter()
-                .map(|(k, v)| match v.as_str() {
-                    Some(s) => Ok((k.clone(), s.to_string())),
-                    None => Err(format!("label or annotation {k:?} must be a string")),
-                })
-                .collect(),
-            Some(_) => Err("labels and annotations must be objects of strings".into()),
-        }
-    }
-
-    fn convert(
-        item: &Value,
-        receiver: &str,
-        group_key: &str,
-        external_url: &str,
-    ) -> Result<AlertInput, String> {
-        let obj = item.as_object().ok_or("must be an object")?;
-        let labels = string_map(obj.get("labels"))?;
-        let annotations = string_map(obj.get("annotations"))?;
-        let status = match obj.get("status").and_then(Value::as_str) {
-            Some("firing") => AlertStatus::Firing,
-            Some("resolved") => AlertStatus::Resolved,
-            _ => return Err("status must be firing or resolved".into()),
-        };
-        let name = labels
-            .get("alertname")
-            .ok_or("labels.alertname is required")?;
-        let message = annotations
-            .get("description")
-            .or_else(|| annotations.get("summary"))
-            .or_else(|| annotations.get("message"))
-            .cloned()
-            .unwrap_or_else(|| {
-                format!(
-                    "{name} is {}",
-                    if status == AlertStatus::Firing {
-                        "firing"
-                    } else {
-                        "resolved"
-                    }
-                )
-            });
-        let mut data = Map::new();
-        data.insert(
-            "annotations".into(),
-            serde_json::to_value(&annotations).unwrap_or_default(),
-        );
-        for key in ["endsAt", "fingerprint", "generatorURL"] {
-            if let Some(v) = obj.get(key) {
-                data.insert(key.into(), v.clone());
-            }
-        }
-        data.insert("groupKey".into(), group_key.into());
-        data.insert("externalURL".into(), external_url.into());
-        // Revalidate through the ordinary rules so an Alertmanager alert is no laxer.
-        let mut candidate = serde_json::json!({
-            "type": name,
-            "message": message,
-            "status": if status == AlertStatus::Firing { "firing" } else { "resolved" },
-            "labels": labels,
-            "source": {"id": obj.get("fingerprint").cloned().unwrap_or(Value::Null), "name": receiver, "kind": "alertmanager"},
-            "data": data,
-        });
-        if let Some(title) = annotations
-            .get("summary")
-            .or_else(|| annotations.get("title"))
-        {
-            candidate["title"] = title.clone().into();
-        }
-        if let Some(sev) = labels.get("severity").and_then(|s| Severity::parse(s)) {
-            candidate["severity"] = serde_json::to_value(sev).unwrap_or_default();
-        }
-        if let Some(url) = obj
-            .get("generatorURL")
-            .and_then(Value::as_str)
-            .filter(|u| !u.is_empty())
-        {
-            candidate["url"] = url.into();
-        }
-        if let Some(started) = obj.get("startsAt").and_then(Value::as_str) {
-            candidate["started_at"] = started.into();
-        }
-        if candidate["source"]["id"].is_null() {
-            candidate["source"].as_object_mut().map(|s| s.remove("id"));
-        }
-        AlertInput::parse_at(&candidate, "").map_err(|errs| {
-            errs.iter()
-                .map(|e| format!("{}: {}", e.field, e.message))
-                .collect::<Vec<_>>()
-                .join("; ")
-        })
-    }
-}
-
-/// EventBridge's `CloudWatch Alarm State Change`.
-pub mod cloudwatch {
-    use super::*;
-
-    /// The alert for an alarm state change; `None` for states that raise nothing
-    /// (INSUFFICIENT_DATA).
-    pub fn convert(event: &Value) -> Result<Option<AlertInput>, String> {
-        let detail = event
-            .get("detail")
-            .and_then(Value::as_object)
-            .ok_or("the event has no detail")?;
-        let name = detail
-            .get("alarmName")
-            .and_then(Value::as_str)
-            .ok_or("detail.alarmName is missing")?;
-        let state = detail
-            .get("state")
-            .and_then(Value::as_object)
-            .ok_or("detail.state is missing")?;
-        let status = match state.get("value").and_then(Value::as_str) {
-            Some("ALARM") => AlertStatus::Firing,
-            Some("OK") => AlertStatus::Resolved,
-            Some(_) => return Ok(None),
-            None => return Err("detail.state.value is missing".into()),
-        };
-        let reason = state.get("reason").and_then(Value::as_str).unwrap_or(name);
-        let arn = event
-            .get("resources")
-            .and_then(|r| r.get(0))
-            .and_then(Value::as_str)
-            .unwrap_or("");
-        let mut data = Map::new();
-        for key in ["previousState", "configuration"] {
-            if let Some(v) = detail.get(key) {
-                data.insert(key.into(), v.clone());
-            }
-        }
-        data.insert("state".into(), Value::Object(state.clone()));
-        let mut candidate = serde_json::json!({
-            "type": name,
-            "title": name,
-            "message": reason,
-            "status": if status == AlertStatus::Firing { "firing" } else { "resolved" },
-            "source": {
-                "id": arn, "name": name, "kind": "cloudwatch",
-                "region": event.get("region").cloned().unwrap_or(Value::Null),
-                "aws_account": event.get("account").cloned().unwrap_or(Value::Null),
-            },
-            "data": data,
-        });
-        if let Some(description) = detail
-            .get("configuration")
-            .and_then(|c| c.get("description"))
-            .and_then(Value::as_str)
-            .filter(|d| !d.is_empty())
-        {
-            candidate["data"]["description"] = description.into();
-        }
-        if let Some(ts) = state.get("timestamp").and_then(Value::as_str) {
-            // CloudWatch writes `2026-11-23T09:20:01.193+0000`, not quite RFC 3339.
-            let parsed = DateTime::parse_from_rfc3339(ts)
-                .or_else(|_| DateTime::parse_from_str(ts, "%Y-%m-%dT%H:%M:%S%.f%z"));
-            if let Ok(t) = parsed {
-                candidate["started_at"] = t.with_timezone(&Utc).to_rfc3339().into();
-            }
-        }
-        // EventBridge delivers at least once: the same state change must not fan out twice.
-        if let Some(id) = event.get("id").and_then(Value::as_str) {
-            candidate["dedup_key"] = format!("cloudwatch:{id}").into();
-        }
-        AlertInput::parse_at(&candidate, "")
-            .map(Some)
-            .map_err(|errs| {
-                errs.iter()
-                    .map(|e| format!("{}: {}", e.field, e.message))
-                    .collect::<Vec<_>>()
-                    .join("; ")
-            })
     }
 }
 

@@ -11,7 +11,8 @@ use chrono::{DateTime, Utc};
 use futures::{stream, StreamExt};
 use serde::{Deserialize, Serialize};
 
-use crate::{model::EventType, records::Trigger};
+use super::record::{uuid_time, Delivery, Trigger};
+use crate::event::EventType;
 
 /// SQS's largest DelaySeconds; longer waits hop through several messages.
 pub const MAX_DELAY: Duration = Duration::from_secs(900);
@@ -38,6 +39,33 @@ pub struct DeliveryMessage {
     /// Not to be attempted before this time (for delays longer than SQS allows).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub not_before: Option<DateTime<Utc>>,
+}
+
+impl DeliveryMessage {
+    /// The delivery this message attempts, as it stood before the attempt.
+    pub fn delivery(&self, now: DateTime<Utc>, expires_at: i64) -> Delivery {
+        let mut delivery = Delivery::pending(
+            self.delivery_id.clone(),
+            self.webhook_id.clone(),
+            self.alert_id.clone(),
+            self.event,
+            self.trigger,
+            uuid_time(&self.delivery_id).unwrap_or(now),
+            expires_at,
+        );
+        delivery.attempt_count = self.attempt.saturating_sub(1);
+        delivery
+    }
+
+    /// The message for the next scheduled attempt, due at `at`.
+    pub fn next(&self, at: DateTime<Utc>) -> Self {
+        Self {
+            attempt: self.attempt + 1,
+            trigger: Trigger::Scheduled,
+            not_before: Some(at),
+            ..self.clone()
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]

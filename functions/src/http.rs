@@ -8,10 +8,9 @@ use lambda_http::{Body, Request, RequestExt};
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
-use crate::{
+use hookline_shared::{
     auth::{bearer_token, hash_token, Access, Principal},
-    error::ApiError,
-    store::Store,
+    ApiError, Store,
 };
 
 /// The largest request body accepted.

@@ -45,7 +45,8 @@ const REFUSED_V6: [&str; 9] = [
     "100::/64",      // discard
 ];
 
-/// The destination rules: the refused ranges, less what `ALLOWED_CIDRS` allows.
+/// The destination rules: the refused ranges, less what `ALLOWED_CIDRS` allows (read
+/// by [`crate::settings`]).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Policy {
     pub allowed: Vec<IpNet>,
@@ -66,29 +67,6 @@ pub enum Refusal {
 }
 
 impl Policy {
-    /// `ALLOWED_CIDRS` (comma-separated CIDRs) and `HTTPS_ONLY` (`true`).
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
-        let allowed = lookup(ALLOWED_CIDRS)
-            .unwrap_or_default()
-            .split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(|s| {
-                s.parse::<IpNet>()
-                    .map_err(|e| format!("{ALLOWED_CIDRS}: {s:?}: {e}"))
-            })
-            .collect::<Result<_, _>>()?;
-        let https_only = matches!(lookup("HTTPS_ONLY").as_deref(), Some("true" | "1"));
-        Ok(Self {
-            allowed,
-            https_only,
-        })
-    }
-
-    pub fn from_env() -> Result<Self, String> {
-        Self::from_lookup(|name| std::env::var(name).ok())
-    }
-
     pub fn permits(&self, ip: IpAddr) -> bool {
         let ip = canonical(ip);
         self.allowed.iter().any(|net| net.contains(&ip)) || is_global(ip)
@@ -202,6 +180,13 @@ impl reqwest::dns::Resolve for GuardedResolver {
 mod tests {
     use super::*;
 
+    fn loopback() -> Policy {
+        Policy {
+            allowed: vec!["127.0.0.0/8".parse().unwrap(), "::1/128".parse().unwrap()],
+            https_only: false,
+        }
+    }
+
     fn refused(url: &str) -> bool {
         Policy::default()
             .check_url(&url::Url::parse(url).unwrap())
@@ -258,15 +243,15 @@ mod tests {
 
     #[test]
     fn allowed_cidrs_open_a_range_and_https_only_refuses_http() {
-        let policy =
-            Policy::from_lookup(|k| (k == ALLOWED_CIDRS).then(|| "127.0.0.0/8, ::1/128".into()))
-                .unwrap();
+        let policy = loopback();
         assert!(policy.permits("127.0.0.1".parse().unwrap()));
         assert!(policy.permits("::1".parse().unwrap()));
         assert!(policy.permits("::ffff:127.0.0.1".parse().unwrap()));
         assert!(!policy.permits("10.0.0.1".parse().unwrap()));
-        assert!(Policy::from_lookup(|k| (k == ALLOWED_CIDRS).then(|| "nonsense".into())).is_err());
-        let strict = Policy::from_lookup(|k| (k == "HTTPS_ONLY").then(|| "true".into())).unwrap();
+        let strict = Policy {
+            https_only: true,
+            ..Policy::default()
+        };
         assert_eq!(
             strict.check_url(&url::Url::parse("http://example.com/").unwrap()),
             Err(Refusal::NotHttps)
@@ -286,10 +271,7 @@ mod tests {
             .await
             .unwrap_err();
         assert!(matches!(err, Refusal::Address { .. }), "{err}");
-        let open =
-            Policy::from_lookup(|k| (k == ALLOWED_CIDRS).then(|| "127.0.0.0/8,::1/128".into()))
-                .unwrap();
-        assert!(open
+        assert!(loopback()
             .check(&url::Url::parse("http://localhost:8080/").unwrap())
             .await
             .is_ok());

@@ -1,0 +1,64 @@
+//! The Standard Webhooks payload every delivery carries:
+//! `{"type", "timestamp", "data": {"alert", "webhook": {id, name}, "account": {id}}}`.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::{event::EventType, webhook::Webhook};
+
+#[derive(Debug, Serialize)]
+pub struct Payload<'a> {
+    #[serde(rename = "type")]
+    pub event: EventType,
+    pub timestamp: String,
+    pub data: PayloadData<'a>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PayloadData<'a> {
+    pub alert: &'a Value,
+    pub webhook: WebhookRef<'a>,
+    pub account: AccountRef<'a>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct WebhookRef<'a> {
+    pub id: &'a str,
+    pub name: &'a str,
+}
+
+#[derive(Debug, Serialize)]
+pub struct AccountRef<'a> {
+    pub id: &'a str,
+}
+
+impl<'a> Payload<'a> {
+    pub fn new(
+        event: EventType,
+        alert: &'a Value,
+        webhook: &'a Webhook,
+        at: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            event,
+            timestamp: at.to_rfc3339_opts(SecondsFormat::Secs, true),
+            data: PayloadData {
+                alert,
+                webhook: WebhookRef {
+                    id: &webhook.id,
+                    name: &webhook.settings.name,
+                },
+                account: AccountRef {
+                    id: &webhook.account_id,
+                },
+            },
+        }
+    }
+
+    /// The body as sent: rendered once, so every attempt sends the same bytes.
+    pub fn render(&self) -> String {
+        // Serializing plain structs and a serde_json::Value cannot fail.
+        serde_json::to_string(self).unwrap_or_default()
+    }
+}

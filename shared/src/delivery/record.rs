@@ -1,0 +1,301 @@
+//! Delivery records: one item per delivery (an alert to one webhook) with its current
+//! state, and one per attempt with the request and response as they were. The worker and
+//! the test route build them with the same constructors.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::{retry::Decision, send::Sent};
+use crate::event::EventType;
+
+named_enum! {
+    #[strum(serialize_all = "lowercase")]
+    pub enum DeliveryState {
+        /// Queued; no attempt has finished.
+        Pending,
+        /// An attempt failed and another is scheduled.
+        Retrying,
+        Succeeded,
+        /// Failed for good: a non-retryable answer, a refusal, or retries exhausted.
+        Failed,
+    }
+}
+
+named_enum! {
+    /// What caused an attempt.
+    #[strum(serialize_all = "lowercase")]
+    pub enum Trigger {
+        /// Fan-out and the retry schedule.
+        Scheduled,
+        /// `POST .../redeliver`.
+        Manual,
+        /// `POST /webhooks/{id}/test`.
+        Test,
+    }
+}
+
+/// An alert sent to one webhook, across all its attempts.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Delivery {
+    pub delivery_id: String,
+    pub webhook_id: String,
+    pub alert_id: String,
+    pub event: EventType,
+    pub trigger: Trigger,
+    /// The `webhook-id` header: the same on every attempt.
+    pub msg_id: String,
+    pub state: DeliveryState,
+    #[serde(default)]
+    pub attempt_count: u32,
+    pub created_at: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub updated_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_status_code: Option<u16>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_attempt_at: Option<DateTime<Utc>>,
+    /// Unix seconds after which DynamoDB's TTL may remove the record.
+    pub expires_at: i64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordedRequest {
+    pub url: String,
+    pub method: String,
+    /// Values of custom headers and of Authorization are masked.
+    pub headers: BTreeMap<String, String>,
+    pub body: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordedResponse {
+    pub status: u16,
+    /// At most 16 KiB.
+    pub body: String,
+}
+
+/// One HTTP attempt of a delivery.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AttemptRecord {
+    pub delivery_id: String,
+    pub webhook_id: String,
+    pub attempt: u32,
+    pub alert_id: String,
+    pub event: EventType,
+    pub trigger: Trigger,
+    pub timestamp: DateTime<Utc>,
+    pub request: RecordedRequest,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response: Option<RecordedResponse>,
+    pub duration_ms: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_attempt_at: Option<DateTime<Utc>>,
+    /// The delivery's state once this attempt was done.
+    pub state: DeliveryState,
+    pub expires_at: i64,
+}
+
+impl Delivery {
+    /// A delivery no attempt has finished yet.
+    pub fn pending(
+        delivery_id: String,
+        webhook_id: String,
+        alert_id: String,
+        event: EventType,
+        trigger: Trigger,
+        created_at: DateTime<Utc>,
+        expires_at: i64,
+    ) -> Self {
+        Self {
+            msg_id: msg_id(&delivery_id),
+            delivery_id,
+            webhook_id,
+            alert_id,
+            event,
+            trigger,
+            state: DeliveryState::Pending,
+            attempt_count: 0,
+            created_at,
+            updated_at: None,
+            last_status_code: None,
+            last_error: None,
+            next_attempt_at: None,
+            expires_at,
+        }
+    }
+
+    /// The delivery as `attempt`, finished at `at`, leaves it.
+    pub fn after(&self, attempt: &AttemptRecord, at: DateTime<Utc>) -> Self {
+        Self {
+            state: attempt.state,
+            attempt_count: attempt.attempt,
+            updated_at: Some(at),
+            last_status_code: attempt.response.as_ref().map(|r| r.status),
+            last_error: attempt.error.clone(),
+            next_attempt_at: attempt.next_attempt_at,
+            ..self.clone()
+        }
+    }
+}
+
+/// Why a claim of an attempt was refused, as the delivery's stored record tells.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// The attempt was made already; `unqueued` is when the next one is due if it was
+    /// scheduled but may not have been queued.
+    Made { unqueued: Option<DateTime<Utc>> },
+    /// The delivery is over, and a scheduled attempt does not reopen it.
+    Finished,
+    /// Another worker holds the lease: try again later.
+    Busy,
+}
+
+impl Delivery {
+    /// What it means that a claim of attempt number `attempt`, by `trigger`, was refused.
+    pub fn refusal(&self, attempt: u32, trigger: Trigger) -> Refusal {
+        let scheduled = trigger == Trigger::Scheduled;
+        if self.attempt_count >= attempt {
+            let retrying = self.attempt_count == attempt && self.state == DeliveryState::Retrying;
+            let unqueued = self.next_attempt_at.filter(|_| retrying && scheduled);
+            return Refusal::Made { unqueued };
+        }
+        let finished = matches!(self.state, DeliveryState::Succeeded | DeliveryState::Failed);
+        if finished && scheduled {
+            Refusal::Finished
+        } else {
+            Refusal::Busy
+        }
+    }
+}
+
+impl AttemptRecord {
+    /// Attempt number `attempt` of `delivery`, started at `at`: what was sent, what came
+    /// back, and what was decided.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        delivery: &Delivery,
+        attempt: u32,
+        trigger: Trigger,
+        at: DateTime<Utc>,
+        request: RecordedRequest,
+        sent: &Sent,
+        decision: &Decision,
+        expires_at: i64,
+    ) -> Self {
+        Self {
+            delivery_id: delivery.delivery_id.clone(),
+            webhook_id: delivery.webhook_id.clone(),
+            attempt,
+            alert_id: delivery.alert_id.clone(),
+            event: delivery.event,
+            trigger,
+            timestamp: at,
+            request,
+            response: sent.recorded_response(),
+            duration_ms: sent.duration_ms,
+            error: decision.error.clone(),
+            next_attempt_at: decision.next_attempt_at,
+            state: decision.state,
+            expires_at,
+        }
+    }
+}
+
+/// A delivery id that is the same for the same alert and webhook (so a repeated fan-out
+/// cannot create a second delivery) and sorts by the alert's time (so lists come newest
+/// first).
+pub fn delivery_id(alert_id: &str, webhook_id: &str, at: DateTime<Utc>) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(format!("{alert_id}/{webhook_id}").as_bytes());
+    let mut random = [0u8; 10];
+    random.copy_from_slice(&digest[..10]);
+    let millis = u64::try_from(at.timestamp_millis()).unwrap_or(0);
+    uuid::Builder::from_unix_timestamp_millis(millis, &random)
+        .into_uuid()
+        .to_string()
+}
+
+/// The time inside a UUIDv7 (alert and delivery ids carry their creation time).
+pub fn uuid_time(id: &str) -> Option<DateTime<Utc>> {
+    use chrono::TimeZone;
+    let (secs, nanos) = uuid::Uuid::parse_str(id).ok()?.get_timestamp()?.to_unix();
+    Utc.timestamp_opt(i64::try_from(secs).ok()?, nanos).single()
+}
+
+/// The `webhook-id` header of a delivery.
+pub fn msg_id(delivery_id: &str) -> String {
+    format!("msg_{}", delivery_id.replace('-', ""))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn delivery_ids_are_stable_and_time_ordered() {
+        let t1 = Utc::now();
+        let t2 = t1 + chrono::Duration::seconds(1);
+        let a = delivery_id("alert1", "hook1", t1);
+        assert_eq!(a, delivery_id("alert1", "hook1", t1));
+        assert_ne!(a, delivery_id("alert1", "hook2", t1));
+        assert!(delivery_id("alert2", "hook1", t2) > a);
+        assert!(uuid::Uuid::parse_str(&a).is_ok());
+        assert_eq!(msg_id(&a).len(), 36);
+    }
+
+    #[test]
+    fn states_parse() {
+        use strum::VariantArray;
+        assert_eq!(DeliveryState::VARIANTS.len(), 4);
+        for s in ["pending", "retrying", "succeeded", "failed"] {
+            assert_eq!(DeliveryState::parse(s).unwrap().as_str(), s);
+        }
+        assert!(DeliveryState::parse("done").is_none());
+        assert_eq!(
+            serde_json::to_string(&Trigger::Manual).unwrap(),
+            "\"manual\""
+        );
+    }
+
+    #[test]
+    fn what_a_refused_claim_means() {
+        let at = Utc::now();
+        let mut d = Delivery::pending(
+            "d".into(),
+            "w".into(),
+            "a".into(),
+            EventType::AlertTriggered,
+            Trigger::Scheduled,
+            at,
+            0,
+        );
+        d.attempt_count = 2;
+        d.state = DeliveryState::Retrying;
+        d.next_attempt_at = Some(at);
+        // Attempt 2 was made, and its follow-up may not have been queued.
+        assert_eq!(
+            d.refusal(2, Trigger::Scheduled),
+            Refusal::Made { unqueued: Some(at) }
+        );
+        assert_eq!(
+            d.refusal(1, Trigger::Scheduled),
+            Refusal::Made { unqueued: None }
+        );
+        assert_eq!(
+            d.refusal(2, Trigger::Manual),
+            Refusal::Made { unqueued: None }
+        );
+        // Attempt 3 is not made yet: the lease is someone else's.
+        assert_eq!(d.refusal(3, Trigger::Scheduled), Refusal::Busy);
+        d.state = DeliveryState::Failed;
+        assert_eq!(d.refusal(3, Trigger::Scheduled), Refusal::Finished);
+        // A manual redelivery may follow a final state: only a lease refuses it.
+        assert_eq!(d.refusal(3, Trigger::Manual), Refusal::Busy);
+    }
+}

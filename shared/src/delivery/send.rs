@@ -1,0 +1,260 @@
+//! The HTTP send: one client for all deliveries, one request per attempt, the answer read
+//! within the timeout, and `Retry-After` taken as given.
+
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use super::{
+    destination::{GuardedResolver, Policy, Refusal},
+    record::RecordedResponse,
+    retry::{Outcome, RetryAfter},
+    signing::OutboundRequest,
+};
+
+pub const USER_AGENT: &str = concat!("Hookline/", env!("CARGO_PKG_VERSION"));
+/// How much of an endpoint's answer is kept.
+pub const RESPONSE_BODY_MAX: usize = 16 * 1024;
+
+/// What one HTTP attempt came to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Sent {
+    pub outcome: Outcome,
+    pub status_code: Option<u16>,
+    pub message: String,
+    pub duration_ms: u64,
+    /// The start of the endpoint's answer, at most [`RESPONSE_BODY_MAX`] bytes.
+    pub response_body: Option<String>,
+    /// The endpoint's `Retry-After`, in seconds or as an HTTP date.
+    pub retry_after: Option<RetryAfter>,
+}
+
+impl Sent {
+    pub fn success(&self) -> bool {
+        self.outcome == Outcome::Success
+    }
+
+    /// The answer as a delivery record keeps it; `None` when none came.
+    pub fn recorded_response(&self) -> Option<RecordedResponse> {
+        self.status_code.map(|status| RecordedResponse {
+            status,
+            body: self.response_body.clone().unwrap_or_default(),
+        })
+    }
+}
+
+/// One HTTP client for all deliveries: no redirects followed, our User-Agent, and names
+/// resolved only to addresses `policy` permits.
+pub fn http_client(policy: &Policy) -> reqwest::Client {
+    reqwest::Client::builder()
+        .dns_resolver(Arc::new(GuardedResolver {
+            policy: Arc::new(policy.clone()),
+        }))
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(USER_AGENT)
+        .connect_timeout(Duration::from_secs(5))
+        .pool_idle_timeout(Duration::from_secs(30))
+        .build()
+        // Only fails when the TLS backend cannot initialise: nothing works then.
+        .expect("the HTTP client could not be built")
+}
+
+/// Sends the request once, waiting at most `timeout`, and classifies the outcome. The
+/// client (from [`http_client`]) refuses names that resolve to forbidden addresses; an IP
+/// literal is checked here against the same `policy`.
+pub async fn send(
+    client: &reqwest::Client,
+    request: &OutboundRequest,
+    timeout: Duration,
+    policy: &Policy,
+) -> Sent {
+    let refused = |refusal: Refusal| Sent {
+        outcome: Outcome::Refused,
+        status_code: None,
+        message: format!("refused: {refusal}"),
+        duration_ms: 0,
+        response_body: None,
+        retry_after: None,
+    };
+    match url::Url::parse(&request.url) {
+        Ok(url) => {
+            if let Err(refusal) = policy.check_url(&url) {
+                return refused(refusal);
+            }
+        }
+        Err(e) => return refused(Refusal::Unresolvable(format!("{} ({e})", request.url))),
+    }
+    let method = reqwest::Method::from_bytes(request.method.as_str().as_bytes())
+        .unwrap_or(reqwest::Method::POST);
+    let mut builder = client.request(method, &request.url).timeout(timeout);
+    for (name, value, _) in &request.headers {
+        builder = builder.header(name, value);
+    }
+    let started = Instant::now();
+    match builder.body(request.body.clone()).send().await {
+        Ok(mut response) => {
+            let status = response.status().as_u16();
+            let retry_after = response
+                .headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok())
+                .and_then(parse_retry_after);
+            let response_body =
+                read_capped(&mut response, timeout.saturating_sub(started.elapsed()))
+                    .await
+                    .map(|body| request.redact(body));
+            let outcome = Outcome::of_status(status);
+            let message = match outcome {
+                Outcome::Success => format!("delivered: the endpoint answered HTTP {status}"),
+                _ => format!("the endpoint answered HTTP {status}"),
+            };
+            Sent {
+                outcome,
+                status_code: Some(status),
+                message,
+                duration_ms: elapsed_ms(started),
+                response_body,
+                retry_after,
+            }
+        }
+        Err(err) => match refusal_in(&err) {
+            Some(refusal) => refused(refusal),
+            None => Sent {
+                outcome: Outcome::Retry,
+                status_code: None,
+                message: describe_error(&err, timeout),
+                duration_ms: elapsed_ms(started),
+                response_body: None,
+                retry_after: None,
+            },
+        },
+    }
+}
+
+/// The destination refusal behind a failed request, if that is why it failed.
+fn refusal_in(err: &reqwest::Error) -> Option<Refusal> {
+    let mut source: Option<&dyn std::error::Error> = Some(err);
+    while let Some(e) = source {
+        if let Some(refusal) = e.downcast_ref::<Refusal>() {
+            return Some(refusal.clone());
+        }
+        source = e.source();
+    }
+    None
+}
+
+/// `Retry-After` as seconds or an HTTP date (RFC 9110).
+fn parse_retry_after(value: &str) -> Option<RetryAfter> {
+    let value = value.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(RetryAfter::Seconds(seconds));
+    }
+    httpdate::parse_http_date(value)
+        .ok()
+        .map(|at| RetryAfter::At(at.into()))
+}
+
+fn elapsed_ms(started: Instant) -> u64 {
+    u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX)
+}
+
+/// Reads at most [`RESPONSE_BODY_MAX`] bytes of the answer, within what is left of the
+/// timeout; a slow or endless body is cut, not waited for.
+async fn read_capped(response: &mut reqwest::Response, left: Duration) -> Option<String> {
+    let mut bytes = Vec::new();
+    let read = async {
+        while let Ok(Some(chunk)) = response.chunk().await {
+            bytes.extend_from_slice(&chunk);
+            if bytes.len() >= RESPONSE_BODY_MAX {
+                break;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(left, read).await;
+    bytes.truncate(RESPONSE_BODY_MAX);
+    Some(String::from_utf8_lossy(&bytes).into_owned())
+}
+
+/// A short, user-facing account of why no answer came.
+fn describe_error(err: &reqwest::Error, timeout: Duration) -> String {
+    if err.is_timeout() {
+        return format!("timed out after {}s", timeout.as_secs());
+    }
+    let mut source: Option<&dyn std::error::Error> = Some(err);
+    while let Some(e) = source {
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            return match io.kind() {
+                std::io::ErrorKind::ConnectionRefused => "connection refused".to_string(),
+                std::io::ErrorKind::ConnectionReset => {
+                    "connection reset by the endpoint".to_string()
+                }
+                std::io::ErrorKind::TimedOut => format!("timed out after {}s", timeout.as_secs()),
+                _ => format!("connection failed: {io}"),
+            };
+        }
+        source = e.source();
+    }
+    let mut text = err.to_string();
+    let mut source = std::error::Error::source(err);
+    while let Some(e) = source {
+        text = format!("{text}: {e}");
+        source = e.source();
+    }
+    if err.is_connect() {
+        format!("connection failed: {text}")
+    } else {
+        text
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{DateTime, Utc};
+
+    use super::*;
+    use crate::delivery::signing::{build_request, generate_secret};
+    use crate::webhook::{Webhook, WebhookSettings};
+
+    #[test]
+    fn retry_after_forms() {
+        assert_eq!(parse_retry_after("120"), Some(RetryAfter::Seconds(120)));
+        let at: DateTime<Utc> = "2026-11-23T09:10:00Z".parse().unwrap();
+        assert_eq!(
+            parse_retry_after("Mon, 23 Nov 2026 09:10:00 GMT"),
+            Some(RetryAfter::At(at))
+        );
+        assert_eq!(parse_retry_after("soon"), None);
+    }
+
+    #[tokio::test]
+    async fn refused_destinations_get_no_request() {
+        let settings = WebhookSettings::parse(
+            &serde_json::json!({"name": "n", "url": "http://169.254.169.254/latest"}),
+        )
+        .unwrap();
+        let w = Webhook::new("a", settings, generate_secret(), Utc::now());
+        let request = build_request(&w, "msg", b"{}".to_vec(), 1).unwrap();
+        let policy = Policy::default();
+        let sent = send(
+            &http_client(&policy),
+            &request,
+            Duration::from_secs(1),
+            &policy,
+        )
+        .await;
+        assert_eq!(sent.outcome, Outcome::Refused);
+        assert!(sent.message.contains("ALLOWED_CIDRS"), "{}", sent.message);
+        // A name resolving to loopback is refused by the client's resolver.
+        let mut named = request.clone();
+        named.url = "http://localhost:9/hook".into();
+        let sent = send(
+            &http_client(&policy),
+            &named,
+            Duration::from_secs(1),
+            &policy,
+        )
+        .await;
+        assert_eq!(sent.outcome, Outcome::Refused, "{}", sent.message);
+    }
+}

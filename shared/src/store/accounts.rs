@@ -1,0 +1,167 @@
+//! Accounts and their API tokens.
+
+use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Delete, TransactWriteItem};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::*;
+use crate::auth::{Principal, Scope};
+
+const TOKEN_SK: &str = "TOKEN";
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Account {
+    pub account_id: String,
+    pub name: String,
+    pub created_at: DateTime<Utc>,
+    pub webhook_count: u32,
+    /// Overrides the service-wide quota for this account.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook_quota: Option<u32>,
+}
+
+/// A token as the admin tool lists it: never the token, never its hash.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenInfo {
+    pub token_id: String,
+    pub account_id: String,
+    pub scopes: Vec<Scope>,
+    pub label: String,
+    pub created_at: DateTime<Utc>,
+}
+
+impl Store {
+    pub async fn create_account(&self, account: &Account) -> Result<(), StoreError> {
+        let item = item_of(&account.account_id, ACCOUNT_SK.into(), "account", account)?;
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        conditional(result)?
+            .map(|_| ())
+            .ok_or(StoreError::AlreadyExists)
+    }
+
+    pub async fn get_account(&self, account_id: &str) -> Result<Option<Account>, StoreError> {
+        self.get(account_pk(account_id), ACCOUNT_SK.into()).await
+    }
+
+    pub async fn set_webhook_quota(&self, account_id: &str, quota: u32) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(account_pk(account_id), ACCOUNT_SK.into())))
+            .update_expression("SET webhook_quota = :q")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":q", n(quota))
+            .send()
+            .await;
+        conditional(result)?
+            .map(|_| ())
+            .ok_or(StoreError::NoAccount)
+    }
+
+    /// Stores a token under its hash, plus a listing entry under its account.
+    pub async fn create_token(&self, info: &TokenInfo, token_hash: &str) -> Result<(), StoreError> {
+        let mut auth_item: Item = serde_dynamo::to_item(info).map_err(corrupt)?;
+        let mut list_item = auth_item.clone();
+        auth_item.extend(key(format!("TOKEN#{token_hash}"), TOKEN_SK.into()));
+        auth_item.insert("entity".into(), s("token"));
+        list_item.extend(key(
+            account_pk(&info.account_id),
+            format!("TOKEN#{}", info.token_id),
+        ));
+        list_item.insert("entity".into(), s("token_listing"));
+        list_item.insert("token_hash".into(), s(token_hash));
+        let items = vec![
+            TransactWriteItem::builder()
+                .condition_check(
+                    ConditionCheck::builder()
+                        .table_name(&self.table)
+                        .set_key(Some(key(account_pk(&info.account_id), ACCOUNT_SK.into())))
+                        .condition_expression("attribute_exists(pk)")
+                        .build()
+                        .map_err(corrupt)?,
+                )
+                .build(),
+            TransactWriteItem::builder()
+                .put(self.put_new(auth_item)?)
+                .build(),
+            TransactWriteItem::builder()
+                .put(self.put_new(list_item)?)
+                .build(),
+        ];
+        match self.transact(items).await? {
+            None => Ok(()),
+            Some(0) => Err(StoreError::NoAccount),
+            Some(_) => Err(StoreError::Corrupt("token id or hash collision".into())),
+        }
+    }
+
+    /// The principal a token hash belongs to. Strongly consistent, so a revoked token
+    /// stops working at once.
+    pub async fn find_token(&self, token_hash: &str) -> Result<Option<Principal>, StoreError> {
+        let info: Option<TokenInfo> = self
+            .get(format!("TOKEN#{token_hash}"), TOKEN_SK.into())
+            .await?;
+        Ok(info.map(|t| Principal {
+            account_id: t.account_id,
+            token_id: t.token_id,
+            scopes: t.scopes,
+        }))
+    }
+
+    pub async fn list_tokens(&self, account_id: &str) -> Result<Vec<TokenInfo>, StoreError> {
+        let query = PrefixQuery {
+            account_id,
+            prefix: "TOKEN#".into(),
+            after: None,
+            newest_first: false,
+        };
+        Ok(self
+            .page(query, None, |_: &TokenInfo| true, |t| t.token_id.clone())
+            .await?
+            .items)
+    }
+
+    pub async fn revoke_token(&self, account_id: &str, token_id: &str) -> Result<(), StoreError> {
+        let list_key = key(account_pk(account_id), format!("TOKEN#{token_id}"));
+        let listing = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(list_key.clone()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(sdk_error)?;
+        let hash = match listing.item.as_ref().and_then(|i| i.get("token_hash")) {
+            Some(AttributeValue::S(hash)) => hash.clone(),
+            _ => return Err(StoreError::NotFound),
+        };
+        let delete = |k: Item| {
+            Delete::builder()
+                .table_name(&self.table)
+                .set_key(Some(k))
+                .build()
+                .map_err(corrupt)
+        };
+        let items = vec![
+            TransactWriteItem::builder()
+                .delete(delete(list_key)?)
+                .build(),
+            TransactWriteItem::builder()
+                .delete(delete(key(format!("TOKEN#{hash}"), TOKEN_SK.into()))?)
+                .build(),
+        ];
+        match self.transact(items).await? {
+            None => Ok(()),
+            Some(_) => Err(StoreError::NotFound),
+        }
+    }
+}

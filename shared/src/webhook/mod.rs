@@ -1,0 +1,417 @@
+//! The webhook: what is stored, what the API accepts, and what it shows.
+//!
+//! - [`settings`]: the user-writable fields, written once, and the changes a request makes;
+//! - [`rules`]: each field's validation;
+//! - here: the stored webhook, its secrets, its health and its masked view.
+//!
+//! Input is validated field by field from the raw JSON object, so that one answer names
+//! every field at fault (serde's derive stops at the first).
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+pub mod rules;
+pub mod settings;
+
+pub use settings::{MaskedSettings, Metadata, WebhookChanges, WebhookSettings};
+
+use crate::{
+    error::{ApiError, FieldError},
+    event::EventType,
+};
+
+/// What responses show in place of a write-only value.
+pub const MASK: &str = "********";
+
+/// Fields the service keeps itself; a request naming one is told so.
+const READ_ONLY_FIELDS: [&str; 11] = [
+    "id",
+    "secret",
+    "created_at",
+    "updated_at",
+    "last_success",
+    "last_failure",
+    "last_delivery",
+    "disabled_reason",
+    "consecutive_failures",
+    "failing_since",
+    "version",
+];
+
+named_enum! {
+    #[derive(Default)]
+    #[strum(serialize_all = "UPPERCASE", ascii_case_insensitive)]
+    pub enum HttpMethod {
+        #[default]
+        Post,
+        Put,
+        Patch,
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BasicAuth {
+    pub username: String,
+    pub password: String,
+}
+
+/// ApiTree's `lastDelivery`: the outcome of the most recent attempt.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LastDelivery {
+    pub success: bool,
+    pub status_code: Option<u16>,
+    pub response: Option<String>,
+    pub timestamp: DateTime<Utc>,
+}
+
+/// How deliveries to a webhook have been going; written by the deliver function.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Health {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_success: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_failure: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_delivery: Option<LastDelivery>,
+    /// Why the service disabled the webhook; cleared when it is enabled again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disabled_reason: Option<String>,
+    #[serde(default)]
+    pub consecutive_failures: u32,
+    /// When the current run of failures began; any success clears it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failing_since: Option<DateTime<Utc>>,
+}
+
+/// A webhook as stored. `secret`, header values and the basic-auth password never leave
+/// the service except through the secret routes and the deliveries themselves.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Webhook {
+    pub account_id: String,
+    pub id: String,
+    #[serde(flatten)]
+    pub settings: WebhookSettings,
+    pub secret: String,
+    /// Secrets replaced by a rotation, newest first, each signing beside `secret` until
+    /// its grace period ends.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub previous_secrets: Vec<PreviousSecret>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    #[serde(flatten)]
+    pub health: Health,
+    /// Bumped by every change of what a delivery uses (settings, enabled, secrets), so a
+    /// cached copy can be checked in the same transaction that claims an attempt.
+    #[serde(default)]
+    pub version: u64,
+}
+
+/// A replaced signing secret and the end of its grace period.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PreviousSecret {
+    pub secret: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// The grace period of a rotation when the call names none.
+pub const ROTATION_GRACE_DEFAULT_SECS: u32 = 24 * 3600;
+pub const ROTATION_GRACE_MAX_SECS: u32 = 7 * 24 * 3600;
+/// How many replaced secrets may still sign; a further rotation drops the oldest.
+pub const PREVIOUS_SECRETS_MAX: usize = 10;
+
+impl Webhook {
+    pub fn new(
+        account_id: &str,
+        settings: WebhookSettings,
+        secret: String,
+        now: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            account_id: account_id.to_string(),
+            // v7: time-ordered, so listing by id lists in creation order.
+            id: uuid::Uuid::now_v7().to_string(),
+            settings,
+            secret,
+            previous_secrets: Vec::new(),
+            created_at: now,
+            updated_at: now,
+            health: Health::default(),
+            version: 1,
+        }
+    }
+
+    /// The secrets that sign a message sent at `at`: the current one first, then every
+    /// replaced one still in its grace period.
+    pub fn signing_secrets(&self, at: DateTime<Utc>) -> impl Iterator<Item = &str> {
+        std::iter::once(self.secret.as_str()).chain(
+            self.previous_secrets
+                .iter()
+                .filter(move |p| p.expires_at > at)
+                .map(|p| p.secret.as_str()),
+        )
+    }
+
+    /// The replaced secrets after rotating away from the current one at `now`: it joins
+    /// them with `grace` to run, expired ones go, and at most [`PREVIOUS_SECRETS_MAX`]
+    /// stay, the newest.
+    pub fn previous_secrets_after_rotation(
+        &self,
+        now: DateTime<Utc>,
+        grace: chrono::Duration,
+    ) -> Vec<PreviousSecret> {
+        let mut kept: Vec<PreviousSecret> = Vec::with_capacity(PREVIOUS_SECRETS_MAX);
+        if grace > chrono::Duration::zero() {
+            kept.push(PreviousSecret {
+                secret: self.secret.clone(),
+                expires_at: now + grace,
+            });
+        }
+        kept.extend(
+            self.previous_secrets
+                .iter()
+                .filter(|p| p.expires_at > now)
+                .cloned(),
+        );
+        kept.truncate(PREVIOUS_SECRETS_MAX);
+        kept
+    }
+
+    /// Whether an alert of `alert_type` raising `event` goes to this webhook.
+    pub fn subscribes_to(&self, alert_type: Option<&str>, event: Option<EventType>) -> bool {
+        let s = &self.settings;
+        let type_ok = alert_type
+            .is_none_or(|t| s.alert_types.is_empty() || s.alert_types.iter().any(|a| a == t));
+        let event_ok = event.is_none_or(|e| s.events.is_empty() || s.events.contains(&e));
+        type_ok && event_ok
+    }
+
+    pub fn view(&self) -> WebhookView<'_> {
+        self.view_showing(None)
+    }
+
+    /// The view returned on create: the only response besides the secret routes that
+    /// carries the signing secret.
+    pub fn view_with_secret(&self) -> WebhookView<'_> {
+        self.view_showing(Some(&self.secret))
+    }
+
+    fn view_showing<'a>(&'a self, secret: Option<&'a str>) -> WebhookView<'a> {
+        let h = &self.health;
+        WebhookView {
+            id: &self.id,
+            settings: MaskedSettings(&self.settings),
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+            last_success: h.last_success,
+            last_failure: h.last_failure,
+            last_delivery: h.last_delivery.as_ref(),
+            disabled_reason: h.disabled_reason.as_deref(),
+            secret,
+        }
+    }
+}
+
+/// A webhook as the API shows it: header values and the password masked.
+#[derive(Serialize)]
+pub struct WebhookView<'a> {
+    id: &'a str,
+    #[serde(flatten)]
+    settings: MaskedSettings<'a>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+    last_success: Option<DateTime<Utc>>,
+    last_failure: Option<DateTime<Utc>>,
+    last_delivery: Option<&'a LastDelivery>,
+    disabled_reason: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    secret: Option<&'a str>,
+}
+
+/// Validates a rotate body, `{"grace_period_seconds": n}` or `{}`: how long the replaced
+/// secret keeps signing.
+pub fn parse_rotation(body: &Value) -> Result<chrono::Duration, ApiError> {
+    let Value::Object(map) = body else {
+        return Err(ApiError::field("body", "must be a JSON object"));
+    };
+    let mut errors = Vec::new();
+    let mut grace = ROTATION_GRACE_DEFAULT_SECS;
+    for (key, value) in map {
+        match key.as_str() {
+            "grace_period_seconds" => match value.as_u64() {
+                Some(secs) if secs <= u64::from(ROTATION_GRACE_MAX_SECS) => grace = secs as u32,
+                _ => errors.push(FieldError::new(
+                    key,
+                    format!("must be a whole number of seconds from 0 to {ROTATION_GRACE_MAX_SECS} (7 days)"),
+                )),
+            },
+            _ => errors.push(FieldError::new(key, "is not a known field")),
+        }
+    }
+    if errors.is_empty() {
+        Ok(chrono::Duration::seconds(i64::from(grace)))
+    } else {
+        Err(ApiError::Validation(errors))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::error::ApiError;
+
+    fn fields(err: ApiError) -> Vec<String> {
+        err.details().iter().map(|d| d.field.clone()).collect()
+    }
+
+    #[test]
+    fn rotation_body() {
+        let day = chrono::Duration::hours(24);
+        assert_eq!(parse_rotation(&json!({})).unwrap(), day);
+        assert_eq!(
+            parse_rotation(&json!({"grace_period_seconds": 0})).unwrap(),
+            chrono::Duration::zero()
+        );
+        assert_eq!(
+            parse_rotation(&json!({"grace_period_seconds": 604800})).unwrap(),
+            chrono::Duration::days(7)
+        );
+        for bad in [
+            json!({"grace_period_seconds": 604801}),
+            json!({"grace_period_seconds": -1}),
+            json!({"grace_period_seconds": 1.5}),
+            json!({"grace_period_seconds": "60"}),
+            json!({"grace_period_seconds": 1e300}),
+        ] {
+            assert_eq!(
+                fields(parse_rotation(&bad).unwrap_err()),
+                ["grace_period_seconds"]
+            );
+        }
+        assert_eq!(
+            fields(parse_rotation(&json!({"grace": 1})).unwrap_err()),
+            ["grace"]
+        );
+        assert_eq!(fields(parse_rotation(&json!([])).unwrap_err()), ["body"]);
+    }
+
+    #[test]
+    fn rotation_keeps_at_most_ten_unexpired_secrets() {
+        let settings =
+            WebhookSettings::parse(&json!({"name": "n", "url": "https://example.com/"})).unwrap();
+        let t0 = Utc::now();
+        let mut webhook = Webhook::new("a", settings, "s0".into(), t0);
+        let grace = chrono::Duration::hours(1);
+        for i in 1..=12 {
+            let now = t0 + chrono::Duration::seconds(i);
+            webhook.previous_secrets = webhook.previous_secrets_after_rotation(now, grace);
+            webhook.secret = format!("s{i}");
+        }
+        let at = t0 + chrono::Duration::seconds(13);
+        let signing: Vec<_> = webhook.signing_secrets(at).collect();
+        assert_eq!(
+            signing,
+            ["s12", "s11", "s10", "s9", "s8", "s7", "s6", "s5", "s4", "s3", "s2"]
+        );
+        // Once the grace period is over only the current secret signs.
+        assert_eq!(
+            webhook
+                .signing_secrets(t0 + chrono::Duration::hours(2))
+                .collect::<Vec<_>>(),
+            ["s12"]
+        );
+        // A later rotation drops the expired ones; no grace keeps none of the old.
+        let late = t0 + chrono::Duration::hours(2);
+        assert_eq!(
+            webhook.previous_secrets_after_rotation(late, grace).len(),
+            1
+        );
+        assert!(webhook
+            .previous_secrets_after_rotation(late, chrono::Duration::zero())
+            .is_empty());
+    }
+
+    #[test]
+    fn subscription_matching() {
+        let mut w = Webhook::new(
+            "a",
+            WebhookSettings::parse(&json!({"name": "n", "url": "https://e.com"})).unwrap(),
+            String::new(),
+            Utc::now(),
+        );
+        assert!(w.subscribes_to(Some("cpu_high"), Some(EventType::AlertResolved)));
+        w.settings.alert_types = vec!["cpu_high".into()];
+        w.settings.events = vec![EventType::AlertTriggered];
+        assert!(w.subscribes_to(Some("cpu_high"), Some(EventType::AlertTriggered)));
+        assert!(!w.subscribes_to(Some("disk_high"), None));
+        assert!(!w.subscribes_to(None, Some(EventType::AlertResolved)));
+    }
+
+    #[test]
+    fn a_stored_webhook_round_trips_and_keeps_its_layout() {
+        let settings = WebhookSettings::parse(&json!({
+            "name": "n", "url": "https://e.com", "headers": {"X-Key": "v"},
+            "basic_auth": {"username": "u", "password": "p"}, "metadata": {"deep": [[[1.5]]]},
+            "events": ["alert.resolved"], "http_method": "PUT"
+        }))
+        .unwrap();
+        let mut w = Webhook::new("a", settings, "whsec_x".into(), chrono::Utc::now());
+        w.health.consecutive_failures = 3;
+        w.health.failing_since = Some(w.created_at);
+        let item: std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue> =
+            serde_dynamo::to_item(&w).unwrap();
+        // Flat attributes, as the store's updates name them; metadata as JSON text.
+        for attribute in [
+            "name",
+            "url",
+            "headers",
+            "basic_auth",
+            "consecutive_failures",
+            "failing_since",
+            "version",
+        ] {
+            assert!(item.contains_key(attribute), "{attribute}");
+        }
+        assert_eq!(item["metadata"].as_s().unwrap(), r#"{"deep":[[[1.5]]]}"#);
+        let back: Webhook = serde_dynamo::from_item(item).unwrap();
+        assert_eq!(back, w);
+    }
+
+    #[test]
+    fn the_view_lists_the_api_fields_in_order() {
+        let settings =
+            WebhookSettings::parse(&json!({"name": "n", "url": "https://e.com"})).unwrap();
+        let w = Webhook::new("a", settings, "whsec_x".into(), chrono::Utc::now());
+        let shown = serde_json::to_string(&w.view()).unwrap();
+        let keys: Vec<String> = serde_json::from_str::<serde_json::Map<String, Value>>(&shown)
+            .unwrap()
+            .keys()
+            .cloned()
+            .collect();
+        let mut in_text = keys.clone();
+        in_text.sort_by_key(|k| shown.find(&format!("\"{k}\":")).unwrap());
+        assert_eq!(
+            in_text,
+            [
+                "id",
+                "name",
+                "url",
+                "enabled",
+                "alert_types",
+                "events",
+                "http_method",
+                "headers",
+                "basic_auth",
+                "metadata",
+                "created_at",
+                "updated_at",
+                "last_success",
+                "last_failure",
+                "last_delivery",
+                "disabled_reason"
+            ]
+        );
+    }
+}

@@ -1,0 +1,365 @@
+//! The rules of each webhook setting: one parser per field, naming every fault.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+use super::{settings::Metadata, BasicAuth, HttpMethod, MASK};
+use crate::{
+    error::FieldError,
+    event::EventType,
+    validate::{alert_type_name, dedup, fail, free_json, has_control, keep, string_list, text},
+};
+
+pub const NAME_MAX_CHARS: usize = 200;
+pub const URL_MAX_CHARS: usize = 1000;
+pub const HEADERS_MAX: usize = 20;
+pub const HEADER_NAME_MAX: usize = 256;
+pub const HEADER_VALUE_MAX: usize = 4096;
+pub const METADATA_MAX_BYTES: usize = 4096;
+pub const ALERT_TYPES_MAX: usize = 100;
+pub const CREDENTIAL_MAX_CHARS: usize = 256;
+
+/// Header names that Hookline itself sets on every delivery.
+const RESERVED_HEADERS: [&str; 5] = [
+    "host",
+    "content-length",
+    "content-type",
+    "transfer-encoding",
+    "connection",
+];
+
+pub fn name(value: &Value) -> Result<String, Vec<FieldError>> {
+    text("name", value, NAME_MAX_CHARS, false)
+}
+
+/// Checks `url` and returns it in normalised form.
+pub fn url(value: &Value) -> Result<String, Vec<FieldError>> {
+    let Some(raw) = value.as_str() else {
+        return fail("url", "must be a string");
+    };
+    let raw = raw.trim();
+    if raw.is_empty() {
+        return fail("url", "must not be empty");
+    }
+    if raw.chars().count() > URL_MAX_CHARS {
+        return fail("url", format!("must be at most {URL_MAX_CHARS} characters"));
+    }
+    let parsed = match url::Url::parse(raw) {
+        Ok(u) => u,
+        Err(e) => {
+            return fail(
+                "url",
+                format!("must be an absolute http or https URL ({e})"),
+            )
+        }
+    };
+    if !matches!(parsed.scheme(), "http" | "https") {
+        return fail("url", "must use the http or https scheme");
+    }
+    if parsed.host_str().is_none_or(str::is_empty) {
+        return fail("url", "must name a host");
+    }
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return fail(
+            "url",
+            "must not contain a user name or password; put credentials in the basic_auth field",
+        );
+    }
+    let normalised = parsed.to_string();
+    if normalised.chars().count() > URL_MAX_CHARS {
+        return fail("url", format!("must be at most {URL_MAX_CHARS} characters"));
+    }
+    Ok(normalised)
+}
+
+pub fn enabled(value: &Value) -> Result<bool, Vec<FieldError>> {
+    value
+        .as_bool()
+        .ok_or_else(|| vec![FieldError::new("enabled", "must be a boolean")])
+}
+
+pub fn alert_types(value: &Value) -> Result<Vec<String>, Vec<FieldError>> {
+    let raw = string_list("alert_types", value)?;
+    if raw.len() > ALERT_TYPES_MAX {
+        return fail(
+            "alert_types",
+            format!("must hold at most {ALERT_TYPES_MAX} items"),
+        );
+    }
+    let mut errors = Vec::new();
+    let types: Vec<String> = raw
+        .iter()
+        .enumerate()
+        .filter_map(|(i, t)| {
+            let parsed = alert_type_name(&format!("alert_types[{i}]"), &Value::from(*t));
+            keep(&mut errors, parsed)
+        })
+        .collect();
+    if errors.is_empty() {
+        Ok(dedup(types))
+    } else {
+        Err(errors)
+    }
+}
+
+pub fn events(value: &Value) -> Result<Vec<EventType>, Vec<FieldError>> {
+    let raw = string_list("events", value)?;
+    let mut errors = Vec::new();
+    let mut events = Vec::new();
+    for (i, name) in raw.iter().enumerate() {
+        match EventType::parse(name) {
+            Some(e) => events.push(e),
+            None => errors.push(FieldError::new(
+                format!("events[{i}]"),
+                format!("must be one of {}", EventType::names()),
+            )),
+        }
+    }
+    if errors.is_empty() {
+        Ok(dedup(events))
+    } else {
+        Err(errors)
+    }
+}
+
+pub fn http_method(value: &Value) -> Result<HttpMethod, Vec<FieldError>> {
+    match value.as_str().map(str::parse) {
+        Some(Ok(method)) => Ok(method),
+        _ => fail("http_method", "must be one of POST, PUT, PATCH"),
+    }
+}
+
+/// RFC 9110 `token`: the characters a header name may hold.
+fn is_token(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
+pub fn headers(value: &Value) -> Result<BTreeMap<String, String>, Vec<FieldError>> {
+    let map = match value {
+        Value::Null => return Ok(BTreeMap::new()),
+        Value::Object(map) => map,
+        _ => {
+            return fail(
+                "headers",
+                "must be an object of header names to string values",
+            )
+        }
+    };
+    if map.len() > HEADERS_MAX {
+        return fail(
+            "headers",
+            format!("must hold at most {HEADERS_MAX} headers"),
+        );
+    }
+    let mut errors = Vec::new();
+    let mut headers = BTreeMap::new();
+    let mut seen = Vec::new();
+    for (name, value) in map {
+        let field = format!("headers.{name}");
+        let lower = name.to_ascii_lowercase();
+        if !is_token(name) || name.len() > HEADER_NAME_MAX {
+            errors.push(FieldError::new(
+                field,
+                format!("is not a valid HTTP header name (a token of at most {HEADER_NAME_MAX} characters)"),
+            ));
+            continue;
+        }
+        if RESERVED_HEADERS.contains(&lower.as_str()) || lower.starts_with("webhook-") {
+            errors.push(FieldError::new(
+                field,
+                "is set by Hookline and cannot be overridden",
+            ));
+            continue;
+        }
+        if seen.contains(&lower) {
+            errors.push(FieldError::new(
+                field,
+                "is given twice (header names ignore case)",
+            ));
+            continue;
+        }
+        seen.push(lower);
+        let Some(value) = value.as_str() else {
+            errors.push(FieldError::new(field, "must be a string"));
+            continue;
+        };
+        if value.contains(['\r', '\n']) || has_control(value.trim_matches('\t')) {
+            errors.push(FieldError::new(
+                field,
+                "must not contain CR, LF or other control characters",
+            ));
+        } else if value.len() > HEADER_VALUE_MAX {
+            errors.push(FieldError::new(
+                field,
+                format!("must be at most {HEADER_VALUE_MAX} bytes"),
+            ));
+        } else if value == MASK {
+            errors.push(FieldError::new(
+                field,
+                "is the masked placeholder; send the real value, or omit headers to keep them",
+            ));
+        } else {
+            headers.insert(name.clone(), value.to_string());
+        }
+    }
+    if errors.is_empty() {
+        Ok(headers)
+    } else {
+        Err(errors)
+    }
+}
+
+pub fn basic_auth(value: &Value) -> Result<Option<BasicAuth>, Vec<FieldError>> {
+    let map = match value {
+        Value::Null => return Ok(None),
+        Value::Object(map) => map,
+        _ => {
+            return fail(
+                "basic_auth",
+                "must be an object {username, password} or null",
+            )
+        }
+    };
+    let mut errors = Vec::new();
+    let mut credential = |key: &str| -> Option<String> {
+        let field = format!("basic_auth.{key}");
+        match map.get(key) {
+            None => errors.push(FieldError::new(field, "is required")),
+            Some(Value::String(s)) if s.chars().count() > CREDENTIAL_MAX_CHARS => {
+                errors.push(FieldError::new(
+                    field,
+                    format!("must be at most {CREDENTIAL_MAX_CHARS} characters"),
+                ))
+            }
+            Some(Value::String(s)) if has_control(s) => errors.push(FieldError::new(
+                field,
+                "must not contain control characters",
+            )),
+            Some(Value::String(s)) => return Some(s.clone()),
+            Some(_) => errors.push(FieldError::new(field, "must be a string")),
+        }
+        None
+    };
+    let username = credential("username");
+    let password = credential("password");
+    if let Some(u) = &username {
+        if u.is_empty() {
+            errors.push(FieldError::new("basic_auth.username", "must not be empty"));
+        } else if u.contains(':') {
+            errors.push(FieldError::new(
+                "basic_auth.username",
+                "must not contain ':'",
+            ));
+        }
+    }
+    if password.as_deref() == Some(MASK) {
+        errors.push(FieldError::new(
+            "basic_auth.password",
+            "is the masked placeholder; send the real password, or omit basic_auth to keep it",
+        ));
+    }
+    for key in map
+        .keys()
+        .filter(|k| !matches!(k.as_str(), "username" | "password"))
+    {
+        errors.push(FieldError::new(
+            format!("basic_auth.{key}"),
+            "is not a known field",
+        ));
+    }
+    match (username, password) {
+        (Some(username), Some(password)) if errors.is_empty() => {
+            Ok(Some(BasicAuth { username, password }))
+        }
+        _ => Err(errors),
+    }
+}
+
+pub fn metadata(value: &Value) -> Result<Metadata, Vec<FieldError>> {
+    match value {
+        Value::Null => Ok(Metadata::default()),
+        Value::Object(map) => {
+            free_json("metadata", value, METADATA_MAX_BYTES)?;
+            Ok(Metadata(map.clone()))
+        }
+        _ => fail("metadata", "must be a JSON object"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{json, Map};
+
+    use super::*;
+
+    #[test]
+    fn url_rules() {
+        let bad = |u: &str| url(&json!(u)).unwrap_err()[0].message.clone();
+        assert!(bad("ftp://example.com").contains("http"));
+        assert!(bad("/relative").contains("absolute"));
+        assert!(bad("https://user:pw@example.com/").contains("basic_auth"));
+        let long = format!("https://example.com/{}", "a".repeat(1000));
+        assert!(bad(&long).contains("1000"));
+        assert!(url(&json!(7)).is_err());
+        assert_eq!(
+            url(&json!("HTTPS://Example.com")).unwrap(),
+            "https://example.com/"
+        );
+    }
+
+    #[test]
+    fn name_limits() {
+        assert!(name(&json!("a".repeat(200))).is_ok());
+        assert!(name(&json!("a".repeat(201))).is_err());
+        assert!(name(&json!("   ")).is_err());
+        assert!(name(&json!("a\nb")).is_err());
+    }
+
+    #[test]
+    fn header_rules() {
+        assert!(headers(&json!({"X-Token": "abc", "Authorization": "Bearer x"})).is_ok());
+        for (name, value) in [
+            ("Host", "x"),
+            ("content-type", "x"),
+            ("Webhook-Signature", "x"),
+            ("Transfer-Encoding", "x"),
+            ("Connection", "x"),
+            ("Content-Length", "1"),
+            ("bad name", "x"),
+            ("X-Split", "a\r\nInjected: yes"),
+            ("X-Lf", "a\nb"),
+            ("X-Masked", MASK),
+        ] {
+            let err = headers(&json!({ name: value })).unwrap_err();
+            assert_eq!(err[0].field, format!("headers.{name}"), "{name}");
+        }
+        let many: Map<String, Value> = (0..21).map(|i| (format!("X-{i}"), json!("v"))).collect();
+        assert!(headers(&Value::Object(many)).is_err());
+        assert!(headers(&json!({"X-A": "1", "x-a": "2"})).is_err());
+        assert!(headers(&json!({"X-A": 1})).is_err());
+    }
+
+    #[test]
+    fn basic_auth_rules() {
+        assert_eq!(basic_auth(&Value::Null).unwrap(), None);
+        assert!(basic_auth(&json!({"username": "u", "password": "p"}))
+            .unwrap()
+            .is_some());
+        let err = basic_auth(&json!({"username": "a:b", "extra": 1})).unwrap_err();
+        let f: Vec<_> = err.iter().map(|e| e.field.as_str()).collect();
+        assert!(f.contains(&"basic_auth.password"));
+        assert!(f.contains(&"basic_auth.username"));
+        assert!(f.contains(&"basic_auth.extra"));
+    }
+
+    #[test]
+    fn metadata_is_capped_at_4k() {
+        assert!(metadata(&json!({"k": "v".repeat(4000)})).is_ok());
+        assert!(metadata(&json!({"k": "v".repeat(4100)})).is_err());
+        assert!(metadata(&json!([1])).is_err());
+    }
+}

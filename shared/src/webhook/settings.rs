@@ -1,0 +1,310 @@
+//! The user-writable part of a webhook. Its field list is written once, in the
+//! `webhook_settings!` invocation below; from it come the stored settings, the changes a
+//! request makes (whose serialized form is the store's update), how a body is parsed
+//! field by field, the defaults, the required fields and the masked view.
+
+use std::collections::BTreeMap;
+
+use serde::{ser::SerializeMap, Deserialize, Serialize, Serializer};
+use serde_json::{Map, Value};
+use serde_with::{json::JsonString, serde_as};
+
+use super::{rules, BasicAuth, HttpMethod, MASK};
+use crate::{error::FieldError, event::EventType};
+
+/// Free-form JSON a user attaches to a webhook. Stored as JSON text: DynamoDB maps nest at
+/// most 32 deep and would reshape numbers.
+#[serde_as]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Metadata(#[serde_as(as = "JsonString")] pub Map<String, Value>);
+
+/// `default!(required)` is `None`; `default!((value))` is `Some(value)`.
+macro_rules! default {
+    (required) => {
+        None
+    };
+    (($value:expr)) => {
+        Some($value)
+    };
+}
+
+macro_rules! webhook_settings {
+    ($(
+        $(#[$attr:meta])*
+        $field:ident: $ty:ty = $rule:path, default $default:tt, view $view:path;
+    )*) => {
+        /// The user-writable part of a webhook, complete (create and PUT, and as stored).
+        #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+        pub struct WebhookSettings {
+            $( $(#[$attr])* pub $field: $ty, )*
+        }
+
+        /// The fields a request provided; each replaces the stored value whole. Serialized,
+        /// it is the store's update: a field present is set, a `null` removed.
+        #[derive(Clone, Debug, Default, PartialEq, Serialize)]
+        pub struct WebhookChanges {
+            $( #[serde(skip_serializing_if = "Option::is_none")] pub $field: Option<$ty>, )*
+        }
+
+        impl WebhookSettings {
+            /// Every field set, as a change: a PUT replaces all of them.
+            pub fn into_changes(self) -> WebhookChanges {
+                WebhookChanges { $( $field: Some(self.$field), )* }
+            }
+
+            /// Writes the fields as the API shows them: credentials masked.
+            fn serialize_masked<M: SerializeMap>(&self, map: &mut M) -> Result<(), M::Error> {
+                $( map.serialize_entry(stringify!($field), &$view(&self.$field))?; )*
+                Ok(())
+            }
+        }
+
+        impl WebhookChanges {
+            /// Takes field `key` from a body, collecting its faults; false for a field that
+            /// is not a setting.
+            fn take(&mut self, key: &str, value: &Value, errors: &mut Vec<FieldError>) -> bool {
+                match key {
+                    $( stringify!($field) => self.$field = crate::validate::keep(errors, $rule(value)), )*
+                    _ => return false,
+                }
+                true
+            }
+
+            /// The complete settings, with defaults for what is not given; names every
+            /// required field that is missing.
+            fn complete(self) -> Result<WebhookSettings, Vec<FieldError>> {
+                let mut missing = Vec::new();
+                $(
+                    let $field: Option<$ty> = self.$field.or_else(|| default!($default));
+                    if $field.is_none() {
+                        missing.push(FieldError::new(stringify!($field), "is required"));
+                    }
+                )*
+                match ($($field,)*) {
+                    ($(Some($field),)*) => Ok(WebhookSettings { $($field,)* }),
+                    _ => Err(missing),
+                }
+            }
+        }
+    };
+}
+
+webhook_settings! {
+    /// Trimmed, 1 to 200 characters.
+    name: String = rules::name, default required, view shown;
+    /// Absolute http(s), normalised.
+    url: String = rules::url, default required, view shown;
+    enabled: bool = rules::enabled, default (true), view shown;
+    /// Empty means every alert type.
+    alert_types: Vec<String> = rules::alert_types, default (Vec::new()), view shown;
+    /// Empty means every event.
+    events: Vec<EventType> = rules::events, default (Vec::new()), view shown;
+    http_method: HttpMethod = rules::http_method, default (HttpMethod::Post), view shown;
+    /// Write-only values.
+    headers: BTreeMap<String, String> = rules::headers, default (BTreeMap::new()), view masked_headers;
+    /// The password is write-only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    basic_auth: Option<BasicAuth> = rules::basic_auth, default (None), view masked_auth;
+    metadata: Metadata = rules::metadata, default (Metadata::default()), view metadata;
+}
+
+fn shown<T>(value: &T) -> &T {
+    value
+}
+
+fn masked_headers(headers: &BTreeMap<String, String>) -> BTreeMap<&str, &'static str> {
+    headers.keys().map(|k| (k.as_str(), MASK)).collect()
+}
+
+#[derive(Serialize)]
+struct MaskedAuth<'a> {
+    username: &'a str,
+    password: &'static str,
+}
+
+fn masked_auth(auth: &Option<BasicAuth>) -> Option<MaskedAuth<'_>> {
+    auth.as_ref().map(|a| MaskedAuth {
+        username: &a.username,
+        password: MASK,
+    })
+}
+
+fn metadata(metadata: &Metadata) -> &Map<String, Value> {
+    &metadata.0
+}
+
+/// The settings as the API shows them.
+pub struct MaskedSettings<'a>(pub &'a WebhookSettings);
+
+impl Serialize for MaskedSettings<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(None)?;
+        self.0.serialize_masked(&mut map)?;
+        map.end()
+    }
+}
+
+impl WebhookChanges {
+    /// Validates a PATCH body: any subset of fields, but at least one.
+    pub fn parse(body: &Value) -> Result<Self, crate::error::ApiError> {
+        parse_fields(body, false).map(|(changes, _)| changes)
+    }
+
+    /// Whether the change turns the webhook back on, which ends a failure streak.
+    pub fn reenables(&self) -> bool {
+        self.enabled == Some(true)
+    }
+}
+
+impl WebhookSettings {
+    /// Validates a create or PUT body: `name` and `url` are required, the rest default.
+    pub fn parse(body: &Value) -> Result<Self, crate::error::ApiError> {
+        let (changes, mut errors) = parse_fields(body, true)?;
+        match changes.complete() {
+            Ok(settings) if errors.is_empty() => Ok(settings),
+            Ok(_) => Err(crate::error::ApiError::Validation(errors)),
+            Err(missing) => {
+                // A field given but invalid has its own fault already.
+                errors.extend(missing.into_iter().filter(|m| body.get(&m.field).is_none()));
+                Err(crate::error::ApiError::Validation(errors))
+            }
+        }
+    }
+}
+
+/// Parses a body's fields. A PATCH (`!full`) fails on any fault; a full body hands back
+/// its faults so that missing required fields can join them.
+fn parse_fields(
+    body: &Value,
+    full: bool,
+) -> Result<(WebhookChanges, Vec<FieldError>), crate::error::ApiError> {
+    use crate::error::ApiError;
+    let Value::Object(map) = body else {
+        return Err(ApiError::field("body", "must be a JSON object"));
+    };
+    if !full && map.is_empty() {
+        return Err(ApiError::field("body", "no fields to update"));
+    }
+    let mut errors = Vec::new();
+    let mut changes = WebhookChanges::default();
+    for (key, value) in map {
+        if changes.take(key, value, &mut errors) {
+            continue;
+        }
+        let message = if super::READ_ONLY_FIELDS.contains(&key.as_str()) {
+            "is read-only"
+        } else {
+            "is not a known field"
+        };
+        errors.push(FieldError::new(key, message));
+    }
+    match (full, errors.is_empty()) {
+        (false, false) => Err(ApiError::Validation(errors)),
+        _ => Ok((changes, errors)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::Utc;
+    use serde_json::json;
+
+    use super::*;
+    use crate::{error::ApiError, webhook::Webhook};
+
+    fn fields(err: ApiError) -> Vec<String> {
+        err.details().iter().map(|d| d.field.clone()).collect()
+    }
+
+    #[test]
+    fn create_trims_and_defaults() {
+        let s =
+            WebhookSettings::parse(&json!({"name": "  ops  ", "url": " https://example.com/h "}))
+                .unwrap();
+        assert_eq!(s.name, "ops");
+        assert_eq!(s.url, "https://example.com/h");
+        assert!(s.enabled);
+        assert_eq!(s.http_method, HttpMethod::Post);
+        assert!(s.alert_types.is_empty() && s.events.is_empty() && s.headers.is_empty());
+    }
+
+    #[test]
+    fn every_faulty_field_is_named() {
+        let err = WebhookSettings::parse(&json!({
+            "name": "", "enabled": "yes", "events": ["alert.nope"], "bogus": 1, "id": "x"
+        }))
+        .unwrap_err();
+        let mut f = fields(err);
+        f.sort();
+        assert_eq!(f, ["bogus", "enabled", "events[0]", "id", "name", "url"]);
+    }
+
+    #[test]
+    fn lists_are_deduplicated_and_typed() {
+        let s = WebhookChanges::parse(&json!({
+            "alert_types": ["cpu_high", " cpu_high ", "ERRORS_ALERT"],
+            "events": ["alert.triggered", "alert.triggered"],
+            "http_method": "put"
+        }))
+        .unwrap();
+        assert_eq!(s.alert_types.unwrap(), ["cpu_high", "ERRORS_ALERT"]);
+        assert_eq!(s.events.unwrap(), [EventType::AlertTriggered]);
+        assert_eq!(s.http_method, Some(HttpMethod::Put));
+        assert!(WebhookChanges::parse(&json!({"alert_types": [1]})).is_err());
+        assert!(WebhookChanges::parse(&json!({"http_method": "GET"})).is_err());
+    }
+
+    #[test]
+    fn patch_needs_a_field_and_an_object() {
+        assert!(WebhookChanges::parse(&json!({})).is_err());
+        assert!(WebhookChanges::parse(&json!([])).is_err());
+        assert_eq!(
+            WebhookChanges::parse(&json!({"enabled": false}))
+                .unwrap()
+                .enabled,
+            Some(false)
+        );
+    }
+
+    #[test]
+    fn views_mask_write_only_values() {
+        let mut settings =
+            WebhookSettings::parse(&json!({"name": "n", "url": "https://e.com"})).unwrap();
+        settings
+            .headers
+            .insert("X-Token".into(), "s3cret-value".into());
+        settings.basic_auth = Some(BasicAuth {
+            username: "u".into(),
+            password: "hunter2".into(),
+        });
+        let w = Webhook::new("acct", settings, "whsec_abc".into(), Utc::now());
+        let shown = serde_json::to_string(&w.view()).unwrap();
+        assert!(!shown.contains("s3cret-value") && !shown.contains("hunter2"));
+        assert!(!shown.contains("whsec_abc"));
+        assert!(shown.contains("X-Token"));
+        assert!(serde_json::to_string(&w.view_with_secret())
+            .unwrap()
+            .contains("whsec_abc"));
+    }
+
+    #[test]
+    fn changes_serialize_to_the_stores_update() {
+        let changes = WebhookChanges::parse(&json!({
+            "name": "renamed", "basic_auth": null, "metadata": {"team": "ops"}
+        }))
+        .unwrap();
+        let item: std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue> =
+            serde_dynamo::to_item(&changes).unwrap();
+        let mut names: Vec<&str> = item.keys().map(String::as_str).collect();
+        names.sort();
+        // Only what the request named; a cleared field is null, which the store removes.
+        assert_eq!(names, ["basic_auth", "metadata", "name"]);
+        assert!(item["basic_auth"].is_null());
+        assert_eq!(item["metadata"].as_s().unwrap(), r#"{"team":"ops"}"#);
+        assert!(!changes.reenables());
+        assert!(WebhookChanges::parse(&json!({"enabled": true}))
+            .unwrap()
+            .reenables());
+    }
+}

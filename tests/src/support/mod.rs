@@ -1,0 +1,351 @@
+//! What the tests share, and the only module they import helpers from: the stack's
+//! addresses, accounts and tokens, an API client, in-process Apps, waiting with a
+//! deadline, and (in [`receiver`]) webhook endpoints.
+
+use std::{collections::HashMap, sync::Arc, time::Duration};
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use chrono::{DateTime, Utc};
+use hookline_shared::{
+    auth::{generate_token, hash_token, Scope},
+    clock::{Clock, ManualClock, SystemClock, ThreadRandom},
+    delivery::queue::Queue,
+    store::{Account, TokenInfo},
+    Settings, Store,
+};
+use serde_json::{json, Value};
+
+pub mod receiver;
+
+/// How long a delivery may take to settle on the test stack.
+pub const SOON: Duration = Duration::from_secs(20);
+
+/// The crash test kills every deliver process, so it runs alone: the tests that need the
+/// deliver function hold this lock for reading, the crash test for writing.
+pub static DELIVER: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
+
+fn env(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| {
+        panic!("{name} is not set: run these tests through scripts/test.sh, which starts the stack")
+    })
+}
+
+pub fn api_url() -> String {
+    env("HOOKLINE_API_URL")
+}
+
+pub async fn store() -> Store {
+    Store::from_env(env("TABLE_NAME")).await
+}
+
+pub fn settings() -> Settings {
+    Settings::from_env().expect("the test environment sets valid settings")
+}
+
+pub fn delivery_queue_url() -> String {
+    env("HOOKLINE_DELIVERYQUEUE_URL")
+}
+
+pub fn alerts_queue_url() -> String {
+    env("HOOKLINE_ALERTSQUEUE_URL")
+}
+
+pub async fn sqs() -> aws_sdk_sqs::Client {
+    aws_sdk_sqs::Client::new(&aws_config::load_from_env().await)
+}
+
+/// An App like the deployed functions', on the test stack (for in-process calls).
+pub async fn app() -> hookline_functions::App {
+    app_with(settings(), Arc::new(SystemClock)).await
+}
+
+/// An App with these settings, whose clock stands at `at` until moved.
+pub async fn app_at(
+    settings: Settings,
+    at: DateTime<Utc>,
+) -> (hookline_functions::App, Arc<ManualClock>) {
+    let clock = Arc::new(ManualClock::new(at));
+    (app_with(settings, clock.clone()).await, clock)
+}
+
+async fn app_with(settings: Settings, clock: Arc<dyn Clock>) -> hookline_functions::App {
+    let queue = Queue::new(sqs().await, settings.delivery_queue_url.clone());
+    hookline_functions::App::new(
+        store().await,
+        queue,
+        settings,
+        clock,
+        Arc::new(ThreadRandom),
+    )
+}
+
+/// The test stack's settings, with `overrides` on top (for engines run in-process).
+pub fn settings_with(overrides: &[(&str, &str)]) -> Settings {
+    let overrides: HashMap<String, String> = overrides
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    Settings::from_lookup(|k| overrides.get(k).cloned().or_else(|| std::env::var(k).ok()))
+        .expect("valid settings")
+}
+
+/// Polls `check` until it gives a value, for at most `within`.
+pub async fn eventually<T, F, Fut>(within: std::time::Duration, what: &str, check: F) -> T
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+/// A fresh account with one read-write and one read-only token.
+pub struct TestAccount {
+    pub id: String,
+    pub writer: Client,
+    pub reader: Client,
+}
+
+impl TestAccount {
+    pub async fn new() -> Self {
+        Self::with_quota(None).await
+    }
+
+    pub async fn with_quota(quota: Option<u32>) -> Self {
+        let store = store().await;
+        let id = format!("acct_{}", uuid::Uuid::new_v4().simple());
+        store
+            .create_account(&Account {
+                account_id: id.clone(),
+                name: "test".into(),
+                created_at: Utc::now(),
+                webhook_count: 0,
+                webhook_quota: quota,
+            })
+            .await
+            .unwrap();
+        let writer = Client::new(&add_token(&store, &id, Scope::Webhook).await.0);
+        let reader = Client::new(&add_token(&store, &id, Scope::WebhookReadonly).await.0);
+        Self { id, writer, reader }
+    }
+}
+
+/// Registers a token for `account`; returns it and its id.
+pub async fn add_token(store: &Store, account: &str, scope: Scope) -> (String, String) {
+    let token = generate_token();
+    let info = TokenInfo {
+        token_id: uuid::Uuid::new_v4().to_string(),
+        account_id: account.to_string(),
+        scopes: vec![scope],
+        label: "test".into(),
+        created_at: Utc::now(),
+    };
+    store
+        .create_token(&info, &hash_token(&token))
+        .await
+        .unwrap();
+    (token, info.token_id)
+}
+
+/// An API response: status, and the body as JSON (`Null` when empty).
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub body: Value,
+}
+
+impl Reply {
+    /// The error code of an error envelope.
+    pub fn code(&self) -> &str {
+        self.body["error"]["code"].as_str().unwrap_or("")
+    }
+
+    /// The fields an error envelope names.
+    pub fn fields(&self) -> Vec<String> {
+        self.body["error"]["details"]
+            .as_array()
+            .map(|d| {
+                d.iter()
+                    .map(|e| e["field"].as_str().unwrap_or("").to_string())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+#[derive(Clone)]
+pub struct Client {
+    http: reqwest::Client,
+    base: String,
+    pub token: String,
+}
+
+impl Client {
+    pub fn new(token: &str) -> Self {
+        Self {
+            http: reqwest::Client::new(),
+            base: api_url(),
+            token: token.to_string(),
+        }
+    }
+
+    pub async fn send(&self, method: &str, path: &str, body: Option<Value>) -> Reply {
+        let request = self.request(method, path);
+        let request = match body {
+            Some(b) => request.json(&b),
+            None => request,
+        };
+        reply(request).await
+    }
+
+    /// A request with this client's token and nothing else, for raw bodies and headers.
+    pub fn request(&self, method: &str, path: &str) -> reqwest::RequestBuilder {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        self.http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+    }
+
+    pub async fn get(&self, path: &str) -> Reply {
+        self.send("GET", path, None).await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> Reply {
+        self.send("POST", path, Some(body)).await
+    }
+
+    /// Creates a webhook and returns its JSON.
+    pub async fn create(&self, body: Value) -> Value {
+        let reply = self.post("/webhooks", body).await;
+        assert_eq!(reply.status, 201, "{reply:?}");
+        reply.body
+    }
+}
+
+pub async fn reply(request: reqwest::RequestBuilder) -> Reply {
+    let response = request.send().await.expect("the API answered");
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap();
+    let body = if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or_else(|_| panic!("non-JSON answer {status}: {text}"))
+    };
+    Reply { status, body }
+}
+
+/// Creates a webhook to `url` (plus `extra` fields); returns its id and secret.
+pub async fn webhook(c: &Client, url: &str, extra: Value) -> (String, String) {
+    let mut body = json!({"name": "receiver", "url": url});
+    for (k, v) in extra.as_object().unwrap() {
+        body[k] = v.clone();
+    }
+    let w = c.create(body).await;
+    (
+        w["id"].as_str().unwrap().to_string(),
+        w["secret"].as_str().unwrap().to_string(),
+    )
+}
+
+/// Sends an alert and returns the 202 answer.
+pub async fn alert(c: &Client, body: Value) -> Value {
+    let r = c.post("/alerts", body).await;
+    assert_eq!(r.status, 202, "{r:?}");
+    r.body
+}
+
+/// The webhook's newest delivery, once it reaches one of `states`.
+pub async fn settled(c: &Client, webhook: &str, states: &[&str]) -> Value {
+    eventually(SOON, "a delivery to settle", || async {
+        let list = c.get(&format!("/webhooks/{webhook}/deliveries")).await.body;
+        let first = list["deliveries"].get(0)?.clone();
+        states.contains(&first["state"].as_str()?).then_some(first)
+    })
+    .await
+}
+
+/// Every delivery of the webhook, once there are `n` and each is succeeded or failed:
+/// nothing more will be sent for them.
+pub async fn all_final(c: &Client, webhook: &str, n: usize) -> Vec<Value> {
+    eventually(SOON, "every delivery to be final", || async {
+        let list = c.get(&format!("/webhooks/{webhook}/deliveries")).await.body;
+        let all = list["deliveries"].as_array()?.clone();
+        let done = all
+            .iter()
+            .all(|d| matches!(d["state"].as_str(), Some("succeeded" | "failed")));
+        (all.len() == n && done).then_some(all)
+    })
+    .await
+}
+
+/// A delivery with all its attempts.
+pub async fn attempts(c: &Client, webhook: &str, delivery: &Value) -> Value {
+    let id = delivery["delivery_id"].as_str().unwrap();
+    let r = c.get(&format!("/webhooks/{webhook}/deliveries/{id}")).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    r.body
+}
+
+/// The raw items stored under an account, by sort key.
+pub async fn stored_items(account: &str) -> Vec<(String, HashMap<String, AttributeValue>)> {
+    let client = aws_sdk_dynamodb::Client::new(&aws_config::load_from_env().await);
+    let table = env("TABLE_NAME");
+    let mut items = Vec::new();
+    let mut start: Option<HashMap<String, AttributeValue>> = None;
+    loop {
+        let page = client
+            .query()
+            .table_name(&table)
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", AttributeValue::S(format!("ACCOUNT#{account}")))
+            .consistent_read(true)
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .unwrap();
+        for item in page.items() {
+            items.push((item["sk"].as_s().unwrap().clone(), item.clone()));
+        }
+        start = page.last_evaluated_key().cloned();
+        if start.is_none() {
+            return items;
+        }
+    }
+}
+
+/// Everything the functions have logged so far (`scripts/test.sh` collects it).
+pub fn functions_log() -> String {
+    let path = std::env::var("HOOKLINE_FUNCTIONS_LOG")
+        .expect("HOOKLINE_FUNCTIONS_LOG names the functions' log (scripts/test.sh sets it)");
+    std::fs::read_to_string(path).unwrap()
+}
+
+/// The pids of the instances of `function` that the stack's supervisor
+/// (`scripts/functions.py`) runs now.
+pub fn function_pids(function: &str) -> Vec<u32> {
+    let dir = env("HOOKLINE_FUNCTION_PIDS");
+    let mut pids = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().to_string();
+        if name.starts_with(&format!("{function}.")) && name.ends_with(".pid") {
+            if let Ok(pid) = std::fs::read_to_string(&path)
+                .unwrap_or_default()
+                .trim()
+                .parse()
+            {
+                pids.push(pid);
+            }
+        }
+    }
+    pids
+}
