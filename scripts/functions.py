@@ -50,6 +50,9 @@ class Instance:
                 "AWS_LAMBDA_FUNCTION_NAME": self.binary,
                 "AWS_LAMBDA_FUNCTION_VERSION": "1",
                 "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "256",
+                # Its own access key, so scripts/aws_recorder.py knows which function called
+                # (DynamoDB Local takes only letters and digits in one).
+                "AWS_ACCESS_KEY_ID": self.binary.replace("-", ""),
             }
         )
         self.started_mtime = self.path.stat().st_mtime

@@ -58,12 +58,30 @@ start_sqs() {
   export AWS_ENDPOINT_URL_SQS="http://127.0.0.1:$port"
 }
 
+# start_recorder LOG: puts scripts/aws_recorder.py in front of both emulators; every call
+# from here on is in LOG, with its caller (each function signs with its own access key).
+start_recorder() {
+  local log=$1 ddb_port sqs_port
+  ddb_port=$(free_port)
+  sqs_port=$(free_port)
+  python "$ROOT/scripts/aws_recorder.py" --log "$log" \
+    --route "dynamodb=$ddb_port=$AWS_ENDPOINT_URL_DYNAMODB" \
+    --route "sqs=$sqs_port=$AWS_ENDPOINT_URL_SQS" >"$LOGS/recorder.log" 2>&1 &
+  STACK_PIDS+=($!)
+  wait_for_port "$ddb_port" recorder
+  wait_for_port "$sqs_port" recorder
+  export AWS_ENDPOINT_URL_DYNAMODB="http://127.0.0.1:$ddb_port"
+  export AWS_ENDPOINT_URL_SQS="http://127.0.0.1:$sqs_port"
+}
+
 # Creates the template's tables and queues and exports the functions' environment.
 provision() {
   local exports
   exports=$(python "$ROOT/scripts/stack.py" provision \
     --dynamodb "$AWS_ENDPOINT_URL_DYNAMODB" --sqs "$AWS_ENDPOINT_URL_SQS")
   eval "$exports"
+  # The template refuses plain http (HttpsOnly); local receivers speak nothing else.
+  export HTTPS_ONLY=false
 }
 
 # start_api PORT: every route of template.yaml. cargo lambda watch serves the routes and
@@ -88,7 +106,8 @@ start_api() {
 
 # The SQS-to-Lambda trigger for both queues (extra arguments go to sqs_trigger.py).
 start_trigger() {
-  python "$ROOT/scripts/sqs_trigger.py" --api "$HOOKLINE_API_URL" \
+  # The event source mapping, not a function: SAM grants it the queue permissions itself.
+  AWS_ACCESS_KEY_ID=sqstrigger python "$ROOT/scripts/sqs_trigger.py" --api "$HOOKLINE_API_URL" \
     --map "$HOOKLINE_DELIVERYQUEUE_URL=deliver" --map "$HOOKLINE_ALERTSQUEUE_URL=ingest-queue" \
     --invoke-timeout 35 "$@" \
     >"$LOGS/sqs-trigger.log" 2>&1 &

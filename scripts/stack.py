@@ -7,11 +7,20 @@
   check-routes  fails unless the HttpApi routes of template.yaml, the
                 `cargo lambda watch` router in Cargo.toml and the operations of
                 openapi.yaml are the same, and every binary is a function.
+  check-permissions
+                fails unless every AWS call a function made (as scripts/aws_recorder.py
+                recorded them) is allowed by that function's own policy in
+                template.yaml, and every action a policy grants was used, unless a
+                `# kept: <action> <why>` comment in the function's block says why it stays.
+                hookline-admin's calls are checked against admin/iam-policy.json.
 """
 
 import argparse
+import fnmatch
 import json
+import re
 import sys
+from collections import Counter, defaultdict
 import tomllib
 from pathlib import Path
 
@@ -115,6 +124,94 @@ def check_routes(_args):
           f"{len(binaries)} functions, each a binary")
 
 
+def policy_resource(resource):
+    """A policy Resource as a pattern over logical names: `Table`, `Table/index/*`."""
+    if isinstance(resource, Tagged) and resource.tag == "GetAtt":
+        return resource.value.split(".")[0]
+    if isinstance(resource, Tagged) and resource.tag == "Sub":
+        return re.sub(r"\$\{(\w+)\.Arn\}", r"\1", resource.value)
+    if isinstance(resource, str) and ":table/${TableName}" in resource:
+        return "Table" + resource.split(":table/${TableName}", 1)[1]
+    sys.exit(f"check-permissions: a policy resource it cannot read: {resource!r}")
+
+
+def grants_of(statements):
+    """{(action, resource pattern)} a list of policy statements allows."""
+    grants = set()
+    for statement in statements:
+        if statement.get("Effect") != "Allow":
+            continue
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+        grants |= {(a, policy_resource(r)) for a in actions for r in resources}
+    return grants
+
+
+def kept_actions(logical):
+    """Actions a `# kept: <action> <why>` comment in the resource's block keeps."""
+    text = (ROOT / "template.yaml").read_text().splitlines()
+    start = text.index(f"  {logical}:")
+    block = []
+    for line in text[start + 1:]:
+        if re.match(r"^  \S", line):
+            break
+        block.append(line)
+    return {m.group(1) for line in block for m in [re.search(r"#\s*kept:\s*(\S+)", line)] if m}
+
+
+def check_permissions(args):
+    template = load_template()
+    policies = {}
+    for logical, fn in resources(template, "AWS::Serverless::Function").items():
+        statements = [s for p in fn["Properties"].get("Policies", []) for s in p.get("Statement", [])]
+        binary = fn["Metadata"]["BuildProperties"]["Binary"]
+        policies[binary] = (logical, grants_of(statements))
+    admin = json.loads((ROOT / "admin/iam-policy.json").read_text())
+    policies["hookline-admin"] = (None, grants_of(admin["Statement"]))
+
+    # Each principal signs with its name, less what DynamoDB Local refuses in a key.
+    by_key = {re.sub(r"[^A-Za-z0-9]", "", name): name for name in policies}
+    used = defaultdict(Counter)  # caller -> Counter of (action, resource)
+    for line in open(args.calls, encoding="utf-8"):
+        call = json.loads(line)
+        caller = by_key.get(call["caller"], call["caller"])
+        for action, resource in call["actions"]:
+            logical = resource.removeprefix(f"{args.prefix}-")
+            used[caller][(f"{call['service']}:{action}", logical)] += 1
+
+    failures = []
+    for caller in sorted(policies):
+        logical, grants = policies[caller]
+        calls = used.get(caller, Counter())
+        faults = [
+            f"{action} on {resource} ({count} calls) is not allowed by its policy"
+            for (action, resource), count in sorted(calls.items())
+            if not any(a == action and fnmatch.fnmatchcase(resource, p) for a, p in grants)
+        ]
+        # The admin policy documents every command, not only those the run used.
+        kept = kept_actions(logical) if logical else {a for a, _ in grants}
+        faults += [
+            f"{action} on {pattern} is granted but never used "
+            f"(remove it, or add `# kept: {action} <why>` to {logical})"
+            for action, pattern in sorted(grants)
+            if action not in kept
+            and not any(a == action and fnmatch.fnmatchcase(r, pattern) for a, r in calls)
+        ]
+        used_actions = ", ".join(sorted({a.split(":")[1] for a, _ in calls}))
+        print(f"  {caller}: {sum(calls.values())} calls ({used_actions})"
+              + ("" if faults else ", all within its policy"))
+        failures += [f"{caller}: {fault}" for fault in faults]
+    unchecked = sorted(c for c in used if c not in policies)
+    print(f"permissions: {sum(sum(c.values()) for c in used.values())} calls recorded; "
+          f"not a function or the admin tool, so not checked: {', '.join(str(c) for c in unchecked)}",
+          flush=True)
+    if failures:
+        for failure in failures:
+            print(f"FAIL {failure}")
+        sys.exit(1)
+    print(f"permissions: every call of {len(policies)} principals is allowed, and every grant is used or kept")
+
+
 def provision(args):
     template = load_template()
     params = {k: v.get("Default") for k, v in template.get("Parameters", {}).items()}
@@ -190,6 +287,10 @@ def main():
     p.set_defaults(func=provision)
     c = sub.add_parser("check-routes")
     c.set_defaults(func=check_routes)
+    k = sub.add_parser("check-permissions")
+    k.add_argument("--calls", required=True, help="the JSON-lines log of scripts/aws_recorder.py")
+    k.add_argument("--prefix", default="hookline")
+    k.set_defaults(func=check_permissions)
     args = parser.parse_args()
     args.func(args)
 

@@ -37,6 +37,9 @@ for line in sys.stdin:
 step "starting DynamoDB Local, the SQS emulator and the API"
 start_dynamodb "$(free_port)"
 start_sqs "$(free_port)"
+# Every AWS call from here on is recorded, and checked against template.yaml at the end.
+AWS_CALLS="$LOGS/aws-calls.jsonl"
+start_recorder "$AWS_CALLS"
 provision
 # A short retry schedule and lease, so retries, exhaustion and crash recovery take seconds.
 # The lease outlasts an attempt (10 s), and the visibility timeout the lease.
@@ -59,15 +62,22 @@ step "fuzzing every operation of openapi.yaml with schemathesis"
 # its partition before and after each call; the trigger stops so that no delivery writes
 # in the background meanwhile.
 kill "$TRIGGER_PID"
-fuzz_account=$(target/debug/hookline-admin --table "$TABLE_NAME" create-account --name fuzz \
-  | python3 -c 'import json,sys; print(json.load(sys.stdin)["account_id"])')
-fuzz_token=$(target/debug/hookline-admin --table "$TABLE_NAME" create-token --account "$fuzz_account" \
-  | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
+admin() { AWS_ACCESS_KEY_ID=hooklineadmin target/debug/hookline-admin --table "$TABLE_NAME" "$@"; }
+fuzz_account=$(admin create-account --name fuzz | python3 -c 'import json,sys; print(json.load(sys.stdin)["account_id"])')
+fuzz_token=$(admin create-token --account "$fuzz_account" | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
 HOOKLINE_FUZZ_ACCOUNT=$fuzz_account PYTHONPATH=tests/fuzz SCHEMATHESIS_HOOKS=hookline_hooks \
   schemathesis --config-file tests/fuzz/schemathesis.toml run openapi.yaml \
   --url "$HOOKLINE_API_URL" -H "Authorization: Bearer $fuzz_token" \
   --checks not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,response_schema_conformance,refused_requests_store_nothing \
   --max-examples "${HOOKLINE_FUZZ_EXAMPLES:-10}" --seed "${HOOKLINE_FUZZ_SEED:-20261123}" \
   --workers 1 --request-timeout 20 --no-color
+
+step "every AWS call against its function's policy in template.yaml"
+# The admin tool's other commands too, on a spare token, so its documented policy is tried.
+spare=$(admin create-token --account "$fuzz_account" --scope webhook-readonly | python3 -c 'import json,sys; print(json.load(sys.stdin)["token_id"])')
+admin list-tokens --account "$fuzz_account" >/dev/null
+admin revoke-token --account "$fuzz_account" --token-id "$spare" >/dev/null
+admin set-quota --account "$fuzz_account" --webhook-quota 40 >/dev/null
+python scripts/stack.py check-permissions --calls "$AWS_CALLS"
 
 step "all checks passed"

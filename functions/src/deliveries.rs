@@ -122,7 +122,7 @@ async fn redeliver_delivery(app: &App, req: &Request) -> Result<Response<Body>, 
         .ok_or(ApiError::NotFound("delivery"))?;
     let alert =
         serde_json::to_value(&stored.alert).map_err(|e| ApiError::Internal(e.to_string()))?;
-    let payload = Payload::new(delivery.event, &alert, &webhook, stored.alert.received_at).render();
+    let payload = Payload::new(delivery.event, &alert, &webhook, stored.alert.received_at).to_raw();
     let attempt = delivery.attempt_count + 1;
     let message = DeliveryMessage {
         account_id: webhook.account_id.clone(),

@@ -13,6 +13,7 @@ use crate::{
         record::{delivery_id, uuid_time, Delivery, Trigger},
     },
     error::ApiError,
+    metrics::Metrics,
     settings::DeliverySettings,
     store::{IdempotencyRecord, StoredAlert, Target},
     Store,
@@ -125,7 +126,7 @@ impl Ingest<'_> {
         let mut messages = Vec::with_capacity(webhooks.len());
         for webhook in &webhooks {
             let id = delivery_id(&alert_id, &webhook.id, received_at);
-            let payload = Payload::new(event, &alert_json, webhook, received_at).render();
+            let payload = Payload::new(event, &alert_json, webhook, received_at).to_raw();
             messages.push(DeliveryMessage {
                 account_id: account_id.to_string(),
                 webhook_id: webhook.id.clone(),
@@ -174,6 +175,10 @@ impl Ingest<'_> {
         }
         let queued = self.queue.send_all(&messages).await;
         let sent = queued.iter().filter(|q| **q).count();
+        let mut metrics = Metrics::new("ingest");
+        metrics.count("FanOut", sent);
+        metrics.property("alert_id", alert_id.clone().into());
+        metrics.emit(Utc::now());
         tracing::info!(account = %account_id, alert = %alert_id, matched = messages.len(), queued = sent, "alert accepted");
         if sent < messages.len() {
             return Err(ApiError::NotQueued {

@@ -10,6 +10,7 @@
 //! - [`auth`]: bearer tokens, their hashes and scopes;
 //! - [`settings`]: every setting, read in one place;
 //! - [`clock`]: the time and the random source, passed in;
+//! - [`metrics`]: CloudWatch metrics, as Embedded Metric Format log lines;
 //! - [`error`]: the API's typed errors; [`validate`]: helpers for field-by-field input.
 
 /// Declares an enum whose variants travel as strings (in JSON, DynamoDB and queries). Each
@@ -53,6 +54,7 @@ pub mod delivery;
 pub mod error;
 pub mod event;
 pub mod ingest;
+pub mod metrics;
 pub mod settings;
 pub mod store;
 pub mod telemetry;

@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 
 use crate::support::{
     alert, alerts_queue_url, all_final, attempts, delivery_queue_url, eventually, function_pids,
-    functions_log,
+    functions_log, metric_lines,
     receiver::{verify, Behaviour, Receiver},
     reply, settled, sqs, webhook, Client, TestAccount, DELIVER, SOON,
 };
@@ -32,6 +32,16 @@ async fn an_alert_reaches_every_matching_webhook_signed() {
     )
     .await;
     assert_eq!(fired["deliveries"], 2);
+    // Fan-out measured its size.
+    let fan_out = metric_lines(fired["alert_id"].as_str().unwrap());
+    assert_eq!(fan_out.len(), 1);
+    assert_eq!(
+        (
+            fan_out[0]["Function"].as_str(),
+            fan_out[0]["FanOut"].as_f64()
+        ),
+        (Some("ingest"), Some(2.0))
+    );
     let got = receiver.wait_for(2, SOON).await;
     assert_eq!(got.len(), 2);
     let resolved = alert(
@@ -104,6 +114,44 @@ async fn an_alert_reaches_every_matching_webhook_signed() {
     let mut expected = [all.as_str(), cpu.as_str()];
     expected.sort();
     assert_eq!(targets, expected);
+}
+
+#[tokio::test]
+async fn the_largest_alerts_fan_out_to_many_webhooks() {
+    let _running = DELIVER.read().await;
+    let account = TestAccount::new().await;
+    let c = &account.writer;
+    let receiver = Receiver::start(Behaviour::Status(200)).await;
+    let mut secrets = std::collections::HashMap::new();
+    for _ in 0..12 {
+        let (id, secret) = webhook(c, &receiver.url, json!({})).await;
+        secrets.insert(id, secret);
+    }
+    // Just under the 128 KiB limit, and full of quotes, which JSON escapes: each delivery
+    // message is near SQS's whole batch limit, so ten to a batch would be refused.
+    let q = |n: usize| "\"".repeat(n);
+    let labels: serde_json::Map<String, Value> =
+        (0..20).map(|i| (format!("l{i}"), json!(q(1024)))).collect();
+    let body = json!({"type": "t", "message": q(10_000), "title": q(500),
+                      "labels": labels, "data": {"q": q(32_000)}});
+    let size = body.to_string().len();
+    assert!((120_000..=128 * 1024).contains(&size), "{size}");
+    let accepted = alert(c, body).await;
+    assert_eq!(accepted["deliveries"], 12);
+    let got = receiver.wait_for(12, SOON).await;
+    assert_eq!(got.len(), 12);
+    for r in &got {
+        let payload: Value = serde_json::from_slice(&r.body).unwrap();
+        let to = payload["data"]["webhook"]["id"].as_str().unwrap();
+        verify(&secrets[to], r).unwrap_or_else(|e| panic!("signature: {e}"));
+        assert_eq!(
+            payload["data"]["alert"]["data"]["q"]
+                .as_str()
+                .unwrap()
+                .len(),
+            32_000
+        );
+    }
 }
 
 #[tokio::test]
@@ -294,6 +342,42 @@ async fn retries_until_success_then_the_webhook_is_healthy() {
         "a header value leaked into the record"
     );
 
+    // The deliver function measured each attempt: two retried, one delivered.
+    let id_of = delivery["delivery_id"].as_str().unwrap();
+    let lines = eventually(SOON, "three metric lines for the delivery", || async {
+        let lines = metric_lines(id_of);
+        (lines.len() == 3).then_some(lines)
+    })
+    .await;
+    for line in &lines {
+        assert_eq!(line["Function"], "deliver");
+        let ids = line["delivery_ids"].as_array().unwrap().len() as f64;
+        let counted: f64 = ["Delivered", "Retried", "Failed"]
+            .iter()
+            .map(|m| line[*m].as_f64().unwrap())
+            .sum();
+        assert_eq!(
+            counted, ids,
+            "each delivery of the batch counted once: {line}"
+        );
+    }
+    let total = |m: &str| lines.iter().map(|l| l[m].as_f64().unwrap()).sum::<f64>();
+    assert!(total("Delivered") >= 1.0 && total("Retried") >= 2.0);
+    // Its latency is among those of its lines (a batch may hold others' too).
+    let latencies: Vec<f64> = lines
+        .iter()
+        .filter_map(|l| l.get("DeliveryLatency"))
+        .flat_map(|v| match v {
+            Value::Array(values) => values.iter().filter_map(Value::as_f64).collect(),
+            one => one.as_f64().into_iter().collect::<Vec<_>>(),
+        })
+        .collect();
+    let slowest = latencies.iter().cloned().fold(0.0, f64::max);
+    assert!(
+        slowest >= 1_000.0,
+        "two retries a second apart: {latencies:?}"
+    );
+
     let w = c.get(&format!("/webhooks/{id}")).await.body;
     assert!(w["last_success"].is_string() && w["last_failure"].is_string());
     assert_eq!(w["last_delivery"]["success"], true);
@@ -333,6 +417,37 @@ async fn gone_disables_the_webhook() {
         )
         .await;
     assert_eq!(on.body["disabled_reason"], Value::Null);
+}
+
+#[tokio::test]
+async fn disabling_a_webhook_ends_its_pending_retries() {
+    let _running = DELIVER.read().await;
+    let account = TestAccount::new().await;
+    let c = &account.writer;
+    // Retry-After keeps the retry 5 s off, time enough to disable the webhook.
+    let receiver = Receiver::start(Behaviour::Script(vec![(503, Some("5"))])).await;
+    let (id, _) = webhook(c, &receiver.url, json!({})).await;
+    alert(c, json!({"type": "t", "message": "m"})).await;
+    settled(c, &id, &["retrying"]).await;
+    let off = c
+        .send(
+            "PATCH",
+            &format!("/webhooks/{id}"),
+            Some(json!({"enabled": false})),
+        )
+        .await;
+    assert_eq!(off.status, 200, "{off:?}");
+    let delivery = settled(c, &id, &["failed"]).await;
+    assert_eq!(
+        delivery["last_error"], "the webhook is disabled",
+        "{delivery}"
+    );
+    assert_eq!(delivery["attempt_count"], 1);
+    assert_eq!(
+        receiver.received().len(),
+        1,
+        "no request after it was disabled"
+    );
 }
 
 #[tokio::test]
@@ -619,9 +734,19 @@ async fn alerts_arrive_from_alertmanager_and_the_alerts_queue() {
     )
     .unwrap();
     let body: Value = serde_json::from_str(sample["body"].as_str().unwrap()).unwrap();
-    let r = c.post("/alerts/alertmanager", body).await;
+    let keyed = || {
+        reply(
+            c.request("POST", "/alerts/alertmanager")
+                .header("idempotency-key", "am-group-1")
+                .json(&body),
+        )
+    };
+    let r = keyed().await;
     assert_eq!(r.status, 202, "{r:?}");
     assert_eq!(r.body["deliveries"], 2);
+    // Alertmanager retries a notification it thinks failed: with the same key, nothing new.
+    let again = keyed().await;
+    assert_eq!((again.status, &again.body), (202, &r.body));
     let bad = c
         .post(
             "/alerts/alertmanager",

@@ -183,7 +183,7 @@ fn message(w: &Webhook, attempt: u32) -> DeliveryMessage {
         event: EventType::AlertTriggered,
         attempt,
         trigger: Trigger::Scheduled,
-        payload: "{}".into(),
+        payload: serde_json::value::RawValue::from_string("{}".into()).unwrap(),
         not_before: None,
     }
 }

@@ -8,13 +8,14 @@ use chrono::{DateTime, Utc};
 
 use super::{
     destination::Policy,
-    record::{AttemptRecord, Delivery, Trigger},
-    retry::{self},
+    record::{AttemptRecord, Delivery, DeliveryState, Trigger},
+    retry::{self, Outcome},
     send::{self, Sent},
     signing::{self, BadSecret},
 };
 use crate::{
     clock::{Clock, Random},
+    metrics::{Metrics, Unit},
     settings::{DeliverySettings, Settings},
     webhook::{LastDelivery, Webhook},
 };
@@ -41,6 +42,8 @@ pub struct Attempted {
     /// The delivery as the attempt leaves it.
     pub delivery: Delivery,
     pub next_delay: Option<Duration>,
+    /// The delivery failed with its retries spent.
+    pub exhausted: bool,
     /// For the webhook's health.
     pub last_delivery: LastDelivery,
     pub finished: DateTime<Utc>,
@@ -114,10 +117,38 @@ impl Attempter {
             },
             delivery: delivery.after(&record, finished),
             next_delay: decision.next_delay,
+            exhausted: decision.exhausted,
             record,
             sent,
             finished,
         })
+    }
+}
+
+impl Attempted {
+    /// Adds what this attempt counts for to a batch's metrics (see [`crate::metrics`]).
+    pub fn measure(&self, metrics: &mut Metrics) {
+        let count = |yes: bool| usize::from(yes);
+        let state = self.record.state;
+        metrics.count("Delivered", count(self.sent.success()));
+        metrics.count("Retried", count(state == DeliveryState::Retrying));
+        metrics.count("Failed", count(state == DeliveryState::Failed));
+        metrics.count("Exhausted", count(self.exhausted));
+        metrics.count(
+            "RefusedDestinations",
+            count(self.sent.outcome == Outcome::Refused),
+        );
+        if self.sent.outcome != Outcome::Refused {
+            metrics.add(
+                "AttemptDuration",
+                Unit::Milliseconds,
+                self.sent.duration_ms as f64,
+            );
+        }
+        if self.sent.success() {
+            let waited = (self.finished - self.delivery.created_at).num_milliseconds();
+            metrics.add("DeliveryLatency", Unit::Milliseconds, waited.max(0) as f64);
+        }
     }
 }
 
@@ -132,6 +163,111 @@ fn truncate(text: &str, max: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use crate::{
+        delivery::{
+            record::RecordedRequest,
+            retry::{decide, RetryAfter, Schedule},
+        },
+        event::EventType,
+    };
+
+    /// What an attempt answered `sent` leaves, as attempt `number` by `trigger`.
+    fn attempted(sent: Sent, number: u32, schedule: &[u64]) -> Attempted {
+        let t0 = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+        let finished = t0 + chrono::Duration::milliseconds(2500);
+        let schedule = Schedule {
+            delays: schedule.iter().map(|s| Duration::from_secs(*s)).collect(),
+            jitter: 0.2,
+        };
+        let decision = decide(&sent, number, Trigger::Scheduled, &schedule, 0.5, finished);
+        let delivery = Delivery::pending(
+            "d".into(),
+            "w".into(),
+            "a".into(),
+            EventType::AlertTriggered,
+            Trigger::Scheduled,
+            t0,
+            0,
+        );
+        let request = RecordedRequest {
+            url: "https://e.com".into(),
+            method: "POST".into(),
+            headers: Default::default(),
+            body: String::new(),
+        };
+        let record = AttemptRecord::new(
+            &delivery,
+            number,
+            Trigger::Scheduled,
+            t0,
+            request,
+            &sent,
+            &decision,
+            0,
+        );
+        Attempted {
+            last_delivery: LastDelivery {
+                success: sent.success(),
+                status_code: sent.status_code,
+                response: None,
+                timestamp: finished,
+            },
+            delivery: delivery.after(&record, finished),
+            next_delay: decision.next_delay,
+            exhausted: decision.exhausted,
+            record,
+            sent,
+            finished,
+        }
+    }
+
+    fn answered(status: u16) -> Sent {
+        Sent {
+            outcome: Outcome::of_status(status),
+            status_code: Some(status),
+            message: format!("HTTP {status}"),
+            duration_ms: 40,
+            response_body: None,
+            retry_after: None::<RetryAfter>,
+        }
+    }
+
+    #[test]
+    fn every_outcome_counts_for_its_metric() {
+        let refused = Sent {
+            outcome: Outcome::Refused,
+            status_code: None,
+            message: "refused".into(),
+            duration_ms: 0,
+            response_body: None,
+            retry_after: None,
+        };
+        let mut metrics = Metrics::new("deliver");
+        for a in [
+            attempted(answered(200), 1, &[5]),
+            attempted(answered(503), 1, &[5]),
+            attempted(answered(503), 2, &[5]),
+            attempted(answered(404), 1, &[5]),
+            attempted(refused, 1, &[5]),
+        ] {
+            a.measure(&mut metrics);
+        }
+        let line: serde_json::Value =
+            serde_json::from_str(&metrics.line(chrono::Utc::now())).unwrap();
+        assert_eq!(line["Delivered"], 1.0);
+        assert_eq!(line["Retried"], 1.0);
+        // 503 with retries spent, the 404 and the refusal.
+        assert_eq!(line["Failed"], 3.0);
+        assert_eq!(line["Exhausted"], 1.0);
+        assert_eq!(line["RefusedDestinations"], 1.0);
+        // No request, no duration: four attempts made a request.
+        assert_eq!(
+            line["AttemptDuration"],
+            serde_json::json!([40.0, 40.0, 40.0, 40.0])
+        );
+        assert_eq!(line["DeliveryLatency"], 2500.0);
+    }
 
     #[test]
     fn truncation_respects_char_boundaries() {

@@ -61,4 +61,9 @@ impl<'a> Payload<'a> {
         // Serializing plain structs and a serde_json::Value cannot fail.
         serde_json::to_string(self).unwrap_or_default()
     }
+
+    /// The body, to carry in a queue message as JSON.
+    pub fn to_raw(&self) -> Box<serde_json::value::RawValue> {
+        serde_json::value::to_raw_value(self).unwrap_or_default()
+    }
 }

@@ -10,19 +10,25 @@ use aws_sdk_sqs::{types::SendMessageBatchRequestEntry, Client};
 use chrono::{DateTime, Utc};
 use futures::{stream, StreamExt};
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 
 use super::record::{uuid_time, Delivery, Trigger};
 use crate::event::EventType;
 
 /// SQS's largest DelaySeconds; longer waits hop through several messages.
 pub const MAX_DELAY: Duration = Duration::from_secs(900);
+/// The most a SendMessageBatch may carry, all its messages together: SQS refuses the
+/// whole batch past it. (Newer regions take 1 MiB; this holds everywhere.)
+pub const MAX_BATCH_BYTES: usize = 256 * 1024;
+/// Messages to a SendMessageBatch.
+const MAX_BATCH_MESSAGES: usize = 10;
 /// Batches sent at once by one fan-out.
 const CONCURRENT_BATCHES: usize = 10;
 /// Tries per entry before a fan-out gives up on it.
 const SEND_TRIES: u32 = 4;
 
 /// One attempt to make, as the deliver function receives it.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct DeliveryMessage {
     pub account_id: String,
     pub webhook_id: String,
@@ -34,14 +40,25 @@ pub struct DeliveryMessage {
     pub event: EventType,
     pub attempt: u32,
     pub trigger: Trigger,
-    /// The body to send, rendered once so that every attempt sends the same bytes.
-    pub payload: String,
+    /// The body to send, rendered once so that every attempt sends the same bytes. It is
+    /// JSON, and travels as JSON rather than as an escaped string, which could double it.
+    pub payload: Box<RawValue>,
     /// Not to be attempted before this time (for delays longer than SQS allows).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub not_before: Option<DateTime<Utc>>,
 }
 
 impl DeliveryMessage {
+    /// The bytes to send. (A message queued before the payload travelled as JSON carries
+    /// it as a string: its contents are the body.)
+    pub fn body(&self) -> Vec<u8> {
+        let raw = self.payload.get();
+        match serde_json::from_str::<String>(raw) {
+            Ok(legacy) if raw.starts_with('"') => legacy.into_bytes(),
+            _ => raw.as_bytes().to_vec(),
+        }
+    }
+
     /// The delivery this message attempts, as it stood before the attempt.
     pub fn delivery(&self, now: DateTime<Utc>, expires_at: i64) -> Delivery {
         let mut delivery = Delivery::pending(
@@ -94,18 +111,26 @@ impl Queue {
         self.calls.load(Ordering::Relaxed)
     }
 
-    /// Sends every message, ten to a request, several requests at once, retrying the
-    /// entries SQS refuses. Returns how many messages were queued, in the order given:
-    /// `queued[i]` says whether `messages[i]` is on the queue.
+    /// Sends every message, in batches of at most ten and [`MAX_BATCH_BYTES`], several
+    /// requests at once, retrying the entries SQS refuses: `queued[i]` says whether
+    /// `messages[i]` is on the queue.
     pub async fn send_all(&self, messages: &[DeliveryMessage]) -> Vec<bool> {
         let mut queued = vec![false; messages.len()];
-        let chunks: Vec<Vec<usize>> = (0..messages.len())
-            .collect::<Vec<_>>()
-            .chunks(10)
-            .map(<[usize]>::to_vec)
+        let bodies: Vec<String> = messages
+            .iter()
+            .map(|m| serde_json::to_string(m).unwrap_or_default())
             .collect();
-        let results: Vec<Vec<usize>> = stream::iter(chunks)
-            .map(|chunk| self.send_batch_with_retries(messages, chunk))
+        let sizes: Vec<usize> = bodies.iter().map(String::len).collect();
+        let (batches, too_big) = batches(&sizes);
+        for i in too_big {
+            tracing::error!(
+                delivery = %messages[i].delivery_id,
+                bytes = sizes[i],
+                "a delivery message is larger than SQS takes"
+            );
+        }
+        let results: Vec<Vec<usize>> = stream::iter(batches)
+            .map(|batch| self.send_batch_with_retries(&bodies, batch))
             .buffer_unordered(CONCURRENT_BATCHES)
             .collect()
             .await;
@@ -118,7 +143,7 @@ impl Queue {
     /// Sends one batch; returns the indexes that were queued.
     async fn send_batch_with_retries(
         &self,
-        messages: &[DeliveryMessage],
+        bodies: &[String],
         mut pending: Vec<usize>,
     ) -> Vec<usize> {
         let mut sent = Vec::new();
@@ -132,10 +157,9 @@ impl Queue {
             let entries: Vec<SendMessageBatchRequestEntry> = pending
                 .iter()
                 .filter_map(|&i| {
-                    let body = serde_json::to_string(&messages[i]).ok()?;
                     SendMessageBatchRequestEntry::builder()
                         .id(i.to_string())
-                        .message_body(body)
+                        .message_body(&bodies[i])
                         .build()
                         .ok()
                 })
@@ -193,5 +217,78 @@ impl Queue {
             .await
             .map_err(|e| QueueError(format!("{}", aws_sdk_sqs::error::DisplayErrorContext(&e))))?;
         Ok(())
+    }
+}
+
+/// Packs messages of these sizes, in order, into batches SQS takes: at most ten and
+/// [`MAX_BATCH_BYTES`] together. Also returns the messages too large to send at all.
+fn batches(sizes: &[usize]) -> (Vec<Vec<usize>>, Vec<usize>) {
+    let mut batches: Vec<Vec<usize>> = Vec::new();
+    let mut too_big = Vec::new();
+    let mut bytes = 0;
+    for (i, &size) in sizes.iter().enumerate() {
+        if size > MAX_BATCH_BYTES {
+            too_big.push(i);
+            continue;
+        }
+        match batches.last_mut() {
+            Some(batch) if batch.len() < MAX_BATCH_MESSAGES && bytes + size <= MAX_BATCH_BYTES => {
+                batch.push(i);
+                bytes += size;
+            }
+            _ => {
+                batches.push(vec![i]);
+                bytes = size;
+            }
+        }
+    }
+    (batches, too_big)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batches_hold_ten_messages_and_256_kib_at_most() {
+        let small = vec![1_000; 23];
+        let (b, too_big) = batches(&small);
+        assert_eq!(b.iter().map(Vec::len).collect::<Vec<_>>(), [10, 10, 3]);
+        assert!(too_big.is_empty());
+        // Ten of the largest alerts: two to a batch.
+        let large = vec![120 * 1024; 10];
+        let (b, _) = batches(&large);
+        assert_eq!(b.len(), 5);
+        assert!(b
+            .iter()
+            .all(|batch| batch.len() * 120 * 1024 <= MAX_BATCH_BYTES));
+        // Exactly the limit fits; one byte more goes alone, or not at all.
+        let (b, too_big) = batches(&[MAX_BATCH_BYTES, 1, MAX_BATCH_BYTES + 1, 5]);
+        assert_eq!(b, [vec![0], vec![1, 3]]);
+        assert_eq!(too_big, [2]);
+        let order: Vec<usize> = batches(&[200_000, 100_000, 50_000]).0.concat();
+        assert_eq!(order, [0, 1, 2]);
+    }
+
+    #[test]
+    fn the_body_is_the_payload_as_sent() {
+        let text = r#"{"type":"alert.triggered","data":{"a":"say \"hi\""}}"#;
+        let message = serde_json::json!({
+            "account_id": "a", "webhook_id": "w", "delivery_id": "d", "alert_id": "x",
+            "event": "alert.triggered", "attempt": 1, "trigger": "scheduled",
+        });
+        let mut raw = serde_json::to_string(&message).unwrap();
+        raw.insert_str(raw.len() - 1, &format!(r#","payload":{text}"#));
+        let parsed: DeliveryMessage = serde_json::from_str(&raw).unwrap();
+        assert_eq!(parsed.body(), text.as_bytes());
+        assert!(
+            serde_json::to_string(&parsed).unwrap().contains(text),
+            "not re-escaped"
+        );
+        // A message from before carries the payload as a string.
+        let mut legacy = message.clone();
+        legacy["payload"] = text.into();
+        let parsed: DeliveryMessage = serde_json::from_value(legacy).unwrap();
+        assert_eq!(parsed.body(), text.as_bytes());
     }
 }

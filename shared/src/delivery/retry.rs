@@ -88,6 +88,8 @@ pub struct Decision {
     pub next_delay: Option<Duration>,
     pub next_attempt_at: Option<DateTime<Utc>>,
     pub error: Option<String>,
+    /// The delivery failed because its retries ran out.
+    pub exhausted: bool,
 }
 
 /// Decides what follows attempt number `attempt` (1 is the first), which ended at `now`
@@ -106,6 +108,7 @@ pub fn decide(
         next_delay: None,
         next_attempt_at: None,
         error,
+        exhausted: false,
     };
     match sent.outcome {
         Outcome::Success => end(DeliveryState::Succeeded, None),
@@ -126,15 +129,19 @@ pub fn decide(
                     next_delay: Some(delay),
                     next_attempt_at: chrono::Duration::from_std(delay).ok().map(|d| now + d),
                     error: Some(sent.message.clone()),
+                    exhausted: false,
                 }
             }
-            None => end(
-                DeliveryState::Failed,
-                Some(format!(
-                    "{}; retries exhausted after {attempt} attempts",
-                    sent.message
-                )),
-            ),
+            None => Decision {
+                exhausted: true,
+                ..end(
+                    DeliveryState::Failed,
+                    Some(format!(
+                        "{}; retries exhausted after {attempt} attempts",
+                        sent.message
+                    )),
+                )
+            },
         },
     }
 }
@@ -333,6 +340,7 @@ mod tests {
         );
         let last = decide(&fail, 3, Trigger::Scheduled, &s, 0.5, at(0));
         assert_eq!((last.state, last.next_delay), (DeliveryState::Failed, None));
+        assert!(last.exhausted && !first.exhausted);
         assert_eq!(
             last.error.as_deref(),
             Some("the endpoint answered HTTP 503; retries exhausted after 3 attempts")

@@ -27,6 +27,7 @@ use super::{
     retry::{self, Outcome, WebhookStatus},
 };
 use crate::{
+    metrics::Metrics,
     store::{AttemptClaim, Claim, StoreError},
     webhook::Webhook,
     Store,
@@ -144,7 +145,7 @@ impl Worker {
         let (claimed, settled) = settle(self.claim(jobs, lease_until, now).await);
         outcomes.extend(settled);
         let attempts = join_all(claimed.iter().map(|(_, job)| {
-            let body = job.msg.payload.clone().into_bytes();
+            let body = job.msg.body();
             self.attempter.attempt(
                 &job.webhook,
                 &job.delivery,
@@ -286,6 +287,16 @@ impl Worker {
                 .map(|(i, _, _)| (*i, Err(StoreError::Throttled.into())))
                 .collect();
         }
+        let mut metrics = Metrics::new("deliver");
+        for (_, _, attempted) in &made {
+            attempted.measure(&mut metrics);
+        }
+        let ids: Vec<&str> = made
+            .iter()
+            .map(|(_, j, _)| j.msg.delivery_id.as_str())
+            .collect();
+        metrics.property("delivery_ids", serde_json::json!(ids));
+        metrics.emit(self.attempter.now());
         let mut checked = HashSet::new();
         let mut outcomes = Vec::with_capacity(made.len());
         for (i, job, attempted) in &made {

@@ -202,7 +202,7 @@ async fn main() {
                     event: EventType::AlertTriggered,
                     attempt: 1,
                     trigger: Trigger::Scheduled,
-                    payload: payload.clone(),
+                    payload: serde_json::value::RawValue::from_string(payload.clone()).unwrap(),
                     not_before: None,
                 }
             })

@@ -59,6 +59,35 @@ pub async fn app() -> hookline_functions::App {
     app_with(settings(), Arc::new(SystemClock)).await
 }
 
+/// An App whose AWS calls are signed as `function`'s, as that function's process signs
+/// them on the test stack (`scripts/functions.py`): the permission check counts them as
+/// that function's.
+pub async fn app_as(function: &str) -> hookline_functions::App {
+    // DynamoDB Local takes only letters and digits in an access key.
+    let key = function.replace('-', "");
+    let credentials = aws_sdk_dynamodb::config::Credentials::new(key, "local", None, None, "tests");
+    let aws = aws_config::from_env()
+        .credentials_provider(credentials)
+        .load()
+        .await;
+    let settings = settings();
+    let store = Store::new(
+        aws_sdk_dynamodb::Client::new(&aws),
+        settings.table_name.clone(),
+    );
+    let queue = Queue::new(
+        aws_sdk_sqs::Client::new(&aws),
+        settings.delivery_queue_url.clone(),
+    );
+    hookline_functions::App::new(
+        store,
+        queue,
+        settings,
+        Arc::new(SystemClock),
+        Arc::new(ThreadRandom),
+    )
+}
+
 /// An App with these settings, whose clock stands at `at` until moved.
 pub async fn app_at(
     settings: Settings,
@@ -327,6 +356,33 @@ pub fn functions_log() -> String {
     let path = std::env::var("HOOKLINE_FUNCTIONS_LOG")
         .expect("HOOKLINE_FUNCTIONS_LOG names the functions' log (scripts/test.sh sets it)");
     std::fs::read_to_string(path).unwrap()
+}
+
+/// The Embedded Metric Format lines the functions have written whose properties mention
+/// `id`, each checked to be well formed: every metric it declares is present, under the
+/// one low-cardinality dimension, `Function`.
+pub fn metric_lines(id: &str) -> Vec<Value> {
+    let mut found = Vec::new();
+    for line in functions_log()
+        .lines()
+        .filter(|l| l.contains("\"_aws\"") && l.contains(id))
+    {
+        let line: Value = serde_json::from_str(line).expect("an EMF line is JSON");
+        let directive = &line["_aws"]["CloudWatchMetrics"][0];
+        assert_eq!(directive["Namespace"], "Hookline", "{line}");
+        assert_eq!(directive["Dimensions"], json!([["Function"]]), "{line}");
+        assert!(line["Function"].is_string(), "{line}");
+        assert!(line["_aws"]["Timestamp"].is_i64(), "{line}");
+        for metric in directive["Metrics"].as_array().unwrap() {
+            let name = metric["Name"].as_str().unwrap();
+            assert!(
+                line[name].is_number() || line[name].is_array(),
+                "{name} in {line}"
+            );
+        }
+        found.push(line);
+    }
+    found
 }
 
 /// The pids of the instances of `function` that the stack's supervisor
