@@ -88,10 +88,15 @@ async fn find(app: &App, req: &Request, access: Access) -> Result<(Webhook, Deli
 
 async fn get_delivery(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
     let (webhook, delivery) = find(app, req, Access::Read).await?;
-    let attempts = app
+    let mut attempts = app
         .store
         .list_attempts(&webhook.account_id, &webhook.id, &delivery.delivery_id)
         .await?;
+    // Records keep no body: every attempt sent the payload of the alert, rebuilt here.
+    let body = payload_of(app, &webhook, &delivery).await?;
+    for attempt in &mut attempts {
+        attempt.request.body = String::from_utf8_lossy(body.get().as_bytes()).into_owned();
+    }
     #[derive(Serialize)]
     struct Reply {
         #[serde(flatten)]
@@ -99,6 +104,22 @@ async fn get_delivery(app: &App, req: &Request) -> Result<Response<Body>, ApiErr
         attempts: Vec<AttemptRecord>,
     }
     Ok(json_response(StatusCode::OK, &Reply { delivery, attempts }))
+}
+
+/// The body the delivery sends, from its stored alert.
+async fn payload_of(
+    app: &App,
+    webhook: &Webhook,
+    delivery: &Delivery,
+) -> Result<Box<serde_json::value::RawValue>, ApiError> {
+    let stored = app
+        .store
+        .get_alert(&webhook.account_id, &delivery.alert_id, Utc::now())
+        .await?
+        .ok_or(ApiError::NotFound("delivery"))?;
+    let alert =
+        serde_json::to_value(&stored.alert).map_err(|e| ApiError::Internal(e.to_string()))?;
+    Ok(Payload::new(delivery.event, &alert, webhook, stored.alert.received_at).to_raw())
 }
 
 /// `POST /webhooks/{id}/deliveries/{delivery_id}/redeliver`: queues a manual attempt with
@@ -115,19 +136,11 @@ async fn redeliver_delivery(app: &App, req: &Request) -> Result<Response<Body>, 
             message: "the webhook is disabled; enable it before redelivering".into(),
         });
     }
-    let stored = app
-        .store
-        .get_alert(&webhook.account_id, &delivery.alert_id, Utc::now())
-        .await?
-        .ok_or(ApiError::NotFound("delivery"))?;
-    let alert =
-        serde_json::to_value(&stored.alert).map_err(|e| ApiError::Internal(e.to_string()))?;
-    let payload = Payload::new(delivery.event, &alert, &webhook, stored.alert.received_at).to_raw();
+    let payload = payload_of(app, &webhook, &delivery).await?;
     let attempt = delivery.attempt_count + 1;
     let message = DeliveryMessage {
         account_id: webhook.account_id.clone(),
         webhook_id: webhook.id.clone(),
-        webhook_version: webhook.version,
         delivery_id: delivery.delivery_id.clone(),
         alert_id: delivery.alert_id.clone(),
         event: delivery.event,

@@ -35,7 +35,8 @@ where
 }
 
 /// The deliver function: one attempt per message, all of a batch at once, claimed and
-/// recorded together.
+/// recorded together. A message not yet due is held out of sight until it is (or for as
+/// long as SQS allows) and left on the queue.
 pub async fn deliver(
     app: &App,
     event: SqsEvent,
@@ -51,7 +52,8 @@ pub async fn deliver(
             .map(serde_json::from_str::<DeliveryMessage>)
         {
             Some(Ok(m)) => {
-                ids.push((id, m.delivery_id.clone(), m.attempt));
+                let receipt = record.receipt_handle.unwrap_or_default();
+                ids.push((id, receipt, m.delivery_id.clone(), m.attempt));
                 messages.push(m);
             }
             _ => {
@@ -62,8 +64,18 @@ pub async fn deliver(
         }
     }
     let results = app.worker.handle_batch(messages).await;
-    for ((id, delivery, attempt), result) in ids.into_iter().zip(results) {
+    let now = app.attempter.now();
+    for ((id, receipt, delivery, attempt), result) in ids.into_iter().zip(results) {
         match result {
+            Ok(Handled::Postponed(until)) => {
+                let wait = (until - now).to_std().unwrap_or_default();
+                if let Err(err) = app.queue.hold(&receipt, wait).await {
+                    // Then it comes back after the visibility timeout, and is held again.
+                    tracing::warn!(sqs_message = %id, %delivery, error = %err, "could not hold a message");
+                }
+                tracing::info!(sqs_message = %id, %delivery, attempt, %until, outcome = "Postponed", "message handled");
+                failed.push(id);
+            }
             Ok(handled) => {
                 tracing::info!(sqs_message = %id, %delivery, attempt, outcome = ?handled, "message handled");
                 if handled == Handled::Busy {
@@ -171,7 +183,7 @@ pub async fn ingest_queue(
         let key = key.unwrap_or_else(|| format!("sqs:{id}"));
         match app.ingest().accept(&account, alert, Some(&key)).await {
             Ok(accepted) => {
-                tracing::info!(sqs_message = %id, alert = %accepted.alert_id, deliveries = accepted.deliveries, "queued alert accepted");
+                tracing::info!(sqs_message = %id, account = %account, alert = %accepted.alert_id, deliveries = accepted.deliveries, "queued alert accepted");
                 true
             }
             Err(err) => {

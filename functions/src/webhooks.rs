@@ -151,23 +151,31 @@ async fn list_webhooks(app: &App, req: &Request) -> Result<Response<Body>, ApiEr
     ))
 }
 
-/// Loads a webhook of the caller's account; another account's is simply not found.
+/// Loads a webhook's configuration (not its health) from the caller's account; another
+/// account's is simply not found.
 pub(crate) async fn load(app: &App, req: &Request, access: Access) -> Result<Webhook, ApiError> {
     let principal = authenticate(&app.store, req, access).await?;
     let id = path_id(req, "id", "webhook")?;
     app.store
-        .get_webhook(&principal.account_id, &id)
+        .get_webhook_config(&principal.account_id, &id)
         .await?
         .ok_or(ApiError::NotFound("webhook"))
 }
 
-/// `GET /webhooks/{id}`.
+/// `GET /webhooks/{id}`: the webhook with its health.
 pub async fn get(app: &App, req: Request) -> Response<Body> {
-    respond(
-        load(app, &req, Access::Read)
-            .await
-            .map(|w| json_response(StatusCode::OK, &w.view())),
-    )
+    respond(get_webhook(app, &req).await)
+}
+
+async fn get_webhook(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
+    let principal = authenticate(&app.store, req, Access::Read).await?;
+    let id = path_id(req, "id", "webhook")?;
+    let webhook = app
+        .store
+        .get_webhook(&principal.account_id, &id)
+        .await?
+        .ok_or(ApiError::NotFound("webhook"))?;
+    Ok(json_response(StatusCode::OK, &webhook.view()))
 }
 
 /// `PATCH /webhooks/{id}` (any subset of fields) and `PUT /webhooks/{id}` (all of them).

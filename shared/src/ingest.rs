@@ -10,12 +10,13 @@ use crate::{
     delivery::{
         payload::Payload,
         queue::{DeliveryMessage, Queue},
-        record::{delivery_id, uuid_time, Delivery, Trigger},
+        record::{delivery_id, uuid_time, Trigger},
     },
     error::ApiError,
     metrics::Metrics,
     settings::DeliverySettings,
-    store::{IdempotencyRecord, StoredAlert, Target},
+    store::{StoredAlert, Target},
+    webhook::Webhook,
     Store,
 };
 
@@ -42,34 +43,10 @@ fn fingerprint(input: &AlertInput) -> String {
     hex::encode(Sha256::digest(text.as_bytes()))
 }
 
-/// What a key's earlier use means for a request with `fingerprint`.
-enum Repeat {
-    /// An earlier request with the key did not finish: finish it, with its alert id.
-    Unfinished { alert_id: String },
-    /// Done before: answer as then.
-    Done(Accepted),
-    /// The key was used for a different alert.
-    Conflict,
-}
-
-impl Repeat {
-    fn of(earlier: IdempotencyRecord, fingerprint: &str) -> Self {
-        match earlier.deliveries {
-            _ if earlier.fingerprint != fingerprint => Self::Conflict,
-            Some(deliveries) => Self::Done(Accepted {
-                alert_id: earlier.alert_id,
-                deliveries,
-            }),
-            None => Self::Unfinished {
-                alert_id: earlier.alert_id,
-            },
-        }
-    }
-}
-
 impl Ingest<'_> {
     /// Accepts one alert for `account_id`. With a key (the `Idempotency-Key` header, or
-    /// else the alert's `dedup_key`), a repeat within 24 h answers as the first did.
+    /// else the alert's `dedup_key`), a repeat within 24 h answers as the first did and
+    /// delivers nothing new.
     pub async fn accept(
         &self,
         account_id: &str,
@@ -78,7 +55,6 @@ impl Ingest<'_> {
     ) -> Result<Accepted, ApiError> {
         let key = key.or(input.dedup_key.as_deref()).map(str::to_string);
         let mut alert_id = uuid::Uuid::now_v7().to_string();
-        let mut resumed = false;
         if let Some(key) = &key {
             let fingerprint = fingerprint(&input);
             let earlier = self
@@ -92,109 +68,105 @@ impl Ingest<'_> {
                     IDEMPOTENCY_WINDOW,
                 )
                 .await?;
-            match earlier.map(|e| Repeat::of(e, &fingerprint)) {
-                None => {}
-                Some(Repeat::Done(accepted)) => return Ok(accepted),
-                Some(Repeat::Unfinished { alert_id: earlier }) => {
-                    alert_id = earlier;
-                    resumed = true;
-                }
-                Some(Repeat::Conflict) => {
+            if let Some(earlier) = earlier {
+                if earlier.fingerprint != fingerprint {
                     return Err(ApiError::Conflict {
                         code: "idempotency_key_reused",
                         message: "this idempotency key (or dedup_key) was used in the last 24 hours for a different alert".into(),
-                    })
+                    });
+                }
+                alert_id = earlier.alert_id;
+                // The first request recorded its alert and deliveries before queueing any:
+                // queue them again, so that none is missed. A copy of one already queued
+                // or made is turned away by its claim, and POSTs nothing.
+                if let Some(stored) = self
+                    .store
+                    .get_alert(account_id, &alert_id, Utc::now())
+                    .await?
+                {
+                    let ids: Vec<_> = stored
+                        .targets
+                        .iter()
+                        .map(|t| (account_id, t.webhook_id.as_str()))
+                        .collect();
+                    let webhooks = self.store.get_webhook_configs(&ids).await?;
+                    return self.enqueue(account_id, &stored, &webhooks).await;
                 }
             }
         }
         // The id's own time: deliveries of a resumed ingest get the same ids.
         let received_at = uuid_time(&alert_id).unwrap_or_else(Utc::now);
         let alert = Alert::new(alert_id.clone(), input, received_at);
-        let event = alert.event();
-        let alert_type = alert.input.alert_type.clone();
+        let (event, alert_type) = (alert.event(), alert.input.alert_type.clone());
         let webhooks = self
             .store
             .all_webhooks(account_id, |w| {
                 w.settings.enabled && w.subscribes_to(Some(&alert_type), Some(event))
             })
             .await?;
-
-        let alert_json =
-            serde_json::to_value(&alert).map_err(|e| ApiError::Internal(e.to_string()))?;
-        let expires_at = self.settings.expires_at(received_at);
-        let mut deliveries = Vec::with_capacity(webhooks.len());
-        let mut messages = Vec::with_capacity(webhooks.len());
-        for webhook in &webhooks {
-            let id = delivery_id(&alert_id, &webhook.id, received_at);
-            let payload = Payload::new(event, &alert_json, webhook, received_at).to_raw();
-            messages.push(DeliveryMessage {
-                account_id: account_id.to_string(),
-                webhook_id: webhook.id.clone(),
-                webhook_version: webhook.version,
-                delivery_id: id.clone(),
-                alert_id: alert_id.clone(),
-                event,
-                attempt: 1,
-                trigger: Trigger::Scheduled,
-                payload,
-                not_before: None,
-            });
-            deliveries.push(Delivery::pending(
-                id,
-                webhook.id.clone(),
-                alert_id.clone(),
-                event,
-                Trigger::Scheduled,
-                received_at,
-                expires_at,
-            ));
-        }
-        let targets = deliveries
+        // No delivery record yet: the first attempt's claim makes it (until then the alert
+        // shows the delivery pending), which spares a write per delivery.
+        let targets = webhooks
             .iter()
-            .map(|d| Target {
-                webhook_id: d.webhook_id.clone(),
-                delivery_id: d.delivery_id.clone(),
+            .map(|w| Target {
+                webhook_id: w.id.clone(),
+                delivery_id: delivery_id(&alert_id, &w.id, received_at),
             })
             .collect();
-        self.store
-            .put_alert(
-                account_id,
-                &StoredAlert {
-                    alert,
-                    targets,
-                    expires_at,
-                },
-            )
-            .await?;
-        // A resumed ingest must not reset deliveries an earlier run already made: the
-        // deliver function creates any missing record when it claims the attempt.
-        if !resumed {
-            self.store
-                .put_pending_deliveries(account_id, &deliveries)
-                .await?;
-        }
+        let stored = StoredAlert {
+            alert,
+            targets,
+            expires_at: self.settings.expires_at(received_at),
+        };
+        self.store.put_alert(account_id, &stored).await?;
+        self.enqueue(account_id, &stored, &webhooks).await
+    }
+
+    /// Queues a message for each delivery of the alert (to those of `webhooks` it targets).
+    async fn enqueue(
+        &self,
+        account_id: &str,
+        stored: &StoredAlert,
+        webhooks: &[Webhook],
+    ) -> Result<Accepted, ApiError> {
+        let alert = &stored.alert;
+        let event = alert.event();
+        let alert_json =
+            serde_json::to_value(alert).map_err(|e| ApiError::Internal(e.to_string()))?;
+        let messages: Vec<DeliveryMessage> = stored
+            .targets
+            .iter()
+            .filter_map(|t| {
+                let webhook = webhooks.iter().find(|w| w.id == t.webhook_id)?;
+                Some(DeliveryMessage {
+                    account_id: account_id.to_string(),
+                    webhook_id: t.webhook_id.clone(),
+                    delivery_id: t.delivery_id.clone(),
+                    alert_id: alert.id.clone(),
+                    event,
+                    attempt: 1,
+                    trigger: Trigger::Scheduled,
+                    payload: Payload::new(event, &alert_json, webhook, alert.received_at).to_raw(),
+                    not_before: None,
+                })
+            })
+            .collect();
         let queued = self.queue.send_all(&messages).await;
         let sent = queued.iter().filter(|q| **q).count();
         let mut metrics = Metrics::new("ingest");
         metrics.count("FanOut", sent);
-        metrics.property("alert_id", alert_id.clone().into());
+        metrics.property("alert_id", alert.id.clone().into());
         metrics.emit(Utc::now());
-        tracing::info!(account = %account_id, alert = %alert_id, matched = messages.len(), queued = sent, "alert accepted");
+        tracing::info!(account = %account_id, alert = %alert.id, matched = messages.len(), queued = sent, "alert accepted");
         if sent < messages.len() {
             return Err(ApiError::NotQueued {
                 queued: sent,
                 total: messages.len(),
             });
         }
-        let deliveries = u32::try_from(sent).unwrap_or(u32::MAX);
-        if let Some(key) = &key {
-            self.store
-                .finish_idempotent(account_id, key, deliveries)
-                .await?;
-        }
         Ok(Accepted {
-            alert_id,
-            deliveries,
+            alert_id: alert.id.clone(),
+            deliveries: u32::try_from(sent).unwrap_or(u32::MAX),
         })
     }
 }

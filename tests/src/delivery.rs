@@ -451,6 +451,45 @@ async fn disabling_a_webhook_ends_its_pending_retries() {
 }
 
 #[tokio::test]
+async fn a_retry_not_yet_due_is_held_not_sent() {
+    let _running = DELIVER.read().await;
+    let account = TestAccount::new().await;
+    let c = &account.writer;
+    let receiver = Receiver::start(Behaviour::Status(200)).await;
+    let (id, _) = webhook(c, &receiver.url, json!({})).await;
+    // A retry due in 20 minutes, past SQS's 15-minute delays, as the deliver function
+    // queues one: it holds the message out of sight instead of sending it on.
+    let delivery_id = uuid::Uuid::now_v7().to_string();
+    let due = chrono::Utc::now() + chrono::Duration::minutes(20);
+    let message = json!({
+        "account_id": account.id, "webhook_id": id, "delivery_id": delivery_id,
+        "alert_id": uuid::Uuid::now_v7().to_string(), "event": "alert.triggered",
+        "attempt": 2, "trigger": "scheduled", "payload": {"type": "alert.triggered"},
+        "not_before": due,
+    });
+    sqs()
+        .await
+        .send_message()
+        .queue_url(delivery_queue_url())
+        .message_body(message.to_string())
+        .send()
+        .await
+        .unwrap();
+    eventually(SOON, "the deliver function to hold the message", || async {
+        functions_log()
+            .lines()
+            .any(|l| {
+                l.contains("message handled") && l.contains(&delivery_id) && l.contains("Postponed")
+            })
+            .then_some(())
+    })
+    .await;
+    let list = c.get(&format!("/webhooks/{id}/deliveries")).await.body;
+    assert_eq!(list["deliveries"], json!([]), "no attempt was made");
+    assert!(receiver.received().is_empty());
+}
+
+#[tokio::test]
 async fn a_duplicated_message_posts_once() {
     let _running = DELIVER.read().await;
     let account = TestAccount::new().await;
@@ -462,7 +501,7 @@ async fn a_duplicated_message_posts_once() {
     let fired = alert(c, json!({"type": "t", "message": "dup"})).await;
     let delivery = settled(c, &id, &["succeeded"]).await;
     let message = json!({
-        "account_id": account.id, "webhook_id": id, "webhook_version": 1,
+        "account_id": account.id, "webhook_id": id,
         "delivery_id": delivery["delivery_id"], "alert_id": fired["alert_id"], "event": "alert.triggered",
         "attempt": 1, "trigger": "scheduled", "payload": "{\"type\":\"alert.triggered\"}"
     })
@@ -479,7 +518,7 @@ async fn a_duplicated_message_posts_once() {
     // A second delivery, whose first attempt arrives twice at once.
     let fresh_id = uuid::Uuid::now_v7().to_string();
     let fresh = json!({
-        "account_id": account.id, "webhook_id": id, "webhook_version": 1,
+        "account_id": account.id, "webhook_id": id,
         "delivery_id": fresh_id, "alert_id": fired["alert_id"], "event": "alert.triggered",
         "attempt": 1, "trigger": "scheduled", "payload": "{\"type\":\"alert.triggered\"}"
     })
@@ -755,19 +794,48 @@ async fn alerts_arrive_from_alertmanager_and_the_alerts_queue() {
         .await;
     assert_eq!(bad.status, 400);
 
-    let queued =
-        json!({"account_id": account.id, "alert": {"type": "disk_high", "message": "disk at 95%"}});
-    sqs()
-        .await
-        .send_message()
-        .queue_url(alerts_queue_url())
-        .message_body(queued.to_string())
-        .send()
-        .await
-        .unwrap();
+    // Sent twice with one key, as a producer retrying would: one alert, one delivery.
+    let queued = json!({"account_id": account.id, "idempotency_key": format!("q-{}", account.id),
+                        "alert": {"type": "disk_high", "message": "disk at 95%"}});
+    for _ in 0..2 {
+        sqs()
+            .await
+            .send_message()
+            .queue_url(alerts_queue_url())
+            .message_body(queued.to_string())
+            .send()
+            .await
+            .unwrap();
+    }
 
     let got = receiver.wait_for(3, SOON).await;
+    let accepted_twice = || {
+        let log = functions_log();
+        let alerts: Vec<String> = log
+            .lines()
+            .filter(|l| l.contains("queued alert accepted") && l.contains(&account.id))
+            .filter_map(|l| {
+                Some(
+                    serde_json::from_str::<Value>(l).ok()?["fields"]["alert"]
+                        .as_str()?
+                        .to_string(),
+                )
+            })
+            .collect();
+        (alerts.len() == 2 && alerts[0] == alerts[1]).then_some(())
+    };
+    eventually(
+        SOON,
+        "both queued copies to be accepted as one alert",
+        || async { accepted_twice() },
+    )
+    .await;
     assert_eq!(got.len(), 3);
+    assert_eq!(
+        receiver.received().len(),
+        3,
+        "the repeat delivered nothing new"
+    );
     let mut kinds: Vec<String> = got
         .iter()
         .map(|r| {

@@ -25,8 +25,9 @@ use hookline_shared::{
 use serde_json::json;
 
 use crate::support::{
+    app_at,
     receiver::{Behaviour, Receiver},
-    settings_with, sqs, store,
+    settings_with, sqs, store, store_as,
 };
 
 async fn account(store: &Store, quota: u32) -> String {
@@ -177,7 +178,6 @@ fn message(w: &Webhook, attempt: u32) -> DeliveryMessage {
     DeliveryMessage {
         account_id: w.account_id.clone(),
         webhook_id: w.id.clone(),
-        webhook_version: w.version,
         delivery_id: uuid::Uuid::now_v7().to_string(),
         alert_id: uuid::Uuid::now_v7().to_string(),
         event: EventType::AlertTriggered,
@@ -196,9 +196,11 @@ async fn a_webhook_failing_for_too_long_is_disabled_and_a_success_resets_the_clo
     let receiver = Receiver::start(Behaviour::Script(script)).await;
     let w = webhooks(&store, &acct, &receiver.url, 1).await.remove(0);
     let (queue, url) = scratch_queue().await;
-    // The clock stands still between attempts unless moved: no waiting.
+    // The clock stands still between attempts unless moved: no waiting. The worker's
+    // DynamoDB calls are the deliver function's (the permission check counts them).
     let clock = Arc::new(ManualClock::new(Utc::now()));
-    let worker = worker(&store, queue, &config("", "2s"), clock.clone());
+    let as_deliver = store_as("deliver").await;
+    let worker = worker(&as_deliver, queue, &config("", "2s"), clock.clone());
     let later = || clock.advance(chrono::Duration::milliseconds(2200));
 
     // Fails, then succeeds after the disable period: the success keeps it enabled.
@@ -219,7 +221,6 @@ async fn a_webhook_failing_for_too_long_is_disabled_and_a_success_resets_the_clo
     let off = store.get_webhook(&acct, &w.id).await.unwrap().unwrap();
     assert!(!off.settings.enabled);
     assert!(off
-        .health
         .disabled_reason
         .unwrap()
         .contains("no successful delivery for 2 seconds"));
@@ -234,7 +235,7 @@ async fn a_webhook_failing_for_too_long_is_disabled_and_a_success_resets_the_clo
 }
 
 #[tokio::test]
-async fn delays_longer_than_sqs_allows_hop_until_due() {
+async fn a_message_not_yet_due_is_held_out_of_sight_until_it_is() {
     let store = store().await;
     let acct = account(&store, 10).await;
     let w = webhooks(&store, &acct, "https://example.com/hook", 1)
@@ -247,12 +248,51 @@ async fn delays_longer_than_sqs_allows_hop_until_due() {
         &config("5h", "5d"),
         Arc::new(ManualClock::new(Utc::now())),
     );
+    // Five hours off, far past SQS's 15-minute delays: the worker gives the time back...
+    let due = Utc::now() + chrono::Duration::hours(5);
     let mut later = message(&w, 2);
-    later.not_before = Some(Utc::now() + chrono::Duration::hours(5));
-    assert_eq!(worker.handle(later).await.unwrap(), Handled::Postponed);
-    assert_eq!(queue.calls(), 1);
-    // Passed on with SQS's longest delay, not delivered.
-    assert_eq!(queue_depth(&url).await, (0, 1));
+    later.not_before = Some(due);
+    assert_eq!(
+        worker.handle(later.clone()).await.unwrap(),
+        Handled::Postponed(due)
+    );
+    assert_eq!(queue.calls(), 0, "no hop: nothing sent");
+
+    // ...and the deliver function holds the message out of sight, on the queue. Taken
+    // with no visibility timeout, it would be visible at once had it not been held.
+    let sqs = sqs().await;
+    sqs.send_message()
+        .queue_url(&url)
+        .message_body(serde_json::to_string(&later).unwrap())
+        .send()
+        .await
+        .unwrap();
+    let received = sqs
+        .receive_message()
+        .queue_url(&url)
+        .visibility_timeout(0)
+        .send()
+        .await
+        .unwrap()
+        .messages
+        .unwrap();
+    let mut record = aws_lambda_events::sqs::SqsMessage::default();
+    record.message_id = received[0].message_id.clone();
+    record.receipt_handle = received[0].receipt_handle.clone();
+    record.body = received[0].body.clone();
+    let mut event = aws_lambda_events::sqs::SqsEvent::default();
+    event.records.push(record);
+    let app = app_at(settings_with(&[("DELIVERY_QUEUE_URL", &url)]), Utc::now())
+        .await
+        .0;
+    let reply = hookline_functions::triggers::deliver(&app, event)
+        .await
+        .unwrap();
+    assert_eq!(reply.batch_item_failures.len(), 1, "left on the queue");
+    let (visible, _) = queue_depth(&url).await;
+    assert_eq!(visible, 0, "held out of sight");
+    let none = sqs.receive_message().queue_url(&url).send().await.unwrap();
+    assert!(none.messages.unwrap_or_default().is_empty());
     drop_queue(url).await;
 }
 

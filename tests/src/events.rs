@@ -179,10 +179,6 @@ impl Fixtures {
             .put_alert(&fixtures.account, &fixtures.alert)
             .await
             .unwrap();
-        store
-            .put_pending_deliveries(&fixtures.account, std::slice::from_ref(&fixtures.delivery))
-            .await
-            .unwrap();
         fixtures
     }
 

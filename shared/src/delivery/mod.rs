@@ -6,13 +6,11 @@
 //! - [`destination`]: where requests may go (SSRF);
 //! - [`retry`]: outcome classes, the schedule, `Retry-After`, the failure streak, disabling;
 //! - [`attempt`]: one attempt, the same for the worker and the test route;
-//! - [`cache`]: the worker's copies of webhooks;
 //! - [`record`]: delivery and attempt records;
 //! - [`queue`]: the delivery queue;
 //! - [`worker`]: the deliver function's batch: claim, attempt, record, follow up.
 
 pub mod attempt;
-pub mod cache;
 pub mod destination;
 pub mod payload;
 pub mod queue;

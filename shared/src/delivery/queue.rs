@@ -15,8 +15,12 @@ use serde_json::value::RawValue;
 use super::record::{uuid_time, Delivery, Trigger};
 use crate::event::EventType;
 
-/// SQS's largest DelaySeconds; longer waits hop through several messages.
+/// SQS's largest DelaySeconds: a message waiting longer is held out of sight when it
+/// comes (see [`Queue::hold`]).
 pub const MAX_DELAY: Duration = Duration::from_secs(900);
+/// The longest a received message is held out of sight. SQS allows 12 hours from when a
+/// message is received; this leaves an invocation's worth of margin.
+pub const MAX_HOLD: Duration = Duration::from_secs(11 * 3600);
 /// The most a SendMessageBatch may carry, all its messages together: SQS refuses the
 /// whole batch past it. (Newer regions take 1 MiB; this holds everywhere.)
 pub const MAX_BATCH_BYTES: usize = 256 * 1024;
@@ -32,9 +36,6 @@ const SEND_TRIES: u32 = 4;
 pub struct DeliveryMessage {
     pub account_id: String,
     pub webhook_id: String,
-    /// The webhook's version at fan-out: a hint that cached config is stale.
-    #[serde(default)]
-    pub webhook_version: u64,
     pub delivery_id: String,
     pub alert_id: String,
     pub event: EventType,
@@ -197,6 +198,23 @@ impl Queue {
         sent
     }
 
+    /// Keeps a received message (by its receipt handle) out of sight for `wait`, at most
+    /// [`MAX_HOLD`]; then it comes back, as if sent now with that delay. A long retry
+    /// delay costs one hold rather than a message every 15 minutes.
+    pub async fn hold(&self, receipt_handle: &str, wait: Duration) -> Result<(), QueueError> {
+        let seconds = whole_seconds(wait.min(MAX_HOLD));
+        self.calls.fetch_add(1, Ordering::Relaxed);
+        self.client
+            .change_message_visibility()
+            .queue_url(&self.url)
+            .receipt_handle(receipt_handle)
+            .visibility_timeout(seconds)
+            .send()
+            .await
+            .map_err(queue_error)?;
+        Ok(())
+    }
+
     /// Sends one message after `delay` (at most [`MAX_DELAY`]; the message's `not_before`
     /// carries the rest).
     pub async fn send_delayed(
@@ -205,8 +223,7 @@ impl Queue {
         delay: Duration,
     ) -> Result<(), QueueError> {
         let body = serde_json::to_string(message).map_err(|e| QueueError(e.to_string()))?;
-        // Rounded up: a message must not come back before it is due.
-        let seconds = i32::try_from(delay.min(MAX_DELAY).as_millis().div_ceil(1000)).unwrap_or(900);
+        let seconds = whole_seconds(delay.min(MAX_DELAY));
         self.calls.fetch_add(1, Ordering::Relaxed);
         self.client
             .send_message()
@@ -215,9 +232,18 @@ impl Queue {
             .delay_seconds(seconds)
             .send()
             .await
-            .map_err(|e| QueueError(format!("{}", aws_sdk_sqs::error::DisplayErrorContext(&e))))?;
+            .map_err(queue_error)?;
         Ok(())
     }
+}
+
+/// SQS's whole seconds, rounded up: a message must not come back before it is due.
+fn whole_seconds(wait: Duration) -> i32 {
+    i32::try_from(wait.as_millis().div_ceil(1000)).unwrap_or(i32::MAX)
+}
+
+fn queue_error<E: std::error::Error + 'static>(err: aws_sdk_sqs::error::SdkError<E>) -> QueueError {
+    QueueError(aws_sdk_sqs::error::DisplayErrorContext(&err).to_string())
 }
 
 /// Packs messages of these sizes, in order, into batches SQS takes: at most ten and

@@ -68,6 +68,9 @@ pub struct RecordedRequest {
     pub method: String,
     /// Values of custom headers and of Authorization are masked.
     pub headers: BTreeMap<String, String>,
+    /// Not stored: every attempt of a delivery sends the same body, which the delivery
+    /// log rebuilds from the alert (a write unit saved on every attempt).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub body: String,
 }
 

@@ -206,6 +206,28 @@ impl WebhookStatus {
     }
 }
 
+/// How long a webhook's health, once written clear (successes only), goes unwritten by the
+/// same instance while it stays clear.
+pub const HEALTH_REFRESH: Duration = Duration::from_secs(5);
+
+impl WebhookStatus {
+    /// Whether this status is worth writing, given when this instance last wrote the
+    /// webhook's health clear: anything but a success repeated within [`HEALTH_REFRESH`]
+    /// is. A success left unwritten leaves a failure streak recorded meanwhile by another
+    /// instance standing at most that much longer: it cannot reach `DisableAfter` then.
+    pub fn worth_writing(
+        &self,
+        last_clear_write: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> bool {
+        let clear = self.failures == 0 && self.last_failure.is_none();
+        let fresh = last_clear_write
+            .and_then(|at| (now - at).to_std().ok())
+            .is_some_and(|age| age < HEALTH_REFRESH);
+        !(clear && fresh)
+    }
+}
+
 /// Why a webhook should be disabled after a failed attempt, if it should: it answered
 /// 410 Gone, or its streak of failures (stored, begun at `failing_since`) has lasted
 /// longer than `disable_after` with no success.
@@ -413,6 +435,25 @@ mod tests {
         assert_eq!(per[0].0, "b");
         assert_eq!(per[1].1.last_delivery, a3);
         assert_eq!((per[1].1.failures, per[1].1.reset), (0, true));
+    }
+
+    #[test]
+    fn health_is_written_when_it_changes_or_every_five_seconds() {
+        let ld = |success, t| LastDelivery {
+            success,
+            status_code: None,
+            response: None,
+            timestamp: at(t),
+        };
+        let clear = WebhookStatus::after(&[ld(true, 10)]).unwrap();
+        assert!(clear.worth_writing(None, at(10)));
+        assert!(!clear.worth_writing(Some(at(8)), at(10)));
+        assert!(clear.worth_writing(Some(at(5)), at(10)));
+        // A failure, or a recovery in the batch, is always written.
+        let failing = WebhookStatus::after(&[ld(false, 10)]).unwrap();
+        assert!(failing.worth_writing(Some(at(9)), at(10)));
+        let recovered = WebhookStatus::after(&[ld(false, 9), ld(true, 10)]).unwrap();
+        assert!(recovered.worth_writing(Some(at(9)), at(10)));
     }
 
     #[test]

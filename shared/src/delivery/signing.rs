@@ -111,7 +111,8 @@ pub fn build_request(
 }
 
 impl OutboundRequest {
-    /// The request as a delivery record keeps it: secret values masked.
+    /// The request as a delivery record keeps it: secret values masked, and no body (see
+    /// [`RecordedRequest::body`]).
     pub fn recorded(&self) -> RecordedRequest {
         RecordedRequest {
             url: self.url.clone(),
@@ -130,7 +131,7 @@ impl OutboundRequest {
                     )
                 })
                 .collect(),
-            body: String::from_utf8_lossy(&self.body).into_owned(),
+            body: String::new(),
         }
     }
 

@@ -34,15 +34,12 @@ pub struct Target {
     pub delivery_id: String,
 }
 
-/// An idempotency key's first use: what was asked, and what came of it.
+/// An idempotency key's first use: what was asked, and the alert it made.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 pub struct IdempotencyRecord {
     /// A hash of the request the key was first used for.
     pub fingerprint: String,
     pub alert_id: String,
-    /// How many deliveries it queued, once it finished.
-    #[serde(default)]
-    pub deliveries: Option<u32>,
     pub expires_at: i64,
 }
 
@@ -88,24 +85,6 @@ impl Store {
             return Err(StoreError::Throttled);
         }
         Ok(Some(existing))
-    }
-
-    pub async fn finish_idempotent(
-        &self,
-        account_id: &str,
-        key: &str,
-        deliveries: u32,
-    ) -> Result<(), StoreError> {
-        self.client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key_of(account_id, idempotency_sk(key))))
-            .update_expression("SET deliveries = :d")
-            .expression_attribute_values(":d", n(deliveries))
-            .send()
-            .await
-            .map_err(sdk_error)?;
-        Ok(())
     }
 
     pub async fn put_alert(

@@ -1,11 +1,11 @@
-//! Deliveries and their attempts: pending records at fan-out, the claim before each
-//! attempt, the records after it, and the delivery log.
+//! Deliveries and their attempts: the claim before each attempt, the records after it,
+//! and the delivery log.
 //!
-//! An attempt is claimed before its HTTP request, in a transaction that also checks the
-//! webhook's version (so the config used is current) and writes a lease on the delivery
-//! item; a batch of attempts is recorded together afterwards.
+//! An attempt is claimed before its HTTP request by a conditional UpdateItem that writes
+//! a lease on the delivery item (creating it at the first attempt); a batch of attempts is
+//! recorded together afterwards.
 
-use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
 use chrono::{DateTime, Utc};
 
 use super::{alerts::alert_item, *};
@@ -15,7 +15,7 @@ use crate::{
         retry::WebhookStatus,
     },
     store::alerts::{StoredAlert, Target},
-    webhook::Webhook,
+    webhook::Health,
 };
 
 fn delivery_sk(webhook_id: &str, delivery_id: &str) -> String {
@@ -26,10 +26,9 @@ fn attempt_prefix(webhook_id: &str, delivery_id: &str) -> String {
     format!("ATT#{webhook_id}#{delivery_id}#")
 }
 
-/// Attempt number `attempt` of `delivery`, by `trigger`, to be made with `webhook` (the
-/// copy about to be used).
+/// Attempt number `attempt` of `delivery` (of `account_id`), by `trigger`.
 pub struct AttemptClaim<'a> {
-    pub webhook: &'a Webhook,
+    pub account_id: &'a str,
     pub delivery: &'a Delivery,
     pub attempt: u32,
     pub trigger: Trigger,
@@ -39,27 +38,12 @@ pub struct AttemptClaim<'a> {
 #[derive(Debug)]
 pub enum Claim {
     Claimed,
-    /// The webhook's version or enabled flag differs from the copy used: reload it.
-    WebhookChanged,
     /// The delivery is past this attempt, leased by another worker, or (for a scheduled
     /// attempt) already final. The current delivery item is given.
     Refused(Option<Delivery>),
 }
 
 impl Store {
-    /// Writes pending delivery items for a fan-out, 25 to a request, several at once.
-    pub async fn put_pending_deliveries(
-        &self,
-        account_id: &str,
-        deliveries: &[Delivery],
-    ) -> Result<(), StoreError> {
-        let items = deliveries
-            .iter()
-            .map(|d| delivery_item(account_id, d))
-            .collect::<Result<Vec<_>, _>>()?;
-        self.put_items(items).await
-    }
-
     pub async fn get_delivery(
         &self,
         account_id: &str,
@@ -79,41 +63,13 @@ impl Store {
         account_id: &str,
         targets: &[Target],
     ) -> Result<Vec<Delivery>, StoreError> {
-        use aws_sdk_dynamodb::types::KeysAndAttributes;
+        let keys = targets
+            .iter()
+            .map(|t| key_of(account_id, delivery_sk(&t.webhook_id, &t.delivery_id)))
+            .collect();
         let mut found = Vec::new();
-        for chunk in targets.chunks(100) {
-            let keys: Vec<Item> = chunk
-                .iter()
-                .map(|t| key_of(account_id, delivery_sk(&t.webhook_id, &t.delivery_id)))
-                .collect();
-            let items = drain(keys, |keys| async move {
-                let request = KeysAndAttributes::builder()
-                    .set_keys(Some(keys))
-                    .consistent_read(true)
-                    .build()
-                    .map_err(corrupt)?;
-                let output = self
-                    .client
-                    .batch_get_item()
-                    .request_items(&self.table, request)
-                    .send()
-                    .await
-                    .map_err(sdk_error)?;
-                let got = output
-                    .responses
-                    .and_then(|mut r| r.remove(&self.table))
-                    .unwrap_or_default();
-                let left = output
-                    .unprocessed_keys
-                    .and_then(|mut u| u.remove(&self.table))
-                    .map(|k| k.keys)
-                    .unwrap_or_default();
-                Ok((got, left))
-            })
-            .await?;
-            for item in items {
-                found.push(serde_dynamo::from_item(item).map_err(corrupt)?);
-            }
+        for item in self.batch_get(keys).await? {
+            found.push(serde_dynamo::from_item(item).map_err(corrupt)?);
         }
         Ok(found)
     }
@@ -165,64 +121,20 @@ impl Store {
             .items)
     }
 
-    /// Claims attempt `attempt` of `delivery` for `lease_until`, provided `webhook` (the
-    /// copy about to be used) is still current and enabled.
+    /// Claims the attempt for `lease_until`: refused when the delivery is past that
+    /// attempt, leased by another worker, or (for a scheduled attempt) final; the
+    /// delivery as it stands is then given.
     pub async fn claim_attempt(
         &self,
         claim: &AttemptClaim<'_>,
         lease_until: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<Claim, StoreError> {
-        let (webhook, delivery) = (claim.webhook, claim.delivery);
-        let items = vec![
-            self.webhook_check(webhook)?,
-            self.claim_item(claim, lease_until, now)?,
-        ];
-        match self.transact(items).await? {
-            None => Ok(Claim::Claimed),
-            Some(0) => Ok(Claim::WebhookChanged),
-            Some(_) => Ok(Claim::Refused(
-                self.get(
-                    account_pk(&webhook.account_id),
-                    delivery_sk(&webhook.id, &delivery.delivery_id),
-                )
-                .await?,
-            )),
-        }
-    }
-
-    /// Claims several attempts in one transaction: all of them or none, with one check of
-    /// each webhook's version. `false` says a condition failed; claim them one by one to
-    /// learn which.
-    pub async fn claim_attempts(
-        &self,
-        claims: &[AttemptClaim<'_>],
-        lease_until: DateTime<Utc>,
-        now: DateTime<Utc>,
-    ) -> Result<bool, StoreError> {
-        let mut items = Vec::with_capacity(claims.len() * 2);
-        let mut checked: Vec<(&str, &str)> = Vec::new();
-        for claim in claims {
-            let id = (claim.webhook.account_id.as_str(), claim.webhook.id.as_str());
-            if !checked.contains(&id) {
-                checked.push(id);
-                items.push(self.webhook_check(claim.webhook)?);
-            }
-            items.push(self.claim_item(claim, lease_until, now)?);
-        }
-        Ok(self.transact(items).await?.is_none())
-    }
-
-    /// The lease on attempt `attempt` of `delivery`: refused when the delivery is past
-    /// that attempt, leased by another worker, or (for a scheduled attempt) final.
-    fn claim_item(
-        &self,
-        claim: &AttemptClaim<'_>,
-        lease_until: DateTime<Utc>,
-        now: DateTime<Utc>,
-    ) -> Result<TransactWriteItem, StoreError> {
-        let (account_id, delivery, attempt) =
-            (&claim.webhook.account_id, claim.delivery, claim.attempt);
+        let (delivery, attempt) = (claim.delivery, claim.attempt);
+        let key = key_of(
+            claim.account_id,
+            delivery_sk(&delivery.webhook_id, &delivery.delivery_id),
+        );
         let previous = if attempt <= 1 {
             "(attribute_not_exists(attempt_count) OR attempt_count = :zero)"
         } else {
@@ -237,9 +149,11 @@ impl Store {
         let condition = format!(
             "attribute_not_exists(pk) OR ({previous} AND (attribute_not_exists(lease_until) OR lease_until < :now){in_progress})"
         );
-        let mut update = Update::builder()
+        let mut update = self
+            .client
+            .update_item()
             .table_name(&self.table)
-            .set_key(Some(key_of(account_id, delivery_sk(&delivery.webhook_id, &delivery.delivery_id))))
+            .set_key(Some(key.clone()))
             .update_expression(
                 "SET lease_until = :lease, webhook_id = :w, delivery_id = :d, alert_id = :a, #event = :e, \
                  msg_id = :m, #trigger = if_not_exists(#trigger, :t), #state = if_not_exists(#state, :pending), \
@@ -262,22 +176,27 @@ impl Store {
             .expression_attribute_values(":created", time(delivery.created_at)?)
             .expression_attribute_values(":exp", n(delivery.expires_at))
             .expression_attribute_values(":entity", s("delivery"));
-        if attempt <= 1 {
-            update = update.expression_attribute_values(":zero", n(0));
-        } else {
-            update = update.expression_attribute_values(":prev", n(attempt - 1));
-        }
+        update = match attempt {
+            0 | 1 => update.expression_attribute_values(":zero", n(0)),
+            _ => update.expression_attribute_values(":prev", n(attempt - 1)),
+        };
         if claim.trigger == Trigger::Scheduled {
             update = update
                 .expression_attribute_values(":retrying", s(DeliveryState::Retrying.as_str()));
         }
-        Ok(TransactWriteItem::builder()
-            .update(update.build().map_err(corrupt)?)
-            .build())
+        if conditional(update.send().await)?.is_some() {
+            return Ok(Claim::Claimed);
+        }
+        let current = self.get(
+            account_pk(claim.account_id),
+            delivery_sk(&delivery.webhook_id, &delivery.delivery_id),
+        );
+        Ok(Claim::Refused(current.await?))
     }
 
     /// Records claimed attempts of a batch: the attempt items and the deliveries' new state
-    /// in BatchWriteItem calls and the webhooks' status in one transaction, all at once.
+    /// in BatchWriteItem calls, and the webhooks' health (see [`Store::update_health`]),
+    /// all at once. Returns each webhook's health as it now stands, in `statuses`' order.
     ///
     /// No condition is needed: the claims made these attempts ours, and a lease outlives
     /// any invocation of the deliver function (see `DeliverySettings::lease`), so nobody
@@ -286,15 +205,15 @@ impl Store {
         &self,
         finished: &[(&str, &AttemptRecord, &Delivery)],
         statuses: &[((&str, &str), WebhookStatus)],
-    ) -> Result<(), StoreError> {
+    ) -> Result<Vec<Health>, StoreError> {
         let mut items = Vec::with_capacity(finished.len() * 2);
         for (account_id, record, delivery) in finished {
             items.push(attempt_item(account_id, record)?);
             items.push(delivery_item(account_id, delivery)?);
         }
-        let (written, updated) =
-            tokio::join!(self.put_items(items), self.update_statuses(statuses));
-        written.and(updated)
+        let (written, health) = tokio::join!(self.put_items(items), self.update_health(statuses));
+        written?;
+        health
     }
 
     /// Marks a delivery still in progress as failed without an attempt (its webhook was

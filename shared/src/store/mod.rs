@@ -43,7 +43,7 @@ type Item = HashMap<String, AttributeValue>;
 /// Tries of a batch call before what DynamoDB keeps leaving unprocessed counts as throttled.
 const BATCH_TRIES: u32 = 5;
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("item not found")]
     NotFound,
@@ -283,6 +283,41 @@ impl Store {
         Err(sdk_error(err))
     }
 
+    /// The items of `keys` that exist, strongly consistent, by BatchGetItem (100 a request).
+    async fn batch_get(&self, keys: Vec<Item>) -> Result<Vec<Item>, StoreError> {
+        use aws_sdk_dynamodb::types::KeysAndAttributes;
+        let mut found = Vec::new();
+        for chunk in keys.chunks(100) {
+            let items = drain(chunk.to_vec(), |keys| async move {
+                let request = KeysAndAttributes::builder()
+                    .set_keys(Some(keys))
+                    .consistent_read(true)
+                    .build()
+                    .map_err(corrupt)?;
+                let output = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.table, request)
+                    .send()
+                    .await
+                    .map_err(sdk_error)?;
+                let got = output
+                    .responses
+                    .and_then(|mut r| r.remove(&self.table))
+                    .unwrap_or_default();
+                let left = output
+                    .unprocessed_keys
+                    .and_then(|mut u| u.remove(&self.table))
+                    .map(|k| k.keys)
+                    .unwrap_or_default();
+                Ok((got, left))
+            })
+            .await?;
+            found.extend(items);
+        }
+        Ok(found)
+    }
+
     /// Puts items with BatchWriteItem, 25 to a request and several requests at once.
     async fn put_items(&self, items: Vec<Item>) -> Result<(), StoreError> {
         use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
@@ -386,14 +421,16 @@ impl Store {
 /// Fills an update, of UpdateItem or of a transaction (two builder types with the same
 /// setters), with a key, an [`Expression`] and a condition.
 macro_rules! filled {
-    ($builder:expr, $key:expr, $expression:expr, $condition:expr) => {{
+    ($builder:expr, $key:expr, $expression:expr) => {{
         let (expression, names, values) = $expression;
         $builder
             .set_key(Some($key))
             .update_expression(expression)
-            .condition_expression($condition)
             .set_expression_attribute_names(Some(names))
             .set_expression_attribute_values(Some(values))
+    }};
+    ($builder:expr, $key:expr, $expression:expr, $condition:expr) => {{
+        filled!($builder, $key, $expression).condition_expression($condition)
     }};
 }
 use filled;

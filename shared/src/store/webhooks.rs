@@ -1,5 +1,9 @@
 //! Webhooks: create, read, list, update, rotate and delete them, and write the health
 //! the deliver function records and the disabling it decides.
+//!
+//! A webhook's health (last delivery, failure streak) is a small item of its own,
+//! `HEALTH#<webhook id>`: the deliver function rewrites it often, and an update costs
+//! write units by the size of the whole item. It is read only where it is shown.
 
 use aws_sdk_dynamodb::types::{
     AttributeValue, ConditionCheck, Delete, ReturnValue, TransactWriteItem, Update,
@@ -10,11 +14,15 @@ use futures::future::join_all;
 use super::*;
 use crate::{
     delivery::retry::WebhookStatus,
-    webhook::{Webhook, WebhookChanges},
+    webhook::{Health, Webhook, WebhookChanges},
 };
 
 fn webhook_sk(webhook_id: &str) -> String {
     format!("WEBHOOK#{webhook_id}")
+}
+
+fn health_sk(webhook_id: &str) -> String {
+    format!("HEALTH#{webhook_id}")
 }
 
 impl Store {
@@ -61,13 +69,72 @@ impl Store {
         }
     }
 
+    /// A webhook with its health, as the API shows it: one BatchGetItem.
     pub async fn get_webhook(
+        &self,
+        account_id: &str,
+        webhook_id: &str,
+    ) -> Result<Option<Webhook>, StoreError> {
+        let keys = vec![
+            key_of(account_id, webhook_sk(webhook_id)),
+            key_of(account_id, health_sk(webhook_id)),
+        ];
+        let mut webhook: Option<Webhook> = None;
+        let mut health = Health::default();
+        for item in self.batch_get(keys).await? {
+            match item.get("sk") {
+                Some(AttributeValue::S(sk)) if sk.starts_with("HEALTH#") => {
+                    health = serde_dynamo::from_item(item).map_err(corrupt)?
+                }
+                _ => webhook = Some(serde_dynamo::from_item(item).map_err(corrupt)?),
+            }
+        }
+        Ok(webhook.map(|w| Webhook { health, ..w }))
+    }
+
+    /// A webhook's configuration, without its health: what a delivery or a route that
+    /// shows no health needs.
+    pub async fn get_webhook_config(
         &self,
         account_id: &str,
         webhook_id: &str,
     ) -> Result<Option<Webhook>, StoreError> {
         self.get(account_pk(account_id), webhook_sk(webhook_id))
             .await
+    }
+
+    /// The configurations of these webhooks (account, id) that exist, in one BatchGetItem.
+    pub async fn get_webhook_configs(
+        &self,
+        webhooks: &[(&str, &str)],
+    ) -> Result<Vec<Webhook>, StoreError> {
+        let keys = webhooks
+            .iter()
+            .map(|(account_id, id)| key_of(account_id, webhook_sk(id)))
+            .collect();
+        let items = self.batch_get(keys).await?;
+        items
+            .into_iter()
+            .map(|item| serde_dynamo::from_item(item).map_err(corrupt))
+            .collect()
+    }
+
+    /// The webhooks with their health attached.
+    async fn with_health(&self, mut webhooks: Vec<Webhook>) -> Result<Vec<Webhook>, StoreError> {
+        let keys = webhooks
+            .iter()
+            .map(|w| key_of(&w.account_id, health_sk(&w.id)))
+            .collect();
+        for item in self.batch_get(keys).await? {
+            let Some(AttributeValue::S(sk)) = item.get("sk") else {
+                continue;
+            };
+            let id = sk.trim_start_matches("HEALTH#").to_string();
+            if let Some(w) = webhooks.iter_mut().find(|w| w.id == id) {
+                w.health = serde_dynamo::from_item(item).map_err(corrupt)?;
+            }
+        }
+        Ok(webhooks)
     }
 
     /// Up to `limit` webhooks that pass `filter`, in creation order, after the webhook
@@ -85,11 +152,16 @@ impl Store {
             after: after.map(str::to_string),
             newest_first: false,
         };
-        self.page(query, Some(limit), filter, |w: &Webhook| w.id.clone())
-            .await
+        let page = self
+            .page(query, Some(limit), filter, |w: &Webhook| w.id.clone())
+            .await?;
+        Ok(Page {
+            items: self.with_health(page.items).await?,
+            next_after: page.next_after,
+        })
     }
 
-    /// Every webhook of the account that passes `filter` (fan-out).
+    /// Every webhook of the account that passes `filter`, without health (fan-out).
     pub async fn all_webhooks(
         &self,
         account_id: &str,
@@ -108,7 +180,9 @@ impl Store {
     }
 
     /// Applies `changes` in one conditional UpdateItem, so fields the request did not name
-    /// (including delivery status written concurrently) are never overwritten.
+    /// (including health written concurrently) are never overwritten. Turning a webhook
+    /// back on also ends its failure streak, in the same transaction. Returns the webhook
+    /// as it now is, with its health.
     pub async fn update_webhook(
         &self,
         account_id: &str,
@@ -118,15 +192,45 @@ impl Store {
     ) -> Result<Webhook, StoreError> {
         let mut update = UpdateBuilder::default();
         update.set_or_remove(serde_dynamo::to_item(changes).map_err(corrupt)?);
-        if changes.reenables() {
-            // Its failure streak and the reason it was disabled go with it.
-            update.remove("disabled_reason");
-            update.remove("failing_since");
-            update.set("consecutive_failures", n(0));
-        }
         update.set("updated_at", time(now)?);
         update.add("version", 1);
-        self.write_webhook(account_id, webhook_id, update, None)
+        if changes.reenables() {
+            update.remove("disabled_reason");
+            let webhook = Update::builder().table_name(&self.table);
+            let webhook = filled!(
+                webhook,
+                key_of(account_id, webhook_sk(webhook_id)),
+                update.build(),
+                "attribute_exists(pk)"
+            )
+            .build()
+            .map_err(corrupt)?;
+            let mut streak = UpdateBuilder::default();
+            streak.set("consecutive_failures", n(0));
+            streak.remove("failing_since");
+            let health = Update::builder().table_name(&self.table);
+            let health = filled!(
+                health,
+                key_of(account_id, health_sk(webhook_id)),
+                streak.build()
+            )
+            .build()
+            .map_err(corrupt)?;
+            let items = vec![
+                TransactWriteItem::builder().update(webhook).build(),
+                TransactWriteItem::builder().update(health).build(),
+            ];
+            if self.transact(items).await?.is_some() {
+                return Err(StoreError::NotFound);
+            }
+        } else if self
+            .write_webhook(account_id, webhook_id, update, None)
+            .await?
+            .is_none()
+        {
+            return Err(StoreError::NotFound);
+        }
+        self.get_webhook(account_id, webhook_id)
             .await?
             .ok_or(StoreError::NotFound)
     }
@@ -181,7 +285,7 @@ impl Store {
     ) -> Result<Webhook, StoreError> {
         for _ in 0..5 {
             let current = self
-                .get_webhook(account_id, webhook_id)
+                .get_webhook_config(account_id, webhook_id)
                 .await?
                 .ok_or(StoreError::NotFound)?;
             let mut update = UpdateBuilder::default();
@@ -225,9 +329,15 @@ impl Store {
             .expression_attribute_values(":zero", n(0))
             .build()
             .map_err(corrupt)?;
+        let health = Delete::builder()
+            .table_name(&self.table)
+            .set_key(Some(key_of(account_id, health_sk(webhook_id))))
+            .build()
+            .map_err(corrupt)?;
         let items = vec![
             TransactWriteItem::builder().delete(delete).build(),
             TransactWriteItem::builder().update(count).build(),
+            TransactWriteItem::builder().delete(health).build(),
         ];
         match self.transact(items).await? {
             None => Ok(()),
@@ -238,54 +348,31 @@ impl Store {
         }
     }
 
-    /// Writes the health a batch of attempts left: every webhook in one transaction, or
-    /// one by one if one of them was deleted meanwhile (its health no longer matters).
-    pub(super) async fn update_statuses(
+    /// Writes the health a batch of attempts left, one small UpdateItem per webhook, and
+    /// returns each webhook's health as it now stands. (Should the webhook have been
+    /// deleted meanwhile, its health item is written alone, and nothing reads it.)
+    pub(super) async fn update_health(
         &self,
         statuses: &[((&str, &str), WebhookStatus)],
-    ) -> Result<(), StoreError> {
-        if statuses.len() > 1 {
-            let items = statuses
-                .iter()
-                .map(|((account_id, webhook_id), status)| {
-                    let key = key_of(account_id, webhook_sk(webhook_id));
-                    let builder = Update::builder().table_name(&self.table);
-                    let update = filled!(
-                        builder,
-                        key,
-                        status_expression(status)?,
-                        "attribute_exists(pk)"
-                    )
-                    .build()
-                    .map_err(corrupt)?;
-                    Ok(TransactWriteItem::builder().update(update).build())
-                })
-                .collect::<Result<Vec<_>, StoreError>>()?;
-            if self.transact(items).await?.is_none() {
-                return Ok(());
-            }
-        }
-        let one_by_one = statuses
+    ) -> Result<Vec<Health>, StoreError> {
+        let updates = statuses
             .iter()
             .map(|((account_id, webhook_id), status)| async move {
-                let key = key_of(account_id, webhook_sk(webhook_id));
-                let builder = self.client.update_item().table_name(&self.table);
-                let result = filled!(
-                    builder,
-                    key,
-                    status_expression(status)?,
-                    "attribute_exists(pk)"
-                )
-                .send()
-                .await;
-                // Deleted meanwhile: its health no longer matters.
-                conditional(result).map(|_| ())
+                let key = key_of(account_id, health_sk(webhook_id));
+                let request = self.client.update_item().table_name(&self.table);
+                let output = filled!(request, key, status_expression(status)?)
+                    .return_values(ReturnValue::AllNew)
+                    .send()
+                    .await
+                    .map_err(sdk_error)?;
+                let item = output.attributes.unwrap_or_default();
+                serde_dynamo::from_item(item).map_err(corrupt)
             });
-        join_all(one_by_one).await.into_iter().collect()
+        join_all(updates).await.into_iter().collect()
     }
 
     /// Disables an enabled webhook with `reason`; with `failing_since`, only while its
-    /// stored failure streak still began then (a success since then ended it).
+    /// failure streak, as stored, still began then (a success since then ended it).
     pub async fn disable_webhook(
         &self,
         account_id: &str,
@@ -293,46 +380,42 @@ impl Store {
         reason: &str,
         failing_since: Option<DateTime<Utc>>,
     ) -> Result<bool, StoreError> {
-        let mut condition = "enabled = :true".to_string();
-        let mut request = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key_of(account_id, webhook_sk(webhook_id))))
-            .update_expression("SET enabled = :false, disabled_reason = :reason, #version = if_not_exists(#version, :zero) + :one")
-            .expression_attribute_names("#version", "version")
-            .expression_attribute_values(":true", AttributeValue::Bool(true))
-            .expression_attribute_values(":false", AttributeValue::Bool(false))
-            .expression_attribute_values(":reason", s(reason))
-            .expression_attribute_values(":zero", n(0))
-            .expression_attribute_values(":one", n(1));
-        if let Some(since) = failing_since {
-            condition.push_str(" AND failing_since = :since");
-            request = request.expression_attribute_values(":since", time(since)?);
-        }
-        let result = request.condition_expression(condition).send().await;
-        Ok(conditional(result)?.is_some())
-    }
-
-    /// A transaction item checking that `webhook`, the copy about to be used, is still
-    /// the stored version and enabled.
-    pub(super) fn webhook_check(&self, webhook: &Webhook) -> Result<TransactWriteItem, StoreError> {
-        let check = ConditionCheck::builder()
-            .table_name(&self.table)
-            .set_key(Some(key_of(&webhook.account_id, webhook_sk(&webhook.id))))
-            .condition_expression("attribute_exists(pk) AND #version = :v AND enabled = :true")
-            .expression_attribute_names("#version", "version")
-            .expression_attribute_values(":v", n(webhook.version))
-            .expression_attribute_values(":true", AttributeValue::Bool(true))
+        let mut off = UpdateBuilder::default();
+        off.set("enabled", AttributeValue::Bool(false));
+        off.set("disabled_reason", s(reason));
+        off.add("version", 1);
+        let (expression, names, mut values) = off.build();
+        values.insert(":on".into(), AttributeValue::Bool(true));
+        let off = (expression, names, values);
+        let key = key_of(account_id, webhook_sk(webhook_id));
+        let Some(since) = failing_since else {
+            let request = self.client.update_item().table_name(&self.table);
+            let result = filled!(request, key, off, "enabled = :on").send().await;
+            return Ok(conditional(result)?.is_some());
+        };
+        let webhook = Update::builder().table_name(&self.table);
+        let webhook = filled!(webhook, key, off, "enabled = :on")
             .build()
             .map_err(corrupt)?;
-        Ok(TransactWriteItem::builder().condition_check(check).build())
+        let streak = ConditionCheck::builder()
+            .table_name(&self.table)
+            .set_key(Some(key_of(account_id, health_sk(webhook_id))))
+            .condition_expression("failing_since = :since")
+            .expression_attribute_values(":since", time(since)?)
+            .build()
+            .map_err(corrupt)?;
+        let items = vec![
+            TransactWriteItem::builder().condition_check(streak).build(),
+            TransactWriteItem::builder().update(webhook).build(),
+        ];
+        Ok(self.transact(items).await?.is_none())
     }
 }
 
-/// The update expression for a webhook's health.
+/// The update of a webhook's health item.
 fn status_expression(status: &WebhookStatus) -> Result<Expression, StoreError> {
     let mut u = UpdateBuilder::default();
+    u.set("entity", s("webhook_health"));
     u.set("last_delivery", av(&status.last_delivery)?);
     if let Some(t) = status.last_success {
         u.set("last_success", time(t)?);

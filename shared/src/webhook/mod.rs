@@ -65,7 +65,8 @@ pub struct LastDelivery {
     pub timestamp: DateTime<Utc>,
 }
 
-/// How deliveries to a webhook have been going; written by the deliver function.
+/// How deliveries to a webhook have been going: written by the deliver function, and
+/// stored in an item of its own (see [`crate::store::webhooks`]).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Health {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -74,9 +75,6 @@ pub struct Health {
     pub last_failure: Option<DateTime<Utc>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_delivery: Option<LastDelivery>,
-    /// Why the service disabled the webhook; cleared when it is enabled again.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub disabled_reason: Option<String>,
     #[serde(default)]
     pub consecutive_failures: u32,
     /// When the current run of failures began; any success clears it.
@@ -99,7 +97,11 @@ pub struct Webhook {
     pub previous_secrets: Vec<PreviousSecret>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
-    #[serde(flatten)]
+    /// Why the service disabled the webhook; cleared when it is enabled again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disabled_reason: Option<String>,
+    /// Not part of the webhook's item: read beside it where it is shown.
+    #[serde(skip)]
     pub health: Health,
     /// Bumped by every change of what a delivery uses (settings, enabled, secrets), so a
     /// cached copy can be checked in the same transaction that claims an attempt.
@@ -136,6 +138,7 @@ impl Webhook {
             previous_secrets: Vec::new(),
             created_at: now,
             updated_at: now,
+            disabled_reason: None,
             health: Health::default(),
             version: 1,
         }
@@ -206,7 +209,7 @@ impl Webhook {
             last_success: h.last_success,
             last_failure: h.last_failure,
             last_delivery: h.last_delivery.as_ref(),
-            disabled_reason: h.disabled_reason.as_deref(),
+            disabled_reason: self.disabled_reason.as_deref(),
             secret,
         }
     }
@@ -358,22 +361,22 @@ mod tests {
         }))
         .unwrap();
         let mut w = Webhook::new("a", settings, "whsec_x".into(), chrono::Utc::now());
-        w.health.consecutive_failures = 3;
-        w.health.failing_since = Some(w.created_at);
+        w.disabled_reason = Some("gone".into());
         let item: std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue> =
             serde_dynamo::to_item(&w).unwrap();
-        // Flat attributes, as the store's updates name them; metadata as JSON text.
+        // Flat attributes, as the store's updates name them; metadata as JSON text; the
+        // health is an item of its own.
         for attribute in [
             "name",
             "url",
             "headers",
             "basic_auth",
-            "consecutive_failures",
-            "failing_since",
+            "disabled_reason",
             "version",
         ] {
             assert!(item.contains_key(attribute), "{attribute}");
         }
+        assert!(!item.contains_key("consecutive_failures"));
         assert_eq!(item["metadata"].as_s().unwrap(), r#"{"deep":[[[1.5]]]}"#);
         let back: Webhook = serde_dynamo::from_item(item).unwrap();
         assert_eq!(back, w);

@@ -59,17 +59,31 @@ pub async fn app() -> hookline_functions::App {
     app_with(settings(), Arc::new(SystemClock)).await
 }
 
+/// AWS config whose calls are signed with `function`'s access key, as that function's
+/// process signs them on the test stack (`scripts/functions.py`).
+async fn aws_as(function: &str) -> aws_config::SdkConfig {
+    // DynamoDB Local takes only letters and digits in an access key.
+    let key = function.replace('-', "");
+    let credentials = aws_sdk_dynamodb::config::Credentials::new(key, "local", None, None, "tests");
+    aws_config::from_env()
+        .credentials_provider(credentials)
+        .load()
+        .await
+}
+
+/// A store whose calls are signed as `function`'s (see [`app_as`]).
+pub async fn store_as(function: &str) -> Store {
+    Store::new(
+        aws_sdk_dynamodb::Client::new(&aws_as(function).await),
+        env("TABLE_NAME"),
+    )
+}
+
 /// An App whose AWS calls are signed as `function`'s, as that function's process signs
 /// them on the test stack (`scripts/functions.py`): the permission check counts them as
 /// that function's.
 pub async fn app_as(function: &str) -> hookline_functions::App {
-    // DynamoDB Local takes only letters and digits in an access key.
-    let key = function.replace('-', "");
-    let credentials = aws_sdk_dynamodb::config::Credentials::new(key, "local", None, None, "tests");
-    let aws = aws_config::from_env()
-        .credentials_provider(credentials)
-        .load()
-        .await;
+    let aws = aws_as(function).await;
     let settings = settings();
     let store = Store::new(
         aws_sdk_dynamodb::Client::new(&aws),

@@ -1,0 +1,376 @@
+//! How fast the deliver function goes, and what bounds it.
+
+use std::{
+    collections::{HashMap, HashSet},
+    sync::Mutex,
+    time::{Duration, Instant},
+};
+
+use aws_sdk_dynamodb::types::{
+    AttributeValue, PutRequest, TransactWriteItem, Update, WriteRequest,
+};
+use chrono::{DateTime, Utc};
+use futures::{future::join_all, stream, StreamExt};
+use hookline_functions::triggers;
+use hookline_shared::{
+    alert::AlertInput,
+    delivery::{
+        payload::Payload,
+        queue::{DeliveryMessage, Queue},
+        record::{AttemptRecord, Delivery, Trigger},
+        retry::{self, Outcome, WebhookStatus},
+        send::{self, Sent},
+        signing::build_request,
+    },
+    event::EventType,
+    ingest::Ingest,
+    store::{AttemptClaim, Claim},
+    webhook::{LastDelivery, Webhook},
+};
+use serde_json::json;
+
+use crate::{event_of, receiver, Bench};
+
+/// Webhooks the deliveries spread over.
+const WEBHOOKS: usize = 20;
+/// Deliveries per measured run, by batches in flight.
+const SWEEP: [(usize, usize); 4] = [(1, 1000), (4, 2000), (16, 2000), (64, 3000)];
+/// Requests at once for the raw limits.
+const CONCURRENCY: usize = 40;
+const FAN_OUT: usize = 1000;
+
+fn per_second(n: usize, took: Duration) -> f64 {
+    n as f64 / took.as_secs_f64()
+}
+
+/// `n` delivery messages to the webhooks in turn, as fan-out makes them (it writes
+/// nothing the deliver function reads, so they need no fan-out here).
+fn messages(account: &str, webhooks: &[Webhook], n: usize) -> Vec<String> {
+    let alert = json!({"id": "bench", "type": "cpu_high", "message": "CPU usage at 92% (threshold: 80%)", "severity": "critical"});
+    (0..n)
+        .map(|i| {
+            let webhook = &webhooks[i % webhooks.len()];
+            let payload = Payload::new(EventType::AlertTriggered, &alert, webhook, Utc::now());
+            let message = DeliveryMessage {
+                account_id: account.to_string(),
+                webhook_id: webhook.id.clone(),
+                delivery_id: uuid::Uuid::now_v7().to_string(),
+                alert_id: uuid::Uuid::now_v7().to_string(),
+                event: EventType::AlertTriggered,
+                attempt: 1,
+                trigger: Trigger::Scheduled,
+                payload: payload.to_raw(),
+                not_before: None,
+            };
+            serde_json::to_string(&message).unwrap()
+        })
+        .collect()
+}
+
+/// Runs the deliver handler on `bodies`, ten to an event, `in_flight` events at once.
+async fn deliver(bench: &Bench, bodies: &[String], in_flight: usize) -> Duration {
+    let app = bench.app(bench.settings.clone(), &bench.settings.delivery_queue_url);
+    let started = Instant::now();
+    let failures: usize = stream::iter(bodies.chunks(10).map(event_of))
+        .map(|e| {
+            let app = &app;
+            async move {
+                triggers::deliver(app, e)
+                    .await
+                    .unwrap()
+                    .batch_item_failures
+                    .len()
+            }
+        })
+        .buffer_unordered(in_flight)
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .sum();
+    assert_eq!(
+        failures, 0,
+        "every delivery succeeds against the local receiver"
+    );
+    started.elapsed()
+}
+
+/// The same DynamoDB calls as `deliver` makes for `bodies`, without the HTTP: per batch
+/// of ten, the worker's reads, claims and records (mirrored here, through the store).
+async fn writes_only(bench: &Bench, bodies: &[String], in_flight: usize) -> Duration {
+    let settings = &bench.settings.delivery;
+    let written_clear: Mutex<HashMap<(String, String), DateTime<Utc>>> = Mutex::default();
+    let started = Instant::now();
+    stream::iter(bodies.chunks(10))
+        .map(|batch| {
+            let written_clear = &written_clear;
+            async move {
+                let now = Utc::now();
+                let messages: Vec<DeliveryMessage> = batch
+                    .iter()
+                    .map(|b| serde_json::from_str(b).unwrap())
+                    .collect();
+                let keys: Vec<(&str, &str)> = messages
+                    .iter()
+                    .map(|m| (m.account_id.as_str(), m.webhook_id.as_str()))
+                    .collect::<HashSet<_>>()
+                    .into_iter()
+                    .collect();
+                let webhooks = bench.store.get_webhook_configs(&keys).await.unwrap();
+                let deliveries: Vec<Delivery> = messages
+                    .iter()
+                    .map(|m| m.delivery(now, settings.expires_at(now)))
+                    .collect();
+                let claims = messages.iter().zip(&deliveries).map(|(m, delivery)| {
+                    let claim = AttemptClaim {
+                        account_id: &m.account_id,
+                        delivery,
+                        attempt: m.attempt,
+                        trigger: m.trigger,
+                    };
+                    async move {
+                        bench
+                            .store
+                            .claim_attempt(&claim, now + settings.lease, now)
+                            .await
+                            .unwrap()
+                    }
+                });
+                for claim in join_all(claims).await {
+                    assert!(matches!(claim, Claim::Claimed));
+                }
+                let sent = Sent {
+                    outcome: Outcome::Success,
+                    status_code: Some(200),
+                    message: "delivered: the endpoint answered HTTP 200".into(),
+                    duration_ms: 1,
+                    response_body: Some("ok".into()),
+                    retry_after: None,
+                };
+                let decision =
+                    retry::decide(&sent, 1, Trigger::Scheduled, &settings.retry, 0.5, now);
+                let last = LastDelivery {
+                    success: true,
+                    status_code: Some(200),
+                    response: Some("ok".into()),
+                    timestamp: now,
+                };
+                let records: Vec<(AttemptRecord, Delivery)> = messages
+                    .iter()
+                    .zip(&deliveries)
+                    .map(|(m, delivery)| {
+                        let webhook = webhooks.iter().find(|w| w.id == m.webhook_id).unwrap();
+                        let request =
+                            build_request(webhook, &delivery.msg_id, m.body(), now.timestamp())
+                                .unwrap();
+                        let record = AttemptRecord::new(
+                            delivery,
+                            1,
+                            m.trigger,
+                            now,
+                            request.recorded(),
+                            &sent,
+                            &decision,
+                            settings.expires_at(now),
+                        );
+                        let after = delivery.after(&record, now);
+                        (record, after)
+                    })
+                    .collect();
+                let statuses: Vec<_> = {
+                    let written = written_clear.lock().unwrap();
+                    WebhookStatus::per_webhook(
+                        messages
+                            .iter()
+                            .map(|m| ((m.account_id.as_str(), m.webhook_id.as_str()), &last)),
+                    )
+                    .into_iter()
+                    .filter(|((a, w), status)| {
+                        status.worth_writing(
+                            written.get(&(a.to_string(), w.to_string())).copied(),
+                            now,
+                        )
+                    })
+                    .collect()
+                };
+                let finished: Vec<_> = messages
+                    .iter()
+                    .zip(&records)
+                    .map(|(m, (record, delivery))| (m.account_id.as_str(), record, delivery))
+                    .collect();
+                bench
+                    .store
+                    .record_attempts(&finished, &statuses)
+                    .await
+                    .unwrap();
+                let mut written = written_clear.lock().unwrap();
+                for ((a, w), _) in &statuses {
+                    written.insert((a.to_string(), w.to_string()), now);
+                }
+            }
+        })
+        .buffer_unordered(in_flight)
+        .collect::<Vec<_>>()
+        .await;
+    started.elapsed()
+}
+
+pub async fn run(bench: &Bench) {
+    let url = receiver::start(200).await;
+    let (account, webhooks) = bench.account(WEBHOOKS, &url).await;
+
+    // Warm up caches, connections and the JIT of DynamoDB Local.
+    deliver(bench, &messages(&account, &webhooks, 400), 4).await;
+
+    println!("Hookline benchmark: throughput ({WEBHOOKS} webhooks, a loopback receiver)");
+    println!(
+        "  batches of 10 in flight   deliver             same writes, no HTTP   deliver / writes"
+    );
+    let mut per_delivery = None;
+    for (in_flight, n) in SWEEP {
+        let bodies = messages(&account, &webhooks, n);
+        let before = bench.meter.reading();
+        let took = deliver(bench, &bodies, in_flight).await;
+        per_delivery.get_or_insert((bench.meter.reading() - before).per(n));
+        let took_writes = writes_only(bench, &messages(&account, &webhooks, n), in_flight).await;
+        let (rate, writes_rate) = (per_second(n, took), per_second(n, took_writes));
+        println!(
+            "  {in_flight:>24}   {rate:>6.0} deliveries/s   {writes_rate:>6.0} deliveries/s      {:>5.0} %",
+            100.0 * rate / writes_rate
+        );
+    }
+    let per = per_delivery.unwrap();
+    println!(
+        "  DynamoDB requests          {:>8.2} per successful delivery (1 batch in flight)",
+        per.requests
+    );
+
+    // The transport limit: the same signed POSTs straight from reqwest.
+    let policy = &bench.settings.destinations;
+    let http = send::http_client(policy);
+    let body = r#"{"type":"alert.triggered","data":{"alert":{"message":"CPU usage at 92%"}}}"#;
+    let started = Instant::now();
+    stream::iter(0..3000)
+        .map(|i| {
+            let request = build_request(
+                &webhooks[i % WEBHOOKS],
+                "msg_bench",
+                body.into(),
+                Utc::now().timestamp(),
+            )
+            .unwrap();
+            let http = &http;
+            async move { send::send(http, &request, Duration::from_secs(10), policy).await }
+        })
+        .buffer_unordered(CONCURRENCY)
+        .for_each(|a| async move { assert!(a.success()) })
+        .await;
+    let post_rate = per_second(3000, started.elapsed());
+
+    // The storage limit: PutItem of a record-sized item, and two reference rates.
+    let table = &bench.settings.table_name;
+    let record = "x".repeat(1500);
+    let started = Instant::now();
+    stream::iter(0..3000)
+        .map(|i| {
+            let put = bench
+                .dynamo
+                .put_item()
+                .table_name(table)
+                .item("pk", AttributeValue::S(format!("BENCH#{i}")))
+                .item("sk", AttributeValue::S("RAW".into()))
+                .item("record", AttributeValue::S(record.clone()));
+            async move { put.send().await.unwrap() }
+        })
+        .buffer_unordered(CONCURRENCY)
+        .collect::<Vec<_>>()
+        .await;
+    let put_rate = per_second(3000, started.elapsed());
+    let started = Instant::now();
+    stream::iter(0..300)
+        .map(|i| {
+            let items = (0..10).map(|j| {
+                let update = Update::builder()
+                    .table_name(table)
+                    .key("pk", AttributeValue::S(format!("BENCH#{i}#{j}")))
+                    .key("sk", AttributeValue::S("TX".into()))
+                    .update_expression("SET lease_until = :l")
+                    .condition_expression("attribute_not_exists(lease_until) OR lease_until < :l")
+                    .expression_attribute_values(":l", AttributeValue::N("1".into()))
+                    .build()
+                    .unwrap();
+                TransactWriteItem::builder().update(update).build()
+            });
+            let tx = bench
+                .dynamo
+                .transact_write_items()
+                .set_transact_items(Some(items.collect()));
+            async move { tx.send().await.unwrap() }
+        })
+        .buffer_unordered(4)
+        .collect::<Vec<_>>()
+        .await;
+    let tx_rate = per_second(3000, started.elapsed());
+    let started = Instant::now();
+    stream::iter(0..120)
+        .map(|i| {
+            let puts = (0..25).map(|j| {
+                let put = PutRequest::builder()
+                    .item("pk", AttributeValue::S(format!("BENCH#{i}#{j}")))
+                    .item("sk", AttributeValue::S("BATCH".into()))
+                    .item("record", AttributeValue::S(record.clone()))
+                    .build()
+                    .unwrap();
+                WriteRequest::builder().put_request(put).build()
+            });
+            let batch = bench
+                .dynamo
+                .batch_write_item()
+                .request_items(table, puts.collect());
+            async move { batch.send().await.unwrap() }
+        })
+        .buffer_unordered(4)
+        .collect::<Vec<_>>()
+        .await;
+    let batch_rate = per_second(3000, started.elapsed());
+    println!("  raw reqwest POST           {post_rate:>8.0} requests/s, {CONCURRENCY} at once (transport limit)");
+    println!("  raw DynamoDB PutItem       {put_rate:>8.0} requests/s, {CONCURRENCY} at once (storage limit)");
+    println!(
+        "  (transaction items         {tx_rate:>8.0} items/s, 10 conditional updates a request)"
+    );
+    println!("  (BatchWriteItem items      {batch_rate:>8.0} items/s, 25 puts a request)");
+
+    // One alert to 1,000 webhooks, on a scratch queue.
+    let (fan_account, _) = bench.account(FAN_OUT, &url).await;
+    let scratch = bench.scratch_queue().await;
+    let fan_queue = Queue::new(bench.sqs.clone(), scratch.clone());
+    let before = bench.meter.reading();
+    let started = Instant::now();
+    let accepted = Ingest {
+        store: &bench.store,
+        queue: &fan_queue,
+        settings: &bench.settings.delivery,
+    }
+    .accept(
+        &fan_account,
+        AlertInput::parse(&json!({"type": "cpu_high", "message": "fan-out"})).unwrap(),
+        None,
+    )
+    .await
+    .unwrap();
+    let took = started.elapsed();
+    let dynamo = bench.meter.reading() - before;
+    bench
+        .sqs
+        .delete_queue()
+        .queue_url(scratch)
+        .send()
+        .await
+        .unwrap();
+    println!(
+        "  fan-out to {FAN_OUT} webhooks    {} deliveries queued with {} SQS calls and {} DynamoDB requests in {:.2}s",
+        accepted.deliveries,
+        fan_queue.calls(),
+        dynamo.requests,
+        took.as_secs_f64()
+    );
+}
