@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Prints Hookline's delivery figures (see tests/src/bin/bench.rs). Not a test: the numbers
-# depend on the machine. Results are kept in BENCHMARKS.md.
+# Prints Hookline's delivery figures (see tests/src/bin/bench/main.rs). Not a test: the
+# numbers depend on the machine. Results are kept in BENCHMARKS.md.
+# Sections: `scripts/bench.sh throughput`, `scripts/bench.sh cost`; both by default.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
@@ -12,4 +13,4 @@ start_dynamodb "$(free_port)"
 start_sqs "$(free_port)"
 provision
 export ALLOWED_CIDRS=127.0.0.0/8 # the receiver is on loopback
-RUST_LOG=warn "$ROOT/target/release/bench"
+RUST_LOG=warn "$ROOT/target/release/bench" "$@"

@@ -32,7 +32,7 @@ pub struct App {
     pub queue: Queue,
     /// Makes attempts (the test route), with the clock and random source.
     pub attempter: Attempter,
-    /// The deliver function's worker, with its webhook cache.
+    /// The deliver function's worker.
     pub worker: Arc<Worker>,
 }
 
