@@ -90,9 +90,10 @@ provision() {
 # watch's --timeout also ends an idle function's wait for its next event (with a 408 the
 # runtime cannot read, so the function exits), and an invocation arriving meanwhile is
 # lost: a day keeps idle functions waiting, as Lambda's runtime API does.
+# HOOKLINE_WATCH_FLAGS=-v (or -vv) makes watch log each invocation, into api.log.
 start_api() {
   local port=$1
-  (cd "$ROOT" && exec cargo lambda watch --invoke-address 127.0.0.1 --invoke-port "$port" \
+  (cd "$ROOT" && exec cargo lambda ${HOOKLINE_WATCH_FLAGS:-} watch --invoke-address 127.0.0.1 --invoke-port "$port" \
     --only-lambda-apis --timeout 86400) >"$LOGS/api.log" 2>&1 &
   STACK_PIDS+=($!)
   wait_for_port "$port" api 120

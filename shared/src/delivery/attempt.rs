@@ -2,7 +2,10 @@
 //! test route both make attempts through [`Attempter`], so a test delivery is made,
 //! judged and recorded exactly as a real one.
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    sync::{Arc, OnceLock},
+    time::Duration,
+};
 
 use chrono::{DateTime, Utc};
 
@@ -26,8 +29,10 @@ const LAST_RESPONSE_MAX: usize = 1024;
 /// What an attempt needs besides the delivery: built once per function instance.
 #[derive(Clone)]
 pub struct Attempter {
-    /// Shared across invocations, so connections to endpoints are reused.
-    pub http: reqwest::Client,
+    /// Shared across invocations, so connections to endpoints are reused. Built on the
+    /// first attempt: loading the TLS roots is most of a cold start, and only the deliver
+    /// and test routes ever send.
+    http: Arc<OnceLock<reqwest::Client>>,
     pub settings: DeliverySettings,
     pub policy: Policy,
     pub clock: Arc<dyn Clock>,
@@ -52,7 +57,7 @@ pub struct Attempted {
 impl Attempter {
     pub fn new(settings: &Settings, clock: Arc<dyn Clock>, random: Arc<dyn Random>) -> Self {
         Self {
-            http: send::http_client(&settings.destinations),
+            http: Arc::default(),
             settings: settings.delivery.clone(),
             policy: settings.destinations.clone(),
             clock,
@@ -75,7 +80,8 @@ impl Attempter {
     ) -> Result<Attempted, BadSecret> {
         let started = self.clock.now();
         let request = signing::build_request(webhook, &delivery.msg_id, body, started.timestamp())?;
-        let sent = send::send(&self.http, &request, self.settings.timeout, &self.policy).await;
+        let http = self.http.get_or_init(|| send::http_client(&self.policy));
+        let sent = send::send(http, &request, self.settings.timeout, &self.policy).await;
         let finished = self.clock.now();
         let decision = retry::decide(
             &sent,
