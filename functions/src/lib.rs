@@ -39,7 +39,7 @@ pub struct App {
 impl App {
     pub async fn from_env() -> Result<Self, lambda_http::Error> {
         let settings = Settings::from_env()?;
-        let aws = aws_config::load_from_env().await;
+        let aws = hookline_shared::aws::config().await;
         let store = Store::new(DynamoClient::new(&aws), settings.table_name.clone());
         let queue = Queue::new(
             aws_sdk_sqs::Client::new(&aws),

@@ -49,6 +49,7 @@ macro_rules! named_enum {
 
 pub mod alert;
 pub mod auth;
+pub mod aws;
 pub mod clock;
 pub mod delivery;
 pub mod error;

@@ -420,6 +420,7 @@ async fn tokens_and_scopes_are_enforced() {
         .to_string();
     let path = format!("/webhooks/{id}");
     let api = api_url();
+    hookline_shared::delivery::send::use_ring_for_tls();
     let http = reqwest::Client::new();
 
     // 401: no token, an unknown token, another scheme.

@@ -30,8 +30,8 @@ const LAST_RESPONSE_MAX: usize = 1024;
 #[derive(Clone)]
 pub struct Attempter {
     /// Shared across invocations, so connections to endpoints are reused. Built on the
-    /// first attempt: loading the TLS roots is most of a cold start, and only the deliver
-    /// and test routes ever send.
+    /// first attempt, so that only the functions that send (deliver, the test route) pay
+    /// for reading the system's TLS roots, and they pay it after their cold start.
     http: Arc<OnceLock<reqwest::Client>>,
     pub settings: DeliverySettings,
     pub policy: Policy,

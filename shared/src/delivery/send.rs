@@ -44,9 +44,17 @@ impl Sent {
     }
 }
 
+/// Makes ring rustls' process-wide crypto provider, as reqwest (built without one) needs
+/// before any client is built. The AWS SDK is given ring too (`crate::aws`). Idempotent.
+pub fn use_ring_for_tls() {
+    // Err only when a provider is installed already, which is as good.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 /// One HTTP client for all deliveries: no redirects followed, our User-Agent, and names
 /// resolved only to addresses `policy` permits.
 pub fn http_client(policy: &Policy) -> reqwest::Client {
+    use_ring_for_tls();
     reqwest::Client::builder()
         .dns_resolver(Arc::new(GuardedResolver {
             policy: Arc::new(policy.clone()),

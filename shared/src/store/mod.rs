@@ -208,7 +208,7 @@ impl Store {
 
     /// A store on the default AWS configuration (which honours `AWS_ENDPOINT_URL_DYNAMODB`).
     pub async fn from_env(table: impl Into<String>) -> Self {
-        let config = aws_config::load_from_env().await;
+        let config = crate::aws::config().await;
         Self::new(Client::new(&config), table)
     }
 

@@ -51,7 +51,7 @@ pub fn alerts_queue_url() -> String {
 }
 
 pub async fn sqs() -> aws_sdk_sqs::Client {
-    aws_sdk_sqs::Client::new(&aws_config::load_from_env().await)
+    aws_sdk_sqs::Client::new(&hookline_shared::aws::config().await)
 }
 
 /// An App like the deployed functions', on the test stack (for in-process calls).
@@ -65,7 +65,7 @@ async fn aws_as(function: &str) -> aws_config::SdkConfig {
     // DynamoDB Local takes only letters and digits in an access key.
     let key = function.replace('-', "");
     let credentials = aws_sdk_dynamodb::config::Credentials::new(key, "local", None, None, "tests");
-    aws_config::from_env()
+    hookline_shared::aws::loader()
         .credentials_provider(credentials)
         .load()
         .await
@@ -235,7 +235,10 @@ pub struct Client {
 impl Client {
     pub fn new(token: &str) -> Self {
         Self {
-            http: reqwest::Client::new(),
+            http: {
+                hookline_shared::delivery::send::use_ring_for_tls();
+                reqwest::Client::new()
+            },
             base: api_url(),
             token: token.to_string(),
         }
@@ -340,7 +343,7 @@ pub async fn attempts(c: &Client, webhook: &str, delivery: &Value) -> Value {
 
 /// The raw items stored under an account, by sort key.
 pub async fn stored_items(account: &str) -> Vec<(String, HashMap<String, AttributeValue>)> {
-    let client = aws_sdk_dynamodb::Client::new(&aws_config::load_from_env().await);
+    let client = aws_sdk_dynamodb::Client::new(&hookline_shared::aws::config().await);
     let table = env("TABLE_NAME");
     let mut items = Vec::new();
     let mut start: Option<HashMap<String, AttributeValue>> = None;

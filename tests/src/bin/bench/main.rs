@@ -190,7 +190,7 @@ async fn main() {
     let writer = log_bytes.clone();
     tracing_subscriber::fmt()
         .json()
-        .with_env_filter("info")
+        .with_max_level(tracing_subscriber::filter::LevelFilter::INFO)
         .with_current_span(false)
         .without_time()
         .with_target(false)
@@ -198,7 +198,7 @@ async fn main() {
         .init();
     metrics::send_to(Box::new(log_bytes.clone()));
 
-    let aws = aws_config::load_from_env().await;
+    let aws = hookline_shared::aws::config().await;
     let settings = Settings::from_env().expect("scripts/bench.sh sets the stack's settings");
     let meter = meter::Meter::default();
     let dynamo = aws_sdk_dynamodb::Client::from_conf(
