@@ -20,3 +20,53 @@ pub fn loader() -> ConfigLoader {
         .build_https();
     aws_config::defaults(BehaviorVersion::latest()).http_client(http)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use aws_config::Region;
+    use aws_sdk_dynamodb::config::Credentials;
+    use tokio::{io::AsyncReadExt, net::TcpListener};
+
+    use crate::delivery::{destination::Policy, send::http_client};
+
+    /// The first byte a client sends on `listener`'s first connection, within 10 s.
+    async fn first_byte(listener: TcpListener) -> u8 {
+        let read = async {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            socket.read_u8().await.unwrap()
+        };
+        tokio::time::timeout(Duration::from_secs(10), read)
+            .await
+            .expect("no connection within 10 s")
+    }
+
+    /// Neither crate links a crypto provider of its own now: both clients must find ring
+    /// and open with a TLS handshake record (0x16), not fail or panic before connecting.
+    #[tokio::test]
+    async fn the_sdk_and_the_delivery_client_both_speak_tls_with_ring() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("https://{}", listener.local_addr().unwrap());
+        let seen = tokio::spawn(first_byte(listener));
+        let sdk = super::loader()
+            .region(Region::new("us-east-1"))
+            .credentials_provider(Credentials::new("k", "s", None, None, "test"))
+            .endpoint_url(&url)
+            .load()
+            .await;
+        let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
+        let _refused = dynamodb.list_tables().send().await;
+        assert_eq!(seen.await.unwrap(), 0x16, "the SDK's first byte");
+
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("https://{}", listener.local_addr().unwrap());
+        let seen = tokio::spawn(first_byte(listener));
+        let _refused = http_client(&Policy::default()).get(&url).send().await;
+        assert_eq!(
+            seen.await.unwrap(),
+            0x16,
+            "the delivery client's first byte"
+        );
+    }
+}

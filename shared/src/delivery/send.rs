@@ -44,8 +44,9 @@ impl Sent {
     }
 }
 
-/// Makes ring rustls' process-wide crypto provider, as reqwest (built without one) needs
-/// before any client is built. The AWS SDK is given ring too (`crate::aws`). Idempotent.
+/// Installs ring as rustls' process-wide crypto provider, which reqwest (built without
+/// one) needs before any client is built. The AWS SDK is given ring too (`crate::aws`).
+/// Idempotent.
 pub fn use_ring_for_tls() {
     // Err only when a provider is installed already, which is as good.
     let _ = rustls::crypto::ring::default_provider().install_default();
