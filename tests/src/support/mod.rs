@@ -237,7 +237,11 @@ impl Client {
         Self {
             http: {
                 hookline_shared::delivery::send::use_ring_for_tls();
-                reqwest::Client::new()
+                // No request of the tests takes a minute; a test waits no longer.
+                reqwest::Client::builder()
+                    .timeout(Duration::from_secs(60))
+                    .build()
+                    .unwrap()
             },
             base: api_url(),
             token: token.to_string(),
@@ -261,8 +265,17 @@ impl Client {
             .bearer_auth(&self.token)
     }
 
+    /// A GET, asked again once after 20 s of silence: cargo lambda watch now and then
+    /// loses a large answer (see scripts/test.sh), and a read is safe to repeat.
     pub async fn get(&self, path: &str) -> Reply {
-        self.send("GET", path, None).await
+        let wait = Duration::from_secs(20);
+        if let Ok(reply) = tokio::time::timeout(wait, self.send("GET", path, None)).await {
+            return reply;
+        }
+        eprintln!("GET {path}: no answer in {wait:?}; asking again");
+        tokio::time::timeout(wait, self.send("GET", path, None))
+            .await
+            .unwrap_or_else(|_| panic!("GET {path}: no answer, twice in {wait:?}"))
     }
 
     pub async fn post(&self, path: &str, body: Value) -> Reply {
