@@ -27,28 +27,31 @@ mod tests {
 
     use aws_config::Region;
     use aws_sdk_dynamodb::config::Credentials;
-    use tokio::{io::AsyncReadExt, net::TcpListener};
+    use tokio::{io::AsyncReadExt, net::TcpListener, task::JoinHandle};
 
     use crate::delivery::{destination::Policy, send::http_client};
 
-    /// The first byte a client sends on `listener`'s first connection, within 10 s.
-    async fn first_byte(listener: TcpListener) -> u8 {
-        let read = async {
-            let (mut socket, _) = listener.accept().await.unwrap();
-            socket.read_u8().await.unwrap()
-        };
-        tokio::time::timeout(Duration::from_secs(10), read)
-            .await
-            .expect("no connection within 10 s")
+    /// An `https://` URL on loopback, and the first byte a client sends to it (within 10 s).
+    async fn listener() -> (String, JoinHandle<u8>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("https://{}", listener.local_addr().unwrap());
+        let first_byte = tokio::spawn(async move {
+            let read = async {
+                let (mut socket, _) = listener.accept().await.unwrap();
+                socket.read_u8().await.unwrap()
+            };
+            tokio::time::timeout(Duration::from_secs(10), read)
+                .await
+                .expect("no connection within 10 s")
+        });
+        (url, first_byte)
     }
 
     /// Neither crate links a crypto provider of its own now: both clients must find ring
     /// and open with a TLS handshake record (0x16), not fail or panic before connecting.
     #[tokio::test]
     async fn the_sdk_and_the_delivery_client_both_speak_tls_with_ring() {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("https://{}", listener.local_addr().unwrap());
-        let seen = tokio::spawn(first_byte(listener));
+        let (url, seen) = listener().await;
         let sdk = super::loader()
             .region(Region::new("us-east-1"))
             .credentials_provider(Credentials::new("k", "s", None, None, "test"))
@@ -59,9 +62,7 @@ mod tests {
         let _refused = dynamodb.list_tables().send().await;
         assert_eq!(seen.await.unwrap(), 0x16, "the SDK's first byte");
 
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("https://{}", listener.local_addr().unwrap());
-        let seen = tokio::spawn(first_byte(listener));
+        let (url, seen) = listener().await;
         let _refused = http_client(&Policy::default()).get(&url).send().await;
         assert_eq!(
             seen.await.unwrap(),

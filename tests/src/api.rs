@@ -5,7 +5,7 @@ use hookline_shared::{auth::Scope, delivery::signing};
 use serde_json::{json, Value};
 
 use crate::support::{
-    add_token, api_url,
+    add_token, api_url, http_client,
     receiver::{Behaviour, Receiver},
     reply, store, Client, TestAccount,
 };
@@ -420,8 +420,7 @@ async fn tokens_and_scopes_are_enforced() {
         .to_string();
     let path = format!("/webhooks/{id}");
     let api = api_url();
-    hookline_shared::delivery::send::use_ring_for_tls();
-    let http = reqwest::Client::new();
+    let http = http_client();
 
     // 401: no token, an unknown token, another scheme.
     for auth in [

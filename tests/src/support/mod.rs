@@ -225,6 +225,16 @@ impl Reply {
     }
 }
 
+/// The tests' HTTP client to the API (ring installed, as reqwest needs one provider).
+pub fn http_client() -> reqwest::Client {
+    hookline_shared::delivery::send::use_ring_for_tls();
+    // No request of the tests takes a minute; a test waits no longer.
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .build()
+        .unwrap()
+}
+
 #[derive(Clone)]
 pub struct Client {
     http: reqwest::Client,
@@ -235,14 +245,7 @@ pub struct Client {
 impl Client {
     pub fn new(token: &str) -> Self {
         Self {
-            http: {
-                hookline_shared::delivery::send::use_ring_for_tls();
-                // No request of the tests takes a minute; a test waits no longer.
-                reqwest::Client::builder()
-                    .timeout(Duration::from_secs(60))
-                    .build()
-                    .unwrap()
-            },
+            http: http_client(),
             base: api_url(),
             token: token.to_string(),
         }
