@@ -98,6 +98,8 @@ start_api() {
   STACK_PIDS+=($!)
   wait_for_port "$port" api 120
   export HOOKLINE_FUNCTION_PIDS="$LOGS/pids"
+  # Action links in payloads point at this API (in AWS: the HttpApi's URL, see template.yaml).
+  export PUBLIC_BASE_URL="http://127.0.0.1:$port"
   python "$ROOT/scripts/functions.py" --runtime-api "http://127.0.0.1:$port/.rt" \
     --instances "${HOOKLINE_INSTANCES:-2}" --log "$LOGS/functions.log" \
     --pids "$HOOKLINE_FUNCTION_PIDS" >"$LOGS/supervisor.log" 2>&1 &

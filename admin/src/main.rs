@@ -84,6 +84,11 @@ enum Command {
         #[arg(long)]
         token_id: String,
     },
+    /// Replaces the account's action-link key: every link already sent stops working.
+    RotateLinkKey {
+        #[arg(long)]
+        account: String,
+    },
 }
 
 #[tokio::main]
@@ -115,6 +120,7 @@ async fn run(store: &Store, command: Command) -> Result<serde_json::Value, Store
                 created_at: Utc::now(),
                 webhook_count: 0,
                 webhook_quota,
+                link_key: None,
             };
             store.create_account(&account).await?;
             Ok(json!(account))
@@ -148,6 +154,11 @@ async fn run(store: &Store, command: Command) -> Result<serde_json::Value, Store
         Command::RevokeToken { account, token_id } => {
             store.revoke_token(&account, &token_id).await?;
             Ok(json!({"revoked": token_id}))
+        }
+        Command::RotateLinkKey { account } => {
+            let key = store.rotate_link_key(&account).await?;
+            // The id only: the secret never leaves the table.
+            Ok(json!({"account_id": account, "link_key_id": key.id}))
         }
     }
 }

@@ -1,11 +1,19 @@
-//! Alerts in over HTTP (`POST /alerts`, `POST /alerts/alertmanager`) and the alert view.
+//! Alerts over HTTP: reports in (`POST /alerts`, `POST /alerts/alertmanager`), the alert
+//! list and view, and the actions (`POST /alerts/{id}/<action>`).
 
-use chrono::Utc;
+use chrono::{DateTime, Duration, Utc};
 use hookline_shared::{
-    alert::{alertmanager, AlertInput},
+    alert::{
+        alertmanager,
+        lifecycle::{Action, ActionName, Actor, AlertState, MAX_WAIT_SECONDS},
+        Alert, AlertInput,
+    },
     auth::Access,
     delivery::record::Delivery,
+    error::FieldError,
     ingest::{idempotency_key, Accepted},
+    store::AlertQuery,
+    validate::ALERT_TYPE_MAX_CHARS,
     ApiError,
 };
 use lambda_http::{http::StatusCode, Body, Request, Response};
@@ -13,7 +21,8 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::{
-    http::{authenticate, json_body_within, path_id},
+    http::{authenticate, base_url, body_is_blank, json_body, json_body_within, path_id},
+    paging,
     response::{json_response, respond},
     App,
 };
@@ -22,6 +31,8 @@ use crate::{
 pub const ALERT_BODY_LIMIT: usize = 128 * 1024;
 /// An Alertmanager notification may group many alerts.
 pub const ALERTMANAGER_BODY_LIMIT: usize = 1024 * 1024;
+/// How much of an alert's message a listing shows.
+const LIST_MESSAGE_CHARS: usize = 280;
 
 fn header<'a>(req: &'a Request, name: &str) -> Result<Option<&'a str>, ApiError> {
     match req.headers().get(name) {
@@ -33,7 +44,7 @@ fn header<'a>(req: &'a Request, name: &str) -> Result<Option<&'a str>, ApiError>
     }
 }
 
-/// `POST /alerts`: 202 `{alert_id, deliveries}`.
+/// `POST /alerts`: 202 `{alert_id, outcome, event, transition, deliveries}`.
 pub async fn create(app: &App, req: Request) -> Response<Body> {
     respond(create_alert(app, &req).await)
 }
@@ -42,15 +53,19 @@ async fn create_alert(app: &App, req: &Request) -> Result<Response<Body>, ApiErr
     let principal = authenticate(&app.store, req, Access::Write).await?;
     let key = idempotency_key(header(req, "idempotency-key")?)?;
     let input = AlertInput::parse(&json_body_within(req, ALERT_BODY_LIMIT)?)?;
+    let base = base_url(req);
+    let by = Actor::Token {
+        token_id: principal.token_id.clone(),
+    };
     let accepted = app
-        .ingest()
-        .accept(&principal.account_id, input, key.as_deref())
+        .ingest(base.as_deref())
+        .accept(&principal.account_id, input, key.as_deref(), by)
         .await?;
     Ok(json_response(StatusCode::ACCEPTED, &accepted))
 }
 
 /// `POST /alerts/alertmanager`: Alertmanager's webhook (version 4); one Hookline alert
-/// per alert in it.
+/// per alert in it, keyed by its fingerprint.
 pub async fn alertmanager(app: &App, req: Request) -> Response<Body> {
     respond(alertmanager_alerts(app, &req).await)
 }
@@ -59,12 +74,19 @@ async fn alertmanager_alerts(app: &App, req: &Request) -> Result<Response<Body>,
     let principal = authenticate(&app.store, req, Access::Write).await?;
     let key = idempotency_key(header(req, "idempotency-key")?)?;
     let inputs = alertmanager::parse(&json_body_within(req, ALERTMANAGER_BODY_LIMIT)?)?;
+    let base = base_url(req);
+    let ingest = app.ingest(base.as_deref());
     let mut accepted = Vec::with_capacity(inputs.len());
     for (i, input) in inputs.into_iter().enumerate() {
         let key = key.as_ref().map(|k| format!("{k}#{i}"));
         accepted.push(
-            app.ingest()
-                .accept(&principal.account_id, input, key.as_deref())
+            ingest
+                .accept(
+                    &principal.account_id,
+                    input,
+                    key.as_deref(),
+                    Actor::Alertmanager,
+                )
                 .await?,
         );
     }
@@ -83,7 +105,116 @@ async fn alertmanager_alerts(app: &App, req: &Request) -> Result<Response<Body>,
     ))
 }
 
-/// `GET /alerts/{id}`: the alert and where each of its deliveries stands.
+/// An alert as a listing shows it: no data, labels or timeline, the message cut short.
+#[derive(Serialize)]
+struct Summary<'a> {
+    id: &'a str,
+    dedup_key: Option<&'a str>,
+    #[serde(rename = "type")]
+    alert_type: &'a str,
+    title: Option<&'a str>,
+    message: String,
+    severity: Option<&'a str>,
+    state: AlertState,
+    transition: u32,
+    reports: u64,
+    received_at: DateTime<Utc>,
+    last_seen: DateTime<Utc>,
+    silenced_until: Option<DateTime<Utc>>,
+    escalated: bool,
+}
+
+impl<'a> Summary<'a> {
+    fn of(alert: &'a Alert) -> Self {
+        let input = &alert.input;
+        Self {
+            id: &alert.id,
+            dedup_key: input.dedup_key.as_deref(),
+            alert_type: &input.alert_type,
+            title: input.title.as_deref(),
+            message: input.message.chars().take(LIST_MESSAGE_CHARS).collect(),
+            severity: input.severity.map(|s| s.as_str()),
+            state: alert.state,
+            transition: alert.transition,
+            reports: alert.reports,
+            received_at: alert.received_at,
+            last_seen: alert.last_seen,
+            silenced_until: alert.silenced_until,
+            escalated: alert.escalated,
+        }
+    }
+}
+
+/// `GET /alerts`: newest first; `state`, `type`, `since`, `limit`, `cursor`.
+pub async fn list(app: &App, req: Request) -> Response<Body> {
+    respond(list_alerts(app, &req).await)
+}
+
+async fn list_alerts(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
+    let principal = authenticate(&app.store, req, Access::Read).await?;
+    let mut errors = Vec::new();
+    let (limit, after) = paging::parse(req, &mut errors);
+    let mut query = AlertQuery::default();
+    if let Some(raw) = paging::param(req, "state", &mut errors) {
+        query.state = AlertState::parse(&raw);
+        if query.state.is_none() {
+            errors.push(FieldError::new(
+                "state",
+                "must be one of triggered, acknowledged, silenced, resolved",
+            ));
+        }
+    }
+    if let Some(raw) = paging::param(req, "type", &mut errors) {
+        if raw.is_empty()
+            || raw.chars().count() > ALERT_TYPE_MAX_CHARS
+            || raw.chars().any(char::is_control)
+        {
+            errors.push(FieldError::new(
+                "type",
+                format!("must be 1 to {ALERT_TYPE_MAX_CHARS} printable characters"),
+            ));
+        } else {
+            query.alert_type = Some(raw);
+        }
+    }
+    if let Some(raw) = paging::param(req, "since", &mut errors) {
+        match DateTime::parse_from_rfc3339(&raw) {
+            Ok(t) if t.timestamp() >= 0 => query.since = Some(t.with_timezone(&Utc)),
+            _ => errors.push(FieldError::new(
+                "since",
+                "must be an RFC 3339 timestamp after 1970",
+            )),
+        }
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::Validation(errors));
+    }
+    let page = app
+        .store
+        .list_alerts(
+            &principal.account_id,
+            &query,
+            limit,
+            after.as_deref(),
+            Utc::now(),
+        )
+        .await?;
+    #[derive(Serialize)]
+    struct Reply<'a> {
+        alerts: Vec<Summary<'a>>,
+        next_cursor: Option<String>,
+    }
+    Ok(json_response(
+        StatusCode::OK,
+        &Reply {
+            alerts: page.items.iter().map(|s| Summary::of(&s.alert)).collect(),
+            next_cursor: page.next_after.as_deref().map(paging::encode_cursor),
+        },
+    ))
+}
+
+/// `GET /alerts/{id}`: the alert, its state and timeline, and where each delivery of its
+/// latest transitions stands.
 pub async fn get(app: &App, req: Request) -> Response<Body> {
     respond(get_alert(app, &req).await)
 }
@@ -96,29 +227,32 @@ async fn get_alert(app: &App, req: &Request) -> Result<Response<Body>, ApiError>
         .get_alert(&principal.account_id, &id, Utc::now())
         .await?
         .ok_or(ApiError::NotFound("alert"))?;
+    let targets = stored.targets();
     let found = app
         .store
-        .get_deliveries(&principal.account_id, &stored.targets)
+        .get_deliveries(&principal.account_id, &targets)
         .await?;
-    let summaries: Vec<Value> = stored
-        .targets
+    let summaries: Vec<Value> = targets
         .iter()
         .map(|t| {
             let d: Option<&Delivery> = found.iter().find(|d| d.delivery_id == t.delivery_id);
             serde_json::json!({
                 "webhook_id": t.webhook_id,
                 "delivery_id": t.delivery_id,
+                "transition": t.transition,
+                "event": t.event,
                 "state": d.map_or("pending", |d| d.state.as_str()),
                 "attempts": d.map_or(0, |d| d.attempt_count),
                 "last_status_code": d.and_then(|d| d.last_status_code),
                 "last_error": d.and_then(|d| d.last_error.clone()),
                 "next_attempt_at": d.and_then(|d| d.next_attempt_at),
+                "out_of_order": d.is_some_and(|d| d.out_of_order),
             })
         })
         .collect();
     #[derive(Serialize)]
     struct Reply<'a> {
-        alert: &'a hookline_shared::alert::Alert,
+        alert: &'a Alert,
         deliveries: Vec<Value>,
     }
     Ok(json_response(
@@ -128,4 +262,156 @@ async fn get_alert(app: &App, req: &Request) -> Result<Response<Body>, ApiError>
             deliveries: summaries,
         },
     ))
+}
+
+/// `POST /alerts/{id}/acknowledge` (and `unacknowledge`, `resolve`, `unresolve`,
+/// `silence`, `unsilence`): 200 `{alert, changed, message, deliveries}`, or 409 when the
+/// action does not apply to the alert's state.
+pub async fn act(app: &App, req: Request) -> Response<Body> {
+    respond(act_on_alert(app, &req).await)
+}
+
+async fn act_on_alert(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
+    let principal = authenticate(&app.store, req, Access::Write).await?;
+    let name = req
+        .uri()
+        .path()
+        .rsplit('/')
+        .next()
+        .and_then(ActionName::parse)
+        .ok_or(ApiError::NotFound("route"))?;
+    let id = path_id(req, "id", "alert")?;
+    let action = parse_action(name, req, Utc::now())?;
+    let base = base_url(req);
+    let by = Actor::Token {
+        token_id: principal.token_id.clone(),
+    };
+    let acted = app
+        .ingest(base.as_deref())
+        .act(&principal.account_id, &id, action, by)
+        .await?;
+    Ok(json_response(StatusCode::OK, &acted))
+}
+
+/// The action a route names, with its body: `silence` takes `{"until"}` or
+/// `{"duration_seconds"}`; the others take no body (or `{}`).
+fn parse_action(name: ActionName, req: &Request, now: DateTime<Utc>) -> Result<Action, ApiError> {
+    let body = if body_is_blank(req) {
+        Value::Object(Default::default())
+    } else {
+        json_body(req)?
+    };
+    let Value::Object(map) = body else {
+        return Err(ApiError::field("body", "must be a JSON object"));
+    };
+    let allowed: &[&str] = match name {
+        ActionName::Silence => &["until", "duration_seconds"],
+        _ => &[],
+    };
+    let mut errors: Vec<FieldError> = map
+        .keys()
+        .filter(|k| !allowed.contains(&k.as_str()))
+        .map(|k| FieldError::new(k.clone(), "is not a known field"))
+        .collect();
+    let action = match name {
+        ActionName::Acknowledge => Action::Acknowledge,
+        ActionName::Unacknowledge => Action::Unacknowledge,
+        ActionName::Resolve => Action::Resolve,
+        ActionName::Unresolve => Action::Unresolve,
+        ActionName::Unsilence => Action::Unsilence,
+        ActionName::Silence => match silence_until(&map, now) {
+            Ok(until) => Action::Silence { until },
+            Err(e) => {
+                errors.push(e);
+                Action::Unsilence
+            }
+        },
+    };
+    if errors.is_empty() {
+        Ok(action)
+    } else {
+        Err(ApiError::Validation(errors))
+    }
+}
+
+/// When a silence ends: in the future, at most [`MAX_WAIT_SECONDS`] away.
+fn silence_until(
+    map: &serde_json::Map<String, Value>,
+    now: DateTime<Utc>,
+) -> Result<DateTime<Utc>, FieldError> {
+    let max = Duration::seconds(MAX_WAIT_SECONDS);
+    match (map.get("until"), map.get("duration_seconds")) {
+        (Some(_), Some(_)) => Err(FieldError::new(
+            "until",
+            "give until or duration_seconds, not both",
+        )),
+        (None, None) => Err(FieldError::new(
+            "until",
+            "is required (or duration_seconds): when the silence ends",
+        )),
+        (Some(until), None) => {
+            let at = until
+                .as_str()
+                .and_then(|u| DateTime::parse_from_rfc3339(u).ok())
+                .map(|t| t.with_timezone(&Utc))
+                .ok_or_else(|| FieldError::new("until", "must be an RFC 3339 timestamp"))?;
+            if at <= now || at > now + max {
+                return Err(FieldError::new(
+                    "until",
+                    format!(
+                        "must be in the future, at most {MAX_WAIT_SECONDS} seconds (7 days) away"
+                    ),
+                ));
+            }
+            // Whole seconds: a silence is compared exactly when its timer comes.
+            Ok(at - Duration::nanoseconds(i64::from(at.timestamp_subsec_nanos())))
+        }
+        (None, Some(seconds)) => match seconds.as_i64() {
+            Some(s @ 1..=MAX_WAIT_SECONDS) if seconds.is_u64() => {
+                let at = now + Duration::seconds(s);
+                Ok(at - Duration::nanoseconds(i64::from(at.timestamp_subsec_nanos())))
+            }
+            _ => Err(FieldError::new(
+                "duration_seconds",
+                format!("must be a whole number of seconds, 1 to {MAX_WAIT_SECONDS}"),
+            )),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+    use serde_json::json;
+
+    fn map(v: Value) -> serde_json::Map<String, Value> {
+        v.as_object().unwrap().clone()
+    }
+
+    #[test]
+    fn silences_end_in_the_future_within_seven_days() {
+        let now = Utc.timestamp_opt(1_800_000_000, 0).unwrap();
+        assert_eq!(
+            silence_until(&map(json!({"duration_seconds": 3600})), now).unwrap(),
+            now + Duration::hours(1)
+        );
+        assert_eq!(
+            silence_until(&map(json!({"until": "2027-01-15T08:00:30Z"})), now).unwrap(),
+            Utc.with_ymd_and_hms(2027, 1, 15, 8, 0, 30).unwrap()
+        );
+        for bad in [
+            json!({}),
+            json!({"duration_seconds": 0}),
+            json!({"duration_seconds": -5}),
+            json!({"duration_seconds": 1.5}),
+            json!({"duration_seconds": 604_801}),
+            json!({"until": "2020-01-01T00:00:00Z"}),
+            json!({"until": "9999-01-01T00:00:00Z"}),
+            json!({"until": "soon"}),
+            json!({"until": "2027-01-15T08:00:30Z", "duration_seconds": 60}),
+        ] {
+            assert!(silence_until(&map(bad.clone()), now).is_err(), "{bad}");
+        }
+    }
 }

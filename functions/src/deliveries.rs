@@ -106,20 +106,33 @@ async fn get_delivery(app: &App, req: &Request) -> Result<Response<Body>, ApiErr
     Ok(json_response(StatusCode::OK, &Reply { delivery, attempts }))
 }
 
-/// The body the delivery sends, from its stored alert.
+/// The body the delivery sends: its transition's payload, from the alert as that
+/// transition left it.
 async fn payload_of(
     app: &App,
     webhook: &Webhook,
     delivery: &Delivery,
 ) -> Result<Box<serde_json::value::RawValue>, ApiError> {
-    let stored = app
-        .store
-        .get_alert(&webhook.account_id, &delivery.alert_id, Utc::now())
-        .await?
-        .ok_or(ApiError::NotFound("delivery"))?;
-    let alert =
-        serde_json::to_value(&stored.alert).map_err(|e| ApiError::Internal(e.to_string()))?;
-    Ok(Payload::new(delivery.event, &alert, webhook, stored.alert.received_at).to_raw())
+    let account = &webhook.account_id;
+    let alert = match delivery.transition {
+        Some(n) => app
+            .store
+            .get_snapshot(account, &delivery.alert_id, n)
+            .await?
+            .map(|s| s.alert),
+        None => app
+            .store
+            .get_alert(account, &delivery.alert_id, Utc::now())
+            .await?
+            .map(|s| s.alert),
+    }
+    .ok_or(ApiError::NotFound("delivery"))?;
+    let entry = delivery
+        .transition
+        .and_then(|n| alert.timeline.iter().find(|t| t.transition == n));
+    let at = entry.map_or(alert.received_at, |t| t.at);
+    let json = serde_json::to_value(&alert).map_err(|e| ApiError::Internal(e.to_string()))?;
+    Ok(Payload::new(delivery.event, &json, entry, webhook, at).to_raw())
 }
 
 /// `POST /webhooks/{id}/deliveries/{delivery_id}/redeliver`: queues a manual attempt with
@@ -148,6 +161,10 @@ async fn redeliver_delivery(app: &App, req: &Request) -> Result<Response<Body>, 
         trigger: Trigger::Manual,
         payload,
         not_before: None,
+        transition: delivery.transition,
+        // A redelivery is asked for by hand: it goes at once.
+        waits_for: None,
+        out_of_order: delivery.out_of_order,
     };
     app.queue
         .send_delayed(&message, std::time::Duration::ZERO)

@@ -171,6 +171,25 @@ pub fn path_id(req: &Request, param: &str, entity: &'static str) -> Result<Strin
         .map_err(|_| ApiError::NotFound(entity))
 }
 
+/// The API's base URL as this request reached it (API Gateway's domain and stage).
+pub fn base_url(req: &Request) -> Option<String> {
+    use lambda_http::request::RequestContext;
+    let RequestContext::ApiGatewayV2(ctx) = req.request_context_ref()? else {
+        return None;
+    };
+    let domain = ctx.domain_name.as_deref().filter(|d| !d.is_empty())?;
+    Some(
+        match ctx
+            .stage
+            .as_deref()
+            .filter(|s| *s != "$default" && !s.is_empty())
+        {
+            Some(stage) => format!("https://{domain}/{stage}"),
+            None => format!("https://{domain}"),
+        },
+    )
+}
+
 /// A single query parameter; given twice it is refused rather than guessed at.
 pub fn query_param(req: &Request, name: &str) -> Result<Option<String>, ApiError> {
     let params = req.query_string_parameters();

@@ -18,6 +18,7 @@ use lambda_http::{Body, Request, Response};
 pub mod alerts;
 pub mod deliveries;
 pub mod http;
+pub mod links;
 pub mod paging;
 pub mod response;
 pub mod triggers;
@@ -72,12 +73,14 @@ impl App {
         }
     }
 
-    /// Fan-out, on this App's store, queue and settings.
-    pub fn ingest(&self) -> Ingest<'_> {
+    /// Alerts in and their changes, on this App's store, queue and settings. Action links
+    /// start with `PUBLIC_BASE_URL`, or else with `request_base` (an API route's own URL).
+    pub fn ingest<'a>(&'a self, request_base: Option<&'a str>) -> Ingest<'a> {
         Ingest {
             store: &self.store,
             queue: &self.queue,
             settings: &self.settings.delivery,
+            links_base: self.settings.public_base_url.as_deref().or(request_base),
         }
     }
 }

@@ -4,10 +4,14 @@
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use futures::future::join_all;
 use hookline_shared::{
-    alert::{cloudwatch, AlertInput},
-    delivery::{queue::DeliveryMessage, worker::Handled},
+    alert::{cloudwatch, lifecycle::Actor, AlertInput},
+    delivery::{
+        queue::{QueueMessage, TimerMessage},
+        worker::Handled,
+    },
     error::FieldError,
     ingest::idempotency_key,
+    ApiError,
 };
 use serde_json::{json, Value};
 
@@ -35,60 +39,135 @@ where
 }
 
 /// The deliver function: one attempt per message, all of a batch at once, claimed and
-/// recorded together. A message not yet due is held out of sight until it is (or for as
-/// long as SQS allows) and left on the queue.
+/// recorded together; and the alert timers that ride the same queue. A message not yet
+/// due is put off until it is (see [`Queue::postpone`]).
 pub async fn deliver(
     app: &App,
     event: SqsEvent,
 ) -> Result<SqsBatchResponse, lambda_runtime::Error> {
-    let mut ids = Vec::new();
+    let mut received = Vec::new();
     let mut messages = Vec::new();
+    let mut timers = Vec::new();
     let mut failed = Vec::new();
     for record in event.records {
-        let id = record.message_id.unwrap_or_default();
-        match record
-            .body
-            .as_deref()
-            .map(serde_json::from_str::<DeliveryMessage>)
-        {
-            Some(Ok(m)) => {
-                let receipt = record.receipt_handle.unwrap_or_default();
-                ids.push((id, receipt, m.delivery_id.clone(), m.attempt));
+        let id = record.message_id.clone().unwrap_or_default();
+        let body = record.body.clone().unwrap_or_default();
+        let receives = record
+            .attributes
+            .get("ApproximateReceiveCount")
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(1);
+        let receipt = record.receipt_handle.unwrap_or_default();
+        match QueueMessage::parse(&body) {
+            Ok(QueueMessage::Delivery(m)) => {
+                let about = (m.delivery_id.clone(), m.attempt);
+                received.push((
+                    Received {
+                        id,
+                        receipt,
+                        receives,
+                        body,
+                    },
+                    about,
+                ));
                 messages.push(m);
             }
-            _ => {
+            Ok(QueueMessage::Timer(t)) => timers.push((
+                Received {
+                    id,
+                    receipt,
+                    receives,
+                    body,
+                },
+                t,
+            )),
+            Err(_) => {
                 // Left on the queue: after maxReceiveCount it lands in the dead-letter queue.
                 tracing::error!(sqs_message = %id, "not a delivery message");
                 failed.push(id);
             }
         }
     }
-    let results = app.worker.handle_batch(messages).await;
+    let (results, timed) = futures::join!(
+        app.worker.handle_batch(messages),
+        join_all(timers.iter().map(|(_, t)| run_timer(app, t)))
+    );
     let now = app.attempter.now();
-    for ((id, receipt, delivery, attempt), result) in ids.into_iter().zip(results) {
+    for ((r, (delivery, attempt)), result) in received.into_iter().zip(results) {
         match result {
             Ok(Handled::Postponed(until)) => {
-                let wait = (until - now).to_std().unwrap_or_default();
-                if let Err(err) = app.queue.hold(&receipt, wait).await {
-                    // Then it comes back after the visibility timeout, and is held again.
-                    tracing::warn!(sqs_message = %id, %delivery, error = %err, "could not hold a message");
-                }
-                tracing::info!(sqs_message = %id, %delivery, attempt, %until, outcome = "Postponed", "message handled");
-                failed.push(id);
+                tracing::info!(sqs_message = %r.id, %delivery, attempt, %until, outcome = "Postponed", "message handled");
+                postpone(app, r, until, now, &mut failed).await;
             }
             Ok(handled) => {
-                tracing::info!(sqs_message = %id, %delivery, attempt, outcome = ?handled, "message handled");
+                tracing::info!(sqs_message = %r.id, %delivery, attempt, outcome = ?handled, "message handled");
                 if handled == Handled::Busy {
-                    failed.push(id);
+                    failed.push(r.id);
                 }
             }
             Err(err) => {
-                tracing::error!(sqs_message = %id, %delivery, attempt, error = %err, "delivery failed; the message will be retried");
-                failed.push(id);
+                tracing::error!(sqs_message = %r.id, %delivery, attempt, error = %err, "delivery failed; the message will be retried");
+                failed.push(r.id);
+            }
+        }
+    }
+    for ((r, timer), result) in timers.into_iter().zip(timed) {
+        match result {
+            Ok(None) => {}
+            Ok(Some(until)) => postpone(app, r, until, now, &mut failed).await,
+            Err(err) => {
+                tracing::error!(sqs_message = %r.id, alert = %timer.alert_id, error = %err, "alert timer failed; it will be retried");
+                failed.push(r.id);
             }
         }
     }
     Ok(batch_response(failed))
+}
+
+/// A received queue message, as needed to put it off.
+struct Received {
+    id: String,
+    receipt: String,
+    receives: u32,
+    body: String,
+}
+
+/// Puts a message off until `until`; one left on the queue counts as a batch failure.
+async fn postpone(
+    app: &App,
+    r: Received,
+    until: chrono::DateTime<chrono::Utc>,
+    now: chrono::DateTime<chrono::Utc>,
+    failed: &mut Vec<String>,
+) {
+    let wait = (until - now).to_std().unwrap_or_default();
+    match app
+        .queue
+        .postpone(&r.receipt, r.receives, &r.body, wait)
+        .await
+    {
+        Ok(true) => failed.push(r.id),
+        Ok(false) => {}
+        Err(err) => {
+            // Then it comes back after the visibility timeout, and is put off again.
+            tracing::warn!(sqs_message = %r.id, error = %err, "could not put a message off");
+            failed.push(r.id);
+        }
+    }
+}
+
+/// Runs a timer that is due; `Ok(Some(t))`: not due until `t`.
+async fn run_timer(
+    app: &App,
+    timer: &TimerMessage,
+) -> Result<Option<chrono::DateTime<chrono::Utc>>, ApiError> {
+    let now = app.attempter.now();
+    if timer.not_before > now + chrono::Duration::seconds(1) {
+        return Ok(Some(timer.not_before));
+    }
+    let acted = app.ingest(None).run_timer(timer).await?;
+    tracing::info!(alert = %timer.alert_id, timer = timer.timer.name(), fired = acted.as_ref().is_some_and(|a| a.changed), "alert timer ran");
+    Ok(None)
 }
 
 fn batch_response(failed: Vec<String>) -> SqsBatchResponse {
@@ -181,9 +260,9 @@ pub async fn ingest_queue(
         }
         // SQS delivers at least once: the message id keeps a redelivery from fanning out twice.
         let key = key.unwrap_or_else(|| format!("sqs:{id}"));
-        match app.ingest().accept(&account, alert, Some(&key)).await {
+        match app.ingest(None).accept(&account, alert, Some(&key), Actor::Queue).await {
             Ok(accepted) => {
-                tracing::info!(sqs_message = %id, account = %account, alert = %accepted.alert_id, deliveries = accepted.deliveries, "queued alert accepted");
+                tracing::info!(sqs_message = %id, account = %account, alert = accepted.alert_id.as_deref().unwrap_or("none"), outcome = ?accepted.outcome, deliveries = accepted.deliveries, "queued alert accepted");
                 true
             }
             Err(err) => {
@@ -195,8 +274,8 @@ pub async fn ingest_queue(
     .await)
 }
 
-/// CloudWatch alarm state changes (EventBridge): ALARM fires, OK resolves, for the
-/// account named by the `CLOUDWATCH_ACCOUNT_ID` setting.
+/// CloudWatch alarm state changes (EventBridge): ALARM fires, OK resolves (the alarm's ARN
+/// keys the alert), for the account named by the `CLOUDWATCH_ACCOUNT_ID` setting.
 pub async fn ingest_cloudwatch(app: &App, event: Value) -> Result<Value, lambda_runtime::Error> {
     let account = app
         .settings
@@ -212,9 +291,10 @@ pub async fn ingest_cloudwatch(app: &App, event: Value) -> Result<Value, lambda_
             return Ok(json!({"skipped": fault}));
         }
     };
+    let key = cloudwatch::idempotency_key(&event);
     let accepted = app
-        .ingest()
-        .accept(account, input, None)
+        .ingest(None)
+        .accept(account, input, key.as_deref(), Actor::Cloudwatch)
         .await
         .map_err(|e| lambda_runtime::Error::from(e.to_string()))?;
     Ok(serde_json::to_value(accepted)?)

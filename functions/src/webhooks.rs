@@ -13,7 +13,7 @@ use hookline_shared::{
     },
     error::FieldError,
     event::EventType,
-    store::{StoredAlert, Target},
+    store::{Move, StoredAlert},
     webhook::{parse_rotation, Webhook, WebhookChanges, WebhookSettings, WebhookView},
     ApiError,
 };
@@ -227,7 +227,7 @@ async fn test_webhook(app: &App, req: &Request) -> Result<Response<Body>, ApiErr
     let now = app.attempter.now();
     let alert = alert::test_alert(now);
     let alert_json = serde_json::to_value(&alert).map_err(|e| ApiError::Internal(e.to_string()))?;
-    let body = Payload::new(EventType::AlertTest, &alert_json, &webhook, now).render();
+    let body = Payload::new(EventType::AlertTest, &alert_json, None, &webhook, now).render();
     let delivery = Delivery::pending(
         record::delivery_id(&alert.id, &webhook.id, now),
         webhook.id.clone(),
@@ -269,11 +269,16 @@ async fn test_webhook(app: &App, req: &Request) -> Result<Response<Body>, ApiErr
 /// happened, so a failure to record it is logged rather than turned into an error answer.
 async fn record_test(app: &App, webhook: &Webhook, alert: alert::Alert, attempted: &Attempted) {
     let stored = StoredAlert {
-        targets: vec![Target {
-            webhook_id: webhook.id.clone(),
-            delivery_id: attempted.delivery.delivery_id.clone(),
+        moves: vec![Move {
+            transition: 1,
+            event: EventType::AlertTest,
+            at: attempted.delivery.created_at,
+            webhook_ids: vec![webhook.id.clone()],
+            report_id: None,
         }],
         alert,
+        last_report: None,
+        version: 1,
         expires_at: attempted.delivery.expires_at,
     };
     if let Err(err) = app

@@ -4,12 +4,31 @@ named_enum! {
     /// An event type. Its name, as the API and every payload's `type` carry it, is written
     /// once here: serde, parsing and the error messages all take it from strum.
     pub enum EventType {
-        /// An alert fired.
+        /// A new alert fired (transition 1 of an alert that fires).
         #[strum(serialize = "alert.triggered")]
         AlertTriggered,
-        /// An alert was resolved.
+        /// Someone took an alert on: by token or action link.
+        #[strum(serialize = "alert.acknowledged")]
+        AlertAcknowledged,
+        /// An acknowledged alert went back to triggered.
+        #[strum(serialize = "alert.unacknowledged")]
+        AlertUnacknowledged,
+        /// An alert was resolved: by its source (a resolved report of its key), a token
+        /// or an action link.
         #[strum(serialize = "alert.resolved")]
         AlertResolved,
+        /// A resolved alert fired again (a firing report of its key) or was reopened.
+        #[strum(serialize = "alert.unresolved")]
+        AlertUnresolved,
+        /// An alert was silenced until a time (or its silence was moved).
+        #[strum(serialize = "alert.silenced")]
+        AlertSilenced,
+        /// A silence ended: by hand, or at its `until` by the timer.
+        #[strum(serialize = "alert.unsilenced")]
+        AlertUnsilenced,
+        /// An alert was still triggered when its escalation delay ran out (once).
+        #[strum(serialize = "alert.escalated")]
+        AlertEscalated,
         /// `POST /webhooks/{id}/test` sent a synthetic alert.
         #[strum(serialize = "alert.test")]
         AlertTest,
@@ -47,7 +66,8 @@ mod tests {
         assert_eq!(EventType::parse("alert.nope"), None);
         assert_eq!(
             EventType::names(),
-            "alert.triggered, alert.resolved, alert.test"
+            "alert.triggered, alert.acknowledged, alert.unacknowledged, alert.resolved, \
+             alert.unresolved, alert.silenced, alert.unsilenced, alert.escalated, alert.test"
         );
     }
 }

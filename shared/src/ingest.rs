@@ -1,41 +1,86 @@
-//! Alerts in: record the alert, find every enabled webhook that subscribes to it, and
-//! queue one delivery per webhook.
+//! Alerts in, and every change to them: reports (which create or update an alert by its
+//! key), actions (by token or link) and timers. Each change is decided by
+//! [`crate::alert::lifecycle`], saved with a condition on the version read (a lost race
+//! reads and decides again), and a transition is then fanned out: one delivery per
+//! enabled webhook that subscribes to its event, queued in order behind the previous
+//! transition's delivery to the same webhook.
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::{
-    alert::{Alert, AlertInput},
+    alert::{
+        lifecycle::{after_move, decide, Action, Actor, AlertState, Decision, Timer},
+        links::{self, Claim, LinkAction, LINK_LIFETIME},
+        Alert, AlertInput, AlertStatus, Links,
+    },
     delivery::{
         payload::Payload,
-        queue::{DeliveryMessage, Queue},
-        record::{delivery_id, uuid_time, Trigger},
+        queue::{DeliveryMessage, Queue, TimerMessage},
+        record::{uuid_time, Trigger},
     },
     error::ApiError,
+    event::EventType,
     metrics::Metrics,
     settings::DeliverySettings,
-    store::{StoredAlert, Target},
+    store::{
+        alerts::{MOVES_KEPT, MOVE_IDS_KEPT},
+        Move, StoredAlert,
+    },
     webhook::Webhook,
     Store,
 };
 
-/// How long an idempotency key (or `dedup_key`) holds.
+/// How long an idempotency key holds.
 pub const IDEMPOTENCY_WINDOW: chrono::Duration = chrono::Duration::hours(24);
 pub const IDEMPOTENCY_KEY_MAX: usize = 256;
+/// Reads and decides again this often when concurrent writers keep winning.
+const SAVE_TRIES: u32 = 8;
 
-/// The answer to an accepted alert.
+/// What a report did to its alert.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// A new alert.
+    Created,
+    /// An open alert of the same key took the report: no one is notified.
+    Updated,
+    /// The report moved the alert of its key (resolved it, or reopened it).
+    Transitioned,
+    /// A resolved report for a key with no alert: there is nothing to resolve.
+    Ignored,
+}
+
+/// The answer to an accepted report.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Accepted {
-    pub alert_id: String,
+    pub alert_id: Option<String>,
+    pub outcome: Outcome,
+    /// The event the report raised, if it made a transition.
+    pub event: Option<EventType>,
+    pub transition: Option<u32>,
     pub deliveries: u32,
 }
 
-/// What ingestion needs.
+/// The answer to an action.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Acted {
+    pub alert: Alert,
+    /// False when the alert was already where the action leads.
+    pub changed: bool,
+    pub message: String,
+    pub deliveries: u32,
+}
+
+/// What changes an alert needs.
 pub struct Ingest<'a> {
     pub store: &'a Store,
     pub queue: &'a Queue,
     pub settings: &'a DeliverySettings,
+    /// The API's base URL, which action links start with. Without it, payloads carry no
+    /// links.
+    pub links_base: Option<&'a str>,
 }
 
 fn fingerprint(input: &AlertInput) -> String {
@@ -43,19 +88,33 @@ fn fingerprint(input: &AlertInput) -> String {
     hex::encode(Sha256::digest(text.as_bytes()))
 }
 
+fn internal(e: impl std::fmt::Display) -> ApiError {
+    ApiError::Internal(e.to_string())
+}
+
+/// A change to save: a transition, or (for a report of an open alert) an update.
+struct Change {
+    /// The event, the standing after it and the timer it arms, for a transition.
+    moved: Option<(EventType, crate::alert::lifecycle::Standing, Option<Timer>)>,
+    by: Actor,
+    report_id: Option<String>,
+}
+
 impl Ingest<'_> {
-    /// Accepts one alert for `account_id`. With a key (the `Idempotency-Key` header, or
-    /// else the alert's `dedup_key`), a repeat within 24 h answers as the first did and
-    /// delivers nothing new.
+    /// Accepts one report for `account_id`. Without a `dedup_key` it is a new alert. With
+    /// one, it updates the open alert of that key (no one is notified), resolves it, or
+    /// reopens a resolved one (`alert.unresolved`). With an idempotency key, a repeat
+    /// within 24 h answers as the first did and changes nothing.
     pub async fn accept(
         &self,
         account_id: &str,
         input: AlertInput,
-        key: Option<&str>,
+        idempotency_key: Option<&str>,
+        by: Actor,
     ) -> Result<Accepted, ApiError> {
-        let key = key.or(input.dedup_key.as_deref()).map(str::to_string);
-        let mut alert_id = uuid::Uuid::now_v7().to_string();
-        if let Some(key) = &key {
+        let now = Utc::now();
+        let mut report_id = uuid::Uuid::now_v7().to_string();
+        if let Some(key) = idempotency_key {
             let fingerprint = fingerprint(&input);
             let earlier = self
                 .store
@@ -63,8 +122,8 @@ impl Ingest<'_> {
                     account_id,
                     key,
                     &fingerprint,
-                    &alert_id,
-                    Utc::now(),
+                    &report_id,
+                    now,
                     IDEMPOTENCY_WINDOW,
                 )
                 .await?;
@@ -72,82 +131,392 @@ impl Ingest<'_> {
                 if earlier.fingerprint != fingerprint {
                     return Err(ApiError::Conflict {
                         code: "idempotency_key_reused",
-                        message: "this idempotency key (or dedup_key) was used in the last 24 hours for a different alert".into(),
+                        message: "this idempotency key was used in the last 24 hours for a different alert".into(),
                     });
                 }
-                alert_id = earlier.alert_id;
-                // The first request recorded its alert and deliveries before queueing any:
-                // queue them again, so that none is missed. A copy of one already queued
-                // or made is turned away by its claim, and POSTs nothing.
-                if let Some(stored) = self
-                    .store
-                    .get_alert(account_id, &alert_id, Utc::now())
-                    .await?
-                {
-                    let ids: Vec<_> = stored
-                        .targets
-                        .iter()
-                        .map(|t| (account_id, t.webhook_id.as_str()))
-                        .collect();
-                    let webhooks = self.store.get_webhook_configs(&ids).await?;
-                    return self.enqueue(account_id, &stored, &webhooks).await;
-                }
+                // Done again under the first request's id: what it finished is found done.
+                report_id = earlier.alert_id;
             }
         }
-        // The id's own time: deliveries of a resumed ingest get the same ids.
-        let received_at = uuid_time(&alert_id).unwrap_or_else(Utc::now);
-        let alert = Alert::new(alert_id.clone(), input, received_at);
-        let (event, alert_type) = (alert.event(), alert.input.alert_type.clone());
-        let webhooks = self
-            .store
-            .all_webhooks(account_id, |w| {
-                w.settings.enabled && w.subscribes_to(Some(&alert_type), Some(event))
-            })
-            .await?;
-        // No delivery record yet: the first attempt's claim makes it (until then the alert
-        // shows the delivery pending), which spares a write per delivery.
-        let targets = webhooks
-            .iter()
-            .map(|w| Target {
-                webhook_id: w.id.clone(),
-                delivery_id: delivery_id(&alert_id, &w.id, received_at),
-            })
-            .collect();
-        let stored = StoredAlert {
-            alert,
-            targets,
-            expires_at: self.settings.expires_at(received_at),
-        };
-        self.store.put_alert(account_id, &stored).await?;
-        self.enqueue(account_id, &stored, &webhooks).await
+        for tries in 0..SAVE_TRIES {
+            lost_race(tries).await;
+            let found = match &input.dedup_key {
+                Some(key) => self.store.get_alert_by_key(account_id, key, now).await?,
+                // A keyless report's alert has the report's id: found only on a repeat.
+                None if idempotency_key.is_some() => {
+                    self.store.get_alert(account_id, &report_id, now).await?
+                }
+                None => None,
+            };
+            let Some(stored) = found else {
+                if input.dedup_key.is_some() && input.status == AlertStatus::Resolved {
+                    return Ok(Accepted {
+                        alert_id: None,
+                        outcome: Outcome::Ignored,
+                        event: None,
+                        transition: None,
+                        deliveries: 0,
+                    });
+                }
+                // The id's own time: a repeat makes the same delivery ids.
+                let received_at = uuid_time(&report_id).unwrap_or(now);
+                let alert = Alert::new(report_id.clone(), input.clone(), received_at);
+                let (event, action) = match input.status {
+                    AlertStatus::Firing => (EventType::AlertTriggered, Action::Fired),
+                    AlertStatus::Resolved => (EventType::AlertResolved, Action::ResolvedReport),
+                };
+                let to = match input.status {
+                    AlertStatus::Firing => AlertState::Triggered,
+                    AlertStatus::Resolved => AlertState::Resolved,
+                };
+                let (standing, timer) = after_move(
+                    &alert.standing(),
+                    event,
+                    to,
+                    action,
+                    input.escalate_after_seconds,
+                    received_at,
+                );
+                let change = Change {
+                    moved: Some((event, standing, timer)),
+                    by: by.clone(),
+                    report_id: Some(report_id.clone()),
+                };
+                match self
+                    .save(account_id, None, alert, change, received_at)
+                    .await?
+                {
+                    Some((saved, deliveries)) => {
+                        return Ok(accepted(&saved, Outcome::Created, deliveries))
+                    }
+                    None => continue,
+                }
+            };
+            if let Some(done) = self.repeat(account_id, &stored, &report_id).await? {
+                return Ok(done);
+            }
+            let mut alert = stored.alert.clone();
+            alert.input = AlertInput {
+                // Escalation was armed by the report that triggered it.
+                escalate_after_seconds: alert.input.escalate_after_seconds,
+                ..input.clone()
+            };
+            alert.reports += 1;
+            alert.last_seen = now;
+            let action = match input.status {
+                AlertStatus::Firing => Action::Fired,
+                AlertStatus::Resolved => Action::ResolvedReport,
+            };
+            let moved = match decide(&alert.standing(), action) {
+                Decision::Move { event, to } => {
+                    let escalate_after = input.escalate_after_seconds;
+                    let (standing, timer) =
+                        after_move(&alert.standing(), event, to, action, escalate_after, now);
+                    if event == EventType::AlertUnresolved {
+                        alert.input.escalate_after_seconds = escalate_after;
+                    }
+                    Some((event, standing, timer))
+                }
+                Decision::Unchanged(_) | Decision::Refused(_) => None,
+            };
+            let outcome = if moved.is_some() {
+                Outcome::Transitioned
+            } else {
+                Outcome::Updated
+            };
+            let change = Change {
+                moved,
+                by: by.clone(),
+                report_id: Some(report_id.clone()),
+            };
+            if let Some((saved, deliveries)) = self
+                .save(account_id, Some(&stored), alert, change, now)
+                .await?
+            {
+                return Ok(accepted(&saved, outcome, deliveries));
+            }
+        }
+        Err(contended())
     }
 
-    /// Queues a message for each delivery of the alert (to those of `webhooks` it targets).
+    /// A report already taken (by its id): queues its transition's deliveries again, in
+    /// case the first request stopped before queueing them (a copy of one already queued
+    /// is turned away by its claim), and answers as the first did.
+    async fn repeat(
+        &self,
+        account_id: &str,
+        stored: &StoredAlert,
+        report_id: &str,
+    ) -> Result<Option<Accepted>, ApiError> {
+        let alert_id = Some(stored.alert.id.clone());
+        if let Some(m) = stored
+            .moves
+            .iter()
+            .find(|m| m.report_id.as_deref() == Some(report_id))
+        {
+            let snapshot = self
+                .store
+                .get_snapshot(account_id, &stored.alert.id, m.transition)
+                .await?;
+            let alert = snapshot.map_or_else(|| stored.alert.clone(), |s| s.alert);
+            let ids: Vec<_> = m
+                .webhook_ids
+                .iter()
+                .map(|w| (account_id, w.as_str()))
+                .collect();
+            let webhooks = self.store.get_webhook_configs(&ids).await?;
+            let deliveries = self
+                .enqueue(account_id, stored, &alert, m, &webhooks)
+                .await?;
+            let outcome = if m.transition == 1 {
+                Outcome::Created
+            } else {
+                Outcome::Transitioned
+            };
+            return Ok(Some(Accepted {
+                alert_id,
+                outcome,
+                event: Some(m.event),
+                transition: Some(m.transition),
+                deliveries,
+            }));
+        }
+        Ok(
+            (stored.last_report.as_deref() == Some(report_id)).then_some(Accepted {
+                alert_id,
+                outcome: Outcome::Updated,
+                event: None,
+                transition: None,
+                deliveries: 0,
+            }),
+        )
+    }
+
+    /// Takes `action` on the alert. `Err(Conflict)` when it does not apply to the alert's
+    /// state; `changed: false` when the alert is already where it leads.
+    pub async fn act(
+        &self,
+        account_id: &str,
+        alert_id: &str,
+        action: Action,
+        by: Actor,
+    ) -> Result<Acted, ApiError> {
+        for tries in 0..SAVE_TRIES {
+            lost_race(tries).await;
+            let now = Utc::now();
+            let stored = self
+                .store
+                .get_alert(account_id, alert_id, now)
+                .await?
+                .ok_or(ApiError::NotFound("alert"))?;
+            let (event, to) = match decide(&stored.alert.standing(), action) {
+                Decision::Refused(message) => {
+                    return Err(ApiError::Conflict {
+                        code: "invalid_transition",
+                        message,
+                    })
+                }
+                Decision::Unchanged(message) => {
+                    return Ok(Acted {
+                        alert: stored.alert,
+                        changed: false,
+                        message: format!("nothing changed: {message}"),
+                        deliveries: 0,
+                    })
+                }
+                Decision::Move { event, to } => (event, to),
+            };
+            let alert = stored.alert.clone();
+            let escalate_after = alert.input.escalate_after_seconds;
+            let (standing, timer) =
+                after_move(&alert.standing(), event, to, action, escalate_after, now);
+            let change = Change {
+                moved: Some((event, standing, timer)),
+                by: by.clone(),
+                report_id: None,
+            };
+            if let Some((saved, deliveries)) = self
+                .save(account_id, Some(&stored), alert, change, now)
+                .await?
+            {
+                return Ok(Acted {
+                    message: format!("the alert is now {}", saved.alert.state),
+                    alert: saved.alert,
+                    changed: true,
+                    deliveries,
+                });
+            }
+        }
+        Err(contended())
+    }
+
+    /// Runs out a timer: the escalation, or the end of a silence. One that no longer
+    /// applies (the alert moved on, or is gone) does nothing.
+    pub async fn run_timer(&self, timer: &TimerMessage) -> Result<Option<Acted>, ApiError> {
+        let by = Actor::Timer {
+            timer: timer.timer.name().into(),
+        };
+        match self
+            .act(&timer.account_id, &timer.alert_id, timer.timer.action(), by)
+            .await
+        {
+            Ok(acted) => Ok(Some(acted)),
+            Err(ApiError::NotFound(_) | ApiError::Conflict { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Saves `alert` (as changed from `read`, or new) and, for a transition, arms its
+    /// timer and queues its deliveries. `None`: another writer changed the alert first.
+    async fn save(
+        &self,
+        account_id: &str,
+        read: Option<&StoredAlert>,
+        mut alert: Alert,
+        change: Change,
+        now: DateTime<Utc>,
+    ) -> Result<Option<(StoredAlert, u32)>, ApiError> {
+        let transitioned = change.moved.is_some();
+        let mut moves = read.map(|r| r.moves.clone()).unwrap_or_default();
+        let mut webhooks = Vec::new();
+        let mut timer = None;
+        if let Some((event, standing, armed)) = change.moved {
+            alert.record_move(event, standing, change.by, now);
+            alert.links = self.links(account_id, &alert, now).await?;
+            let alert_type = alert.input.alert_type.clone();
+            webhooks = self
+                .store
+                .all_webhooks(account_id, |w| {
+                    w.settings.enabled && w.subscribes_to(Some(&alert_type), Some(event))
+                })
+                .await?;
+            moves.push(Move {
+                transition: alert.transition,
+                event,
+                at: now,
+                webhook_ids: webhooks.iter().map(|w| w.id.clone()).collect(),
+                report_id: change.report_id.clone(),
+            });
+            let ids = |moves: &[Move]| moves.iter().map(|m| m.webhook_ids.len()).sum::<usize>();
+            while moves.len() > 1 && (moves.len() > MOVES_KEPT || ids(&moves) > MOVE_IDS_KEPT) {
+                moves.remove(0);
+            }
+            timer = armed;
+        }
+        let stored = StoredAlert {
+            alert,
+            moves,
+            last_report: change
+                .report_id
+                .or_else(|| read.and_then(|r| r.last_report.clone())),
+            version: read.map_or(1, |r| r.version + 1),
+            expires_at: self.settings.expires_at(now),
+        };
+        // The timer goes first: one for a write that then loses its race finds the alert
+        // not as it expected, and does nothing.
+        if let Some(timer) = timer {
+            let message = TimerMessage {
+                account_id: account_id.to_string(),
+                alert_id: stored.alert.id.clone(),
+                timer,
+                not_before: timer.at(),
+            };
+            let wait = (timer.at() - now).to_std().unwrap_or_default();
+            self.queue
+                .send_delayed(&message, wait)
+                .await
+                .map_err(internal)?;
+        }
+        let read_version = read.map(|r| r.version);
+        if !self
+            .store
+            .save_alert(account_id, &stored, read_version, transitioned, now)
+            .await?
+        {
+            return Ok(None);
+        }
+        let deliveries = match stored.moves.last().filter(|_| transitioned) {
+            Some(m) => {
+                self.enqueue(account_id, &stored, &stored.alert, m, &webhooks)
+                    .await?
+            }
+            None => 0,
+        };
+        tracing::info!(account = %account_id, alert = %stored.alert.id, state = %stored.alert.state, transition = stored.alert.transition, deliveries, "alert saved");
+        Ok(Some((stored, deliveries)))
+    }
+
+    /// The action links for the alert's state, signed with the account's key.
+    async fn links(
+        &self,
+        account_id: &str,
+        alert: &Alert,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Links>, ApiError> {
+        let Some(base) = self.links_base else {
+            return Ok(None);
+        };
+        let actions = LinkAction::applicable(&alert.standing(), now);
+        if actions.is_empty() {
+            return Ok(None);
+        }
+        let key = self
+            .store
+            .link_key(account_id)
+            .await?
+            .ok_or(ApiError::NotFound("account"))?;
+        let expires_at = now + LINK_LIFETIME;
+        let urls = actions
+            .into_iter()
+            .map(|action| {
+                let claim = Claim {
+                    account_id: account_id.to_string(),
+                    alert_id: alert.id.clone(),
+                    action,
+                    expires_at: expires_at.timestamp(),
+                    key_id: key.id.clone(),
+                };
+                let url = format!(
+                    "{}/links/{}",
+                    base.trim_end_matches('/'),
+                    links::sign(&key, &claim)
+                );
+                (action.as_str().to_string(), url)
+            })
+            .collect();
+        Ok(Some(Links { expires_at, urls }))
+    }
+
+    /// Queues the deliveries of transition `m` (the alert as it left it: `alert`), each
+    /// behind the delivery of the alert's previous transition to the same webhook.
     async fn enqueue(
         &self,
         account_id: &str,
         stored: &StoredAlert,
+        alert: &Alert,
+        m: &Move,
         webhooks: &[Webhook],
-    ) -> Result<Accepted, ApiError> {
-        let alert = &stored.alert;
-        let event = alert.event();
-        let alert_json =
-            serde_json::to_value(alert).map_err(|e| ApiError::Internal(e.to_string()))?;
-        let messages: Vec<DeliveryMessage> = stored
-            .targets
+    ) -> Result<u32, ApiError> {
+        let alert_json = serde_json::to_value(alert).map_err(internal)?;
+        let entry = alert.timeline.iter().find(|t| t.transition == m.transition);
+        let messages: Vec<DeliveryMessage> = m
+            .webhook_ids
             .iter()
-            .filter_map(|t| {
-                let webhook = webhooks.iter().find(|w| w.id == t.webhook_id)?;
+            .filter_map(|id| {
+                let webhook = webhooks.iter().find(|w| &w.id == id)?;
                 Some(DeliveryMessage {
                     account_id: account_id.to_string(),
-                    webhook_id: t.webhook_id.clone(),
-                    delivery_id: t.delivery_id.clone(),
+                    webhook_id: id.clone(),
+                    delivery_id: m.delivery_id(&alert.id, id),
                     alert_id: alert.id.clone(),
-                    event,
+                    event: m.event,
                     attempt: 1,
                     trigger: Trigger::Scheduled,
-                    payload: Payload::new(event, &alert_json, webhook, alert.received_at).to_raw(),
+                    payload: Payload::new(m.event, &alert_json, entry, webhook, m.at).to_raw(),
                     not_before: None,
+                    transition: Some(m.transition),
+                    waits_for: stored.previous_delivery(id, m.transition),
+                    out_of_order: false,
                 })
             })
             .collect();
@@ -157,17 +526,43 @@ impl Ingest<'_> {
         metrics.count("FanOut", sent);
         metrics.property("alert_id", alert.id.clone().into());
         metrics.emit(Utc::now());
-        tracing::info!(account = %account_id, alert = %alert.id, matched = messages.len(), queued = sent, "alert accepted");
         if sent < messages.len() {
             return Err(ApiError::NotQueued {
                 queued: sent,
                 total: messages.len(),
             });
         }
-        Ok(Accepted {
-            alert_id: alert.id.clone(),
-            deliveries: u32::try_from(sent).unwrap_or(u32::MAX),
-        })
+        Ok(u32::try_from(sent).unwrap_or(u32::MAX))
+    }
+}
+
+fn accepted(stored: &StoredAlert, outcome: Outcome, deliveries: u32) -> Accepted {
+    let moved = outcome != Outcome::Updated;
+    Accepted {
+        alert_id: Some(stored.alert.id.clone()),
+        outcome,
+        event: stored.moves.last().filter(|_| moved).map(|m| m.event),
+        transition: moved.then_some(stored.alert.transition),
+        deliveries,
+    }
+}
+
+/// Before try `tries` + 1 after a lost race: a short, growing, jittered pause, so that
+/// writers racing on one alert fall out of step.
+async fn lost_race(tries: u32) {
+    if tries > 0 {
+        let jitter = rand::random::<u64>() % 20;
+        tokio::time::sleep(std::time::Duration::from_millis(
+            10 * u64::from(tries) + jitter,
+        ))
+        .await;
+    }
+}
+
+fn contended() -> ApiError {
+    ApiError::Conflict {
+        code: "contended",
+        message: "the alert kept changing while this request was applied; try again".into(),
     }
 }
 

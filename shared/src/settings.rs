@@ -12,6 +12,7 @@
 //! | `DELIVERY_LEASE` | how long a claimed attempt is reserved | `60s` |
 //! | `ALLOWED_CIDRS` | non-public ranges deliveries may reach anyway | none |
 //! | `HTTPS_ONLY` | refuse `http://` URLs | false |
+//! | `PUBLIC_BASE_URL` | the API's base URL, which action links start with | an API route's own request |
 
 use std::time::Duration;
 
@@ -44,6 +45,9 @@ pub struct Settings {
     pub delivery: DeliverySettings,
     /// Where deliveries may go.
     pub destinations: Policy,
+    /// The API's base URL, for action links. API routes fall back on the URL they were
+    /// called at; functions without a request (queues, timers) need it set.
+    pub public_base_url: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -131,8 +135,26 @@ impl Settings {
                     .map_err(invalid(ALLOWED_CIDRS))?,
                 https_only: matches!(get("HTTPS_ONLY").as_deref(), Some("true" | "1")),
             },
+            public_base_url: match get("PUBLIC_BASE_URL") {
+                None => None,
+                Some(raw) => Some(parse_base_url(&raw).map_err(invalid("PUBLIC_BASE_URL"))?),
+            },
         })
     }
+}
+
+/// An http(s) URL with no query or fragment, without its trailing slash.
+pub fn parse_base_url(raw: &str) -> Result<String, String> {
+    let url = url::Url::parse(raw.trim()).map_err(|e| format!("{raw:?}: {e}"))?;
+    if !matches!(url.scheme(), "http" | "https")
+        || url.query().is_some()
+        || url.fragment().is_some()
+    {
+        return Err(format!(
+            "{raw:?} must be an http(s) URL with no query or fragment"
+        ));
+    }
+    Ok(url.as_str().trim_end_matches('/').to_string())
 }
 
 /// `250ms`, `5s`, `5m`, `2h`, `1d`, or plain seconds.

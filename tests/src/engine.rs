@@ -7,7 +7,7 @@ use std::sync::Arc;
 use chrono::Utc;
 use futures::{stream, StreamExt};
 use hookline_shared::{
-    alert::AlertInput,
+    alert::{lifecycle::Actor, AlertInput},
     clock::{Clock, ManualClock, ThreadRandom},
     delivery::{
         attempt::Attempter,
@@ -39,6 +39,7 @@ async fn account(store: &Store, quota: u32) -> String {
             created_at: Utc::now(),
             webhook_count: 0,
             webhook_quota: Some(quota),
+            link_key: None,
         })
         .await
         .unwrap();
@@ -127,9 +128,13 @@ async fn one_alert_to_1000_webhooks_takes_100_sqs_calls() {
         store: &store,
         queue: &queue,
         settings: &config("1s", "5d").delivery,
+        links_base: Some("https://hookline.example.com"),
     };
     let input = AlertInput::parse(&json!({"type": "t", "message": "to everyone"})).unwrap();
-    let accepted = ingest.accept(&acct, input, None).await.unwrap();
+    let accepted = ingest
+        .accept(&acct, input, None, Actor::Queue)
+        .await
+        .unwrap();
     assert_eq!(accepted.deliveries, 1000);
     assert_eq!(queue.calls(), 100, "batches of 10");
     assert_eq!(queue_depth(&url).await.0, 1000);
@@ -146,9 +151,13 @@ async fn deliveries_that_could_not_be_queued_are_never_claimed() {
         store: &store,
         queue: &broken,
         settings: &config("1s", "5d").delivery,
+        links_base: Some("https://hookline.example.com"),
     };
     let input = AlertInput::parse(&json!({"type": "t", "message": "m"})).unwrap();
-    match ingest.accept(&acct, input.clone(), Some("k-broken")).await {
+    match ingest
+        .accept(&acct, input.clone(), Some("k-broken"), Actor::Queue)
+        .await
+    {
         Err(ApiError::NotQueued {
             queued: 0,
             total: 3,
@@ -162,10 +171,11 @@ async fn deliveries_that_could_not_be_queued_are_never_claimed() {
         store: &store,
         queue: &queue,
         settings: &config("1s", "5d").delivery,
+        links_base: Some("https://hookline.example.com"),
     };
     assert_eq!(
         ingest
-            .accept(&acct, input, Some("k-broken"))
+            .accept(&acct, input, Some("k-broken"), Actor::Queue)
             .await
             .unwrap()
             .deliveries,
@@ -185,6 +195,9 @@ fn message(w: &Webhook, attempt: u32) -> DeliveryMessage {
         trigger: Trigger::Scheduled,
         payload: serde_json::value::RawValue::from_string("{}".into()).unwrap(),
         not_before: None,
+        transition: None,
+        waits_for: None,
+        out_of_order: false,
     }
 }
 

@@ -13,6 +13,8 @@ mod engine;
 #[cfg(test)]
 mod events;
 #[cfg(test)]
+mod lifecycle;
+#[cfg(test)]
 mod limits;
 #[cfg(test)]
 mod security;

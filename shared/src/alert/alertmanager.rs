@@ -1,4 +1,6 @@
-//! Prometheus Alertmanager's webhook payload, version 4: one Hookline alert per alert in it.
+//! Prometheus Alertmanager's webhook payload, version 4: one Hookline alert per alert in
+//! it, keyed by the alert's `fingerprint` (its label set), so a group re-sent notifies
+//! nothing new and a resolved alert resolves the alert of the same fingerprint.
 
 use std::collections::BTreeMap;
 
@@ -131,10 +133,23 @@ fn convert(
     if candidate["source"]["id"].is_null() {
         candidate["source"].as_object_mut().map(|s| s.remove("id"));
     }
+    candidate["dedup_key"] = match obj.get("fingerprint").and_then(Value::as_str) {
+        Some(f) if !f.is_empty() => f.into(),
+        // Alertmanager always sends one; a stand-in keys the alert by its labels the same way.
+        _ => label_fingerprint(&labels).into(),
+    };
     AlertInput::parse_at(&candidate, "").map_err(|errs| {
         errs.iter()
             .map(|e| format!("{}: {}", e.field, e.message))
             .collect::<Vec<_>>()
             .join("; ")
     })
+}
+
+/// A key from the label set (sorted, as a BTreeMap iterates), for payloads without a
+/// fingerprint.
+fn label_fingerprint(labels: &BTreeMap<String, String>) -> String {
+    use sha2::{Digest, Sha256};
+    let text = serde_json::to_string(labels).unwrap_or_default();
+    hex::encode(&Sha256::digest(text.as_bytes())[..8])
 }

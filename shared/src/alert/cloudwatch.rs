@@ -1,4 +1,5 @@
-//! EventBridge's `CloudWatch Alarm State Change`: ALARM fires, OK resolves.
+//! EventBridge's `CloudWatch Alarm State Change`: ALARM fires, OK resolves. The alarm's
+//! ARN is the alert's key, so ALARM, OK, ALARM is one alert: triggered, resolved, reopened.
 
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
@@ -67,10 +68,11 @@ pub fn convert(event: &Value) -> Result<Option<AlertInput>, String> {
             candidate["started_at"] = t.with_timezone(&Utc).to_rfc3339().into();
         }
     }
-    // EventBridge delivers at least once: the same state change must not fan out twice.
-    if let Some(id) = event.get("id").and_then(Value::as_str) {
-        candidate["dedup_key"] = format!("cloudwatch:{id}").into();
-    }
+    candidate["dedup_key"] = if arn.is_empty() {
+        format!("cloudwatch:{name}").into()
+    } else {
+        arn.into()
+    };
     AlertInput::parse_at(&candidate, "")
         .map(Some)
         .map_err(|errs| {
@@ -79,4 +81,13 @@ pub fn convert(event: &Value) -> Result<Option<AlertInput>, String> {
                 .collect::<Vec<_>>()
                 .join("; ")
         })
+}
+
+/// The idempotency key of an event: EventBridge delivers at least once, and the same
+/// state change must not count twice.
+pub fn idempotency_key(event: &Value) -> Option<String> {
+    event
+        .get("id")
+        .and_then(Value::as_str)
+        .map(|id| format!("cloudwatch:{id}"))
 }

@@ -1,5 +1,6 @@
-//! The alert: what monitoring systems send in, validated, and turned into the event
-//! webhooks subscribe to. Also the mappings from Alertmanager and CloudWatch payloads.
+//! The alert: what monitoring systems send in, validated; its identity (`dedup_key`) and
+//! its lifecycle ([`lifecycle`]), its one-click action links ([`links`]), and the
+//! mappings from Alertmanager and CloudWatch payloads.
 
 use std::collections::BTreeMap;
 
@@ -9,6 +10,10 @@ use serde_json::{Map, Value};
 
 pub mod alertmanager;
 pub mod cloudwatch;
+pub mod lifecycle;
+pub mod links;
+
+use lifecycle::{Actor, AlertState, Standing};
 
 use crate::{
     error::{ApiError, FieldError},
@@ -25,6 +30,8 @@ pub const LABELS_MAX: usize = 64;
 pub const LABEL_KEY_MAX: usize = 128;
 pub const LABEL_VALUE_MAX: usize = 1024;
 pub const DEDUP_KEY_MAX: usize = 256;
+/// Seven days: see [`lifecycle::MAX_WAIT_SECONDS`].
+pub const MAX_ESCALATE_AFTER: u64 = lifecycle::MAX_WAIT_SECONDS as u64;
 
 named_enum! {
     #[strum(serialize_all = "lowercase", ascii_case_insensitive)]
@@ -43,16 +50,6 @@ named_enum! {
         #[default]
         Firing,
         Resolved,
-    }
-}
-
-impl AlertStatus {
-    /// The event an alert in this status raises.
-    pub fn event(self) -> EventType {
-        match self {
-            Self::Firing => EventType::AlertTriggered,
-            Self::Resolved => EventType::AlertResolved,
-        }
     }
 }
 
@@ -82,30 +79,128 @@ pub struct AlertInput {
     pub started_at: Option<DateTime<Utc>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub data: Option<Map<String, Value>>,
+    /// The alert's key: reports with the same key are one alert (PagerDuty's name).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dedup_key: Option<String>,
+    /// Fire `alert.escalated` if the alert is still triggered this long after it fired.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub escalate_after_seconds: Option<u32>,
 }
 
-/// An accepted alert: what every delivery of it carries as `data.alert`.
+/// An accepted alert, as it now is: what every delivery of it carries as `data.alert`.
+/// The report fields (`type`, `message`, `status`...) are the latest report's.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Alert {
     pub id: String,
     #[serde(flatten)]
     pub input: AlertInput,
+    /// When the first report came.
     pub received_at: DateTime<Utc>,
+    pub state: AlertState,
+    /// Transitions so far: the latest one's number. Receivers drop an event whose number
+    /// is not above the last they saw.
+    pub transition: u32,
+    /// Reports of this alert's key, the first included.
+    pub reports: u64,
+    pub last_seen: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub silenced_until: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub escalate_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub escalated: bool,
+    /// Every transition, oldest first (the first and the latest [`TIMELINE_MAX`] - 1).
+    pub timeline: Vec<TimelineEntry>,
+    /// One-click action links, made at the latest transition.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub links: Option<Links>,
+}
+
+/// The most timeline entries an alert keeps.
+pub const TIMELINE_MAX: usize = 50;
+
+/// One transition.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TimelineEntry {
+    pub transition: u32,
+    pub event: EventType,
+    /// The state before; none for the first.
+    pub from: Option<AlertState>,
+    pub to: AlertState,
+    pub at: DateTime<Utc>,
+    pub by: Actor,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub silenced_until: Option<DateTime<Utc>>,
+}
+
+/// Action links by name (`acknowledge`, `resolve`, `silence_1h`, `silence_24h`,
+/// `unsilence`), those that apply to the alert's state, and when they expire.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Links {
+    pub expires_at: DateTime<Utc>,
+    #[serde(flatten)]
+    pub urls: BTreeMap<String, String>,
 }
 
 impl Alert {
+    /// A new alert from its first report; its first transition is still to be made.
     pub fn new(id: String, input: AlertInput, received_at: DateTime<Utc>) -> Self {
         Self {
             id,
             input,
             received_at,
+            state: AlertState::Triggered,
+            transition: 0,
+            reports: 1,
+            last_seen: received_at,
+            silenced_until: None,
+            escalate_at: None,
+            escalated: false,
+            timeline: Vec::new(),
+            links: None,
         }
     }
 
-    pub fn event(&self) -> EventType {
-        self.input.status.event()
+    pub fn standing(&self) -> Standing {
+        Standing {
+            state: self.state,
+            silenced_until: self.silenced_until,
+            escalate_at: self.escalate_at,
+            escalated: self.escalated,
+        }
+    }
+
+    /// Makes a transition: the new standing, one more transition, a timeline entry.
+    pub fn record_move(
+        &mut self,
+        event: EventType,
+        standing: Standing,
+        by: Actor,
+        at: DateTime<Utc>,
+    ) {
+        let from = (self.transition > 0).then_some(self.state);
+        self.state = standing.state;
+        self.silenced_until = standing.silenced_until;
+        self.escalate_at = standing.escalate_at;
+        self.escalated = standing.escalated;
+        self.transition += 1;
+        if self.timeline.len() >= TIMELINE_MAX {
+            self.timeline.remove(1);
+        }
+        self.timeline.push(TimelineEntry {
+            transition: self.transition,
+            event,
+            from,
+            to: standing.state,
+            at,
+            by,
+            silenced_until: standing.silenced_until,
+        });
+    }
+
+    /// The latest transition.
+    pub fn last_move(&self) -> Option<&TimelineEntry> {
+        self.timeline.last()
     }
 }
 
@@ -119,7 +214,9 @@ pub fn test_alert(now: DateTime<Utc>) -> Alert {
         started_at: Some(now),
         ..AlertInput::default()
     };
-    Alert::new(uuid::Uuid::now_v7().to_string(), input, now)
+    let mut alert = Alert::new(uuid::Uuid::now_v7().to_string(), input, now);
+    alert.transition = 1;
+    alert
 }
 
 impl AlertInput {
@@ -213,6 +310,15 @@ impl AlertInput {
                 "dedup_key" => {
                     alert.dedup_key = keep(&mut errors, text(&field, value, DEDUP_KEY_MAX, false))
                 }
+                "escalate_after_seconds" => match value.as_u64() {
+                    Some(s @ 1..=MAX_ESCALATE_AFTER) => {
+                        alert.escalate_after_seconds = u32::try_from(s).ok()
+                    }
+                    _ => errors.push(FieldError::new(
+                        field,
+                        format!("must be a whole number of seconds, 1 to {MAX_ESCALATE_AFTER}"),
+                    )),
+                },
                 _ => errors.push(FieldError::new(field, "is not a known field")),
             }
         }
@@ -292,7 +398,6 @@ mod tests {
     fn minimal_alert_defaults_to_firing() {
         let a = AlertInput::parse(&json!({"type": "cpu_high", "message": "CPU at 92%"})).unwrap();
         assert_eq!(a.status, AlertStatus::Firing);
-        assert_eq!(a.status.event(), EventType::AlertTriggered);
     }
 
     #[test]
@@ -338,7 +443,14 @@ mod tests {
         );
         assert_eq!(alarm.message, "Threshold Crossed");
         assert!(alarm.started_at.is_some());
-        assert_eq!(alarm.dedup_key.as_deref(), Some("cloudwatch:e1"));
+        assert_eq!(
+            alarm.dedup_key.as_deref(),
+            Some("arn:aws:cloudwatch:eu-west-1:1:alarm:a")
+        );
+        assert_eq!(
+            cloudwatch::idempotency_key(&event).as_deref(),
+            Some("cloudwatch:e1")
+        );
         event["detail"]["state"]["value"] = json!("OK");
         assert_eq!(
             cloudwatch::convert(&event).unwrap().unwrap().status,
@@ -365,6 +477,11 @@ mod tests {
         assert_eq!(alerts[0].severity, Some(Severity::Critical));
         assert_eq!(alerts[1].status, AlertStatus::Resolved);
         assert_eq!(alerts[1].severity, None);
+        assert_eq!(alerts[0].dedup_key.as_deref(), Some("f1"));
+        // Without a fingerprint, the labels key the alert: the same labels, the same key.
+        let again = alertmanager::parse(&body).unwrap();
+        assert_eq!(again[1].dedup_key, alerts[1].dedup_key);
+        assert_eq!(alerts[1].dedup_key.as_ref().map(String::len), Some(16));
         for bad in [
             json!({"version": "3", "alerts": []}),
             json!({"version": "4", "alerts": [{"status": "firing", "labels": {}}]}),

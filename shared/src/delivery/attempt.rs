@@ -26,6 +26,9 @@ use crate::{
 /// How much of an answer `last_delivery.response` keeps.
 const LAST_RESPONSE_MAX: usize = 1024;
 
+/// Marks a transition sent before the previous one to the same webhook had finished.
+pub const OUT_OF_ORDER_HEADER: &str = "hookline-out-of-order";
+
 /// What an attempt needs besides the delivery: built once per function instance.
 #[derive(Clone)]
 pub struct Attempter {
@@ -79,7 +82,14 @@ impl Attempter {
         body: Vec<u8>,
     ) -> Result<Attempted, BadSecret> {
         let started = self.clock.now();
-        let request = signing::build_request(webhook, &delivery.msg_id, body, started.timestamp())?;
+        let mut request =
+            signing::build_request(webhook, &delivery.msg_id, body, started.timestamp())?;
+        if delivery.out_of_order {
+            // The body is the transition's as signed; the header tells what Hookline knows.
+            request
+                .headers
+                .push((OUT_OF_ORDER_HEADER.into(), "true".into(), false));
+        }
         let http = self.http.get_or_init(|| send::http_client(&self.policy));
         let sent = send::send(http, &request, self.settings.timeout, &self.policy).await;
         let finished = self.clock.now();

@@ -7,11 +7,13 @@
 //! - [`retry`]: outcome classes, the schedule, `Retry-After`, the failure streak, disabling;
 //! - [`attempt`]: one attempt, the same for the worker and the test route;
 //! - [`record`]: delivery and attempt records;
-//! - [`queue`]: the delivery queue;
+//! - [`order`]: an alert's transitions reach each webhook in order;
+//! - [`queue`]: the delivery queue (attempts and alert timers);
 //! - [`worker`]: the deliver function's batch: claim, attempt, record, follow up.
 
 pub mod attempt;
 pub mod destination;
+pub mod order;
 pub mod payload;
 pub mod queue;
 pub mod record;

@@ -1,11 +1,17 @@
 //! The Standard Webhooks payload every delivery carries:
-//! `{"type", "timestamp", "data": {"alert", "webhook": {id, name}, "account": {id}}}`.
+//! `{"type", "timestamp", "data": {"alert", "transition", "previous_state", "webhook": {id, name},
+//! "account": {id}}}`. `alert` is the alert as the transition left it (state, timeline,
+//! links); `transition` is the timeline entry of this event (its number, who made it).
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::{event::EventType, webhook::Webhook};
+use crate::{
+    alert::{lifecycle::AlertState, TimelineEntry},
+    event::EventType,
+    webhook::Webhook,
+};
 
 #[derive(Debug, Serialize)]
 pub struct Payload<'a> {
@@ -18,6 +24,12 @@ pub struct Payload<'a> {
 #[derive(Debug, Serialize)]
 pub struct PayloadData<'a> {
     pub alert: &'a Value,
+    /// None for a test delivery.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub transition: Option<&'a TimelineEntry>,
+    /// The state before this transition (null for the first); absent for a test delivery.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub previous_state: Option<Option<AlertState>>,
     pub webhook: WebhookRef<'a>,
     pub account: AccountRef<'a>,
 }
@@ -37,6 +49,7 @@ impl<'a> Payload<'a> {
     pub fn new(
         event: EventType,
         alert: &'a Value,
+        transition: Option<&'a TimelineEntry>,
         webhook: &'a Webhook,
         at: DateTime<Utc>,
     ) -> Self {
@@ -45,6 +58,8 @@ impl<'a> Payload<'a> {
             timestamp: at.to_rfc3339_opts(SecondsFormat::Secs, true),
             data: PayloadData {
                 alert,
+                transition,
+                previous_state: transition.map(|t| t.from),
                 webhook: WebhookRef {
                     id: &webhook.id,
                     name: &webhook.settings.name,

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 use super::record::{uuid_time, Delivery, Trigger};
-use crate::event::EventType;
+use crate::{alert::lifecycle::Timer, event::EventType};
 
 /// SQS's largest DelaySeconds: a message waiting longer is held out of sight when it
 /// comes (see [`Queue::hold`]).
@@ -47,6 +47,52 @@ pub struct DeliveryMessage {
     /// Not to be attempted before this time (for delays longer than SQS allows).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub not_before: Option<DateTime<Utc>>,
+    /// The alert transition this delivers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transition: Option<u32>,
+    /// The delivery of the alert's previous transition to the same webhook: this one
+    /// waits until that one is finished (see [`super::order`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waits_for: Option<String>,
+    /// Its first attempt went before `waits_for` had finished (and so do its retries).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub out_of_order: bool,
+}
+
+/// An alert timer: at `not_before`, the escalation or the end of a silence.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TimerMessage {
+    pub account_id: String,
+    pub alert_id: String,
+    #[serde(flatten)]
+    pub timer: Timer,
+    pub not_before: DateTime<Utc>,
+}
+
+/// What the delivery queue carries: attempts, and alert timers (which cost nothing while
+/// they wait: a delayed message, then a message held out of sight).
+#[derive(Clone, Debug)]
+#[allow(clippy::large_enum_variant)] // one per received message
+pub enum QueueMessage {
+    Timer(TimerMessage),
+    Delivery(DeliveryMessage),
+}
+
+impl QueueMessage {
+    /// A message body: a timer names its `timer`; anything else must be an attempt. (Not
+    /// serde's untagged enum: it buffers values, which a RawValue payload cannot come from.)
+    pub fn parse(body: &str) -> Result<Self, serde_json::Error> {
+        #[derive(Deserialize)]
+        struct Kind {
+            #[serde(default)]
+            timer: Option<serde::de::IgnoredAny>,
+        }
+        if serde_json::from_str::<Kind>(body)?.timer.is_some() {
+            serde_json::from_str(body).map(Self::Timer)
+        } else {
+            serde_json::from_str(body).map(Self::Delivery)
+        }
+    }
 }
 
 impl DeliveryMessage {
@@ -72,6 +118,8 @@ impl DeliveryMessage {
             expires_at,
         );
         delivery.attempt_count = self.attempt.saturating_sub(1);
+        delivery.transition = self.transition;
+        delivery.out_of_order = self.out_of_order;
         delivery
     }
 
@@ -201,6 +249,9 @@ impl Queue {
     /// Keeps a received message (by its receipt handle) out of sight for `wait`, at most
     /// [`MAX_HOLD`]; then it comes back, as if sent now with that delay. A long retry
     /// delay costs one hold rather than a message every 15 minutes.
+    ///
+    /// Every hold spends one of the message's receives (its queue's maxReceiveCount), so
+    /// [`Queue::postpone`] holds only a message's first receive, and sends later ones again.
     pub async fn hold(&self, receipt_handle: &str, wait: Duration) -> Result<(), QueueError> {
         let seconds = whole_seconds(wait.min(MAX_HOLD));
         self.calls.fetch_add(1, Ordering::Relaxed);
@@ -217,12 +268,17 @@ impl Queue {
 
     /// Sends one message after `delay` (at most [`MAX_DELAY`]; the message's `not_before`
     /// carries the rest).
-    pub async fn send_delayed(
+    pub async fn send_delayed<T: Serialize>(
         &self,
-        message: &DeliveryMessage,
+        message: &T,
         delay: Duration,
     ) -> Result<(), QueueError> {
         let body = serde_json::to_string(message).map_err(|e| QueueError(e.to_string()))?;
+        self.send_raw(body, delay).await
+    }
+
+    /// Sends a message body as it is, after `delay` (at most [`MAX_DELAY`]).
+    pub async fn send_raw(&self, body: String, delay: Duration) -> Result<(), QueueError> {
         let seconds = whole_seconds(delay.min(MAX_DELAY));
         self.calls.fetch_add(1, Ordering::Relaxed);
         self.client
@@ -234,6 +290,29 @@ impl Queue {
             .await
             .map_err(queue_error)?;
         Ok(())
+    }
+}
+
+impl Queue {
+    /// Puts off a received message for `wait`: held out of sight on its first receive
+    /// (`Ok(true)`: leave it on the queue), else sent again as a new message, its receive
+    /// count back at zero (`Ok(false)`: delete this one). So a long wait (a silence of
+    /// days, a retry hours away, an ordered delivery waiting its turn) never spends the
+    /// receives that send a crashing message to the dead-letter queue.
+    pub async fn postpone(
+        &self,
+        receipt_handle: &str,
+        receive_count: u32,
+        body: &str,
+        wait: Duration,
+    ) -> Result<bool, QueueError> {
+        if receive_count <= 1 {
+            self.hold(receipt_handle, wait).await?;
+            Ok(true)
+        } else {
+            self.send_raw(body.to_string(), wait).await?;
+            Ok(false)
+        }
     }
 }
 
@@ -294,6 +373,26 @@ mod tests {
         assert_eq!(too_big, [2]);
         let order: Vec<usize> = batches(&[200_000, 100_000, 50_000]).0.concat();
         assert_eq!(order, [0, 1, 2]);
+    }
+
+    #[test]
+    fn timers_and_attempts_share_the_queue() {
+        let timer = TimerMessage {
+            account_id: "a".into(),
+            alert_id: "x".into(),
+            timer: Timer::SilenceEnds { until: Utc::now() },
+            not_before: Utc::now(),
+        };
+        let body = serde_json::to_string(&timer).unwrap();
+        assert!(matches!(QueueMessage::parse(&body), Ok(QueueMessage::Timer(t)) if t == timer));
+        let attempt = r#"{"account_id": "a", "webhook_id": "w", "delivery_id": "d", "alert_id": "x",
+            "event": "alert.triggered", "attempt": 1, "trigger": "scheduled", "payload": {"k": 1}}"#;
+        assert!(matches!(
+            QueueMessage::parse(attempt),
+            Ok(QueueMessage::Delivery(_))
+        ));
+        assert!(QueueMessage::parse(r#"{"timer": "nope"}"#).is_err());
+        assert!(QueueMessage::parse("[]").is_err());
     }
 
     #[test]

@@ -60,6 +60,13 @@ pub struct Delivery {
     pub next_attempt_at: Option<DateTime<Utc>>,
     /// Unix seconds after which DynamoDB's TTL may remove the record.
     pub expires_at: i64,
+    /// The alert transition it delivers (none for a test delivery).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transition: Option<u32>,
+    /// Sent before the previous transition's delivery to the webhook had finished, after
+    /// waiting the bound of [`super::order::ORDER_BOUND`].
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub out_of_order: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -130,6 +137,8 @@ impl Delivery {
             last_error: None,
             next_attempt_at: None,
             expires_at,
+            transition: None,
+            out_of_order: false,
         }
     }
 

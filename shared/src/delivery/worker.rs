@@ -9,6 +9,8 @@
 //!   visibility timeout, when the lease has run out and the attempt is made again.
 //! - The config used is current: each batch reads its webhooks, strongly consistent,
 //!   just before claiming.
+//! - An alert's transitions reach a webhook in order: a delivery whose previous transition's
+//!   delivery to the same webhook is unfinished waits (see [`super::order`]).
 //! - Records need no condition: the claim made the attempt ours, and the lease outlasts
 //!   any invocation (see [`crate::settings::DeliverySettings::lease`]).
 //!
@@ -25,8 +27,9 @@ use futures::future::join_all;
 
 use super::{
     attempt::{Attempted, Attempter},
+    order::{self, Turn},
     queue::{DeliveryMessage, Queue, QueueError},
-    record::{Delivery, DeliveryState, Refusal, Trigger},
+    record::{uuid_time, Delivery, DeliveryState, Refusal, Trigger},
     retry::{self, Outcome, WebhookStatus},
 };
 use crate::{
@@ -223,6 +226,23 @@ impl Worker {
         lease_until: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<Step, WorkerError> {
+        let mut job = job;
+        if let (Some(earlier), 1) = (&job.msg.waits_for, job.msg.attempt) {
+            let msg = &job.msg;
+            let earlier = self
+                .store
+                .get_delivery(&msg.account_id, &msg.webhook_id, earlier, now)
+                .await?;
+            let made_at = uuid_time(&msg.delivery_id).unwrap_or(now);
+            match order::turn(earlier.as_ref(), made_at, now) {
+                Turn::Go => {}
+                Turn::OutOfOrder => {
+                    job.msg.out_of_order = true;
+                    job.delivery.out_of_order = true;
+                }
+                Turn::WaitUntil(until) => return Ok(Step::Done(Handled::Postponed(until))),
+            }
+        }
         let msg = &job.msg;
         if !job.webhook.settings.enabled {
             // A scheduled delivery to a disabled webhook ends as failed, not pending.

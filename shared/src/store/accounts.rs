@@ -5,7 +5,10 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::*;
-use crate::auth::{Principal, Scope};
+use crate::{
+    alert::links::LinkKey,
+    auth::{Principal, Scope},
+};
 
 const TOKEN_SK: &str = "TOKEN";
 
@@ -18,6 +21,9 @@ pub struct Account {
     /// Overrides the service-wide quota for this account.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub webhook_quota: Option<u32>,
+    /// Signs the account's action links; made with its first link.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub link_key: Option<LinkKey>,
 }
 
 /// A token as the admin tool lists it: never the token, never its hash.
@@ -64,6 +70,57 @@ impl Store {
         conditional(result)?
             .map(|_| ())
             .ok_or(StoreError::NoAccount)
+    }
+
+    /// The account's link key, made now if it has none (`None`: no such account).
+    pub async fn link_key(&self, account_id: &str) -> Result<Option<LinkKey>, StoreError> {
+        let Some(account) = self.get_account(account_id).await? else {
+            return Ok(None);
+        };
+        if let Some(key) = account.link_key {
+            return Ok(Some(key));
+        }
+        match self.set_link_key(account_id, true).await {
+            Err(StoreError::Contended(_)) => {
+                // A concurrent first link made it.
+                Ok(self.get_account(account_id).await?.and_then(|a| a.link_key))
+            }
+            result => result.map(Some),
+        }
+    }
+
+    /// The account's link key, without making one (for checking a link).
+    pub async fn link_key_if_any(&self, account_id: &str) -> Result<Option<LinkKey>, StoreError> {
+        Ok(self.get_account(account_id).await?.and_then(|a| a.link_key))
+    }
+
+    /// Replaces the account's link key: every link made with the old one stops working.
+    pub async fn rotate_link_key(&self, account_id: &str) -> Result<LinkKey, StoreError> {
+        self.set_link_key(account_id, false).await
+    }
+
+    async fn set_link_key(&self, account_id: &str, first: bool) -> Result<LinkKey, StoreError> {
+        let key = LinkKey::generate();
+        let condition = if first {
+            "attribute_exists(pk) AND attribute_not_exists(link_key)"
+        } else {
+            "attribute_exists(pk)"
+        };
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key_of(account_id, ACCOUNT_SK.into())))
+            .update_expression("SET link_key = :k")
+            .condition_expression(condition)
+            .expression_attribute_values(":k", av(&key)?)
+            .send()
+            .await;
+        match conditional(result)? {
+            Some(_) => Ok(key),
+            None if first => Err(StoreError::Contended("the link key was just made")),
+            None => Err(StoreError::NoAccount),
+        }
     }
 
     /// Stores a token under its hash, plus a listing entry under its account.
@@ -122,6 +179,7 @@ impl Store {
             prefix: "TOKEN#".into(),
             after: None,
             newest_first: false,
+            from: None,
         };
         Ok(self
             .page(query, None, |_: &TokenInfo| true, |t| t.token_id.clone())

@@ -89,6 +89,7 @@ impl Store {
             prefix: format!("DLV#{webhook_id}#"),
             after: after.map(str::to_string),
             newest_first: true,
+            from: None,
         };
         let live =
             |d: &Delivery| d.expires_at > now.timestamp() && state.is_none_or(|s| d.state == s);
@@ -109,6 +110,7 @@ impl Store {
             prefix: attempt_prefix(webhook_id, delivery_id),
             after: None,
             newest_first: false,
+            from: None,
         };
         Ok(self
             .page(

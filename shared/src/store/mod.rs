@@ -6,7 +6,9 @@
 //! | token, by account (for listing) | `ACCOUNT#<account>` | `TOKEN#<token id>` | [`accounts`] |
 //! | token, by hash (for auth) | `TOKEN#<sha256 of token>` | `TOKEN` | [`accounts`] |
 //! | webhook | `ACCOUNT#<account>` | `WEBHOOK#<webhook id>` | [`webhooks`] |
-//! | alert | `ACCOUNT#<account>` | `ALERT#<alert id>` | [`alerts`] |
+//! | alert, as it now is | `ACCOUNT#<account>` | `ALERT#<alert id>` | [`alerts`] |
+//! | alert key (`dedup_key`) to its alert | `ACCOUNT#<account>` | `ALERTKEY#<sha256 of the key>` | [`alerts`] |
+//! | alert as a transition left it | `ACCOUNT#<account>` | `ALERTAT#<alert id>#<transition, 6 digits>` | [`alerts`] |
 //! | idempotency key | `ACCOUNT#<account>` | `IDEM#<sha256 of the key>` | [`alerts`] |
 //! | delivery | `ACCOUNT#<account>` | `DLV#<webhook id>#<delivery id>` | [`deliveries`] |
 //! | attempt | `ACCOUNT#<account>` | `ATT#<webhook id>#<delivery id>#<attempt, 4 digits>` | [`deliveries`] |
@@ -34,7 +36,7 @@ pub mod deliveries;
 pub mod webhooks;
 
 pub use accounts::{Account, TokenInfo};
-pub use alerts::{IdempotencyRecord, StoredAlert, Target};
+pub use alerts::{AlertQuery, IdempotencyRecord, Move, Snapshot, StoredAlert, Target};
 pub use aws_sdk_dynamodb::Client as DynamoClient;
 pub use deliveries::{AttemptClaim, Claim};
 
@@ -183,6 +185,8 @@ struct PrefixQuery<'a> {
     /// The id after which the page starts (the sort key is prefix + id).
     after: Option<String>,
     newest_first: bool,
+    /// Only ids at or after this one (the sort key is prefix + id).
+    from: Option<String>,
 }
 
 /// One page of a listing, and where the next one starts.
@@ -375,14 +379,33 @@ impl Store {
         });
         // One more than asked for tells whether another page exists.
         let page_size = limit.map(|l| i32::try_from(l + 1).unwrap_or(i32::MAX));
+        // `~` sorts after every character of an id.
+        let (condition, lower, upper) = match &query.from {
+            Some(from) => (
+                "pk = :pk AND sk BETWEEN :lower AND :upper",
+                format!("{}{from}", query.prefix),
+                Some(format!("{}~", query.prefix)),
+            ),
+            None => (
+                "pk = :pk AND begins_with(sk, :lower)",
+                query.prefix.clone(),
+                None,
+            ),
+        };
+        let mut values = HashMap::from([
+            (":pk".to_string(), s(account_pk(query.account_id))),
+            (":lower".to_string(), s(lower)),
+        ]);
+        if let Some(upper) = upper {
+            values.insert(":upper".into(), s(upper));
+        }
         'pages: loop {
             let page = self
                 .client
                 .query()
                 .table_name(&self.table)
-                .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
-                .expression_attribute_values(":pk", s(account_pk(query.account_id)))
-                .expression_attribute_values(":prefix", s(query.prefix.clone()))
+                .key_condition_expression(condition)
+                .set_expression_attribute_values(Some(values.clone()))
                 .set_exclusive_start_key(start)
                 .set_limit(page_size)
                 .scan_index_forward(!query.newest_first)

@@ -151,6 +151,7 @@ impl Store {
             prefix: "WEBHOOK#".into(),
             after: after.map(str::to_string),
             newest_first: false,
+            from: None,
         };
         let page = self
             .page(query, Some(limit), filter, |w: &Webhook| w.id.clone())
@@ -172,6 +173,7 @@ impl Store {
             prefix: "WEBHOOK#".into(),
             after: None,
             newest_first: false,
+            from: None,
         };
         Ok(self
             .page(query, None, filter, |w: &Webhook| w.id.clone())

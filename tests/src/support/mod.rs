@@ -173,6 +173,7 @@ impl TestAccount {
                 created_at: Utc::now(),
                 webhook_count: 0,
                 webhook_quota: quota,
+                link_key: None,
             })
             .await
             .unwrap();

@@ -7,7 +7,7 @@ use std::time::Duration;
 use futures::{stream, StreamExt};
 use hookline_functions::{triggers, App};
 use hookline_shared::{
-    alert::AlertInput,
+    alert::{lifecycle::Actor, AlertInput},
     auth::hash_token,
     delivery::queue::{DeliveryMessage, Queue, MAX_DELAY, MAX_HOLD},
     settings::{parse_schedule, DEFAULT_SCHEDULE},
@@ -15,6 +15,9 @@ use hookline_shared::{
 use serde_json::json;
 
 use crate::{event_of, meter::Reading, receiver, Bench};
+
+/// Payloads carry action links; their base URL costs nothing.
+const LINKS_BASE: &str = "https://hookline.example.com";
 
 /// Deliveries per measured path.
 const N: usize = 100;
@@ -113,8 +116,8 @@ fn retry_traffic(schedule: &[Duration]) -> (usize, usize, usize) {
 async fn ingest_all(app: &App, account: &str, input: &AlertInput, keyed: bool) -> usize {
     for _ in 0..N {
         let key = keyed.then(|| format!("bench-{}", uuid::Uuid::new_v4()));
-        app.ingest()
-            .accept(account, input.clone(), key.as_deref())
+        app.ingest(Some(LINKS_BASE))
+            .accept(account, input.clone(), key.as_deref(), Actor::Queue)
             .await
             .unwrap();
     }
@@ -174,8 +177,8 @@ pub async fn run(bench: &Bench) {
     let (failing_account, _) = bench.account(1, &failing).await;
     for _ in 0..N {
         failing_app
-            .ingest()
-            .accept(&failing_account, input.clone(), None)
+            .ingest(Some(LINKS_BASE))
+            .accept(&failing_account, input.clone(), None, Actor::Queue)
             .await
             .unwrap();
     }

@@ -104,6 +104,7 @@ impl Bench {
                 created_at: Utc::now(),
                 webhook_count: 0,
                 webhook_quota: Some(u32::try_from(n).unwrap()),
+                link_key: None,
             })
             .await
             .unwrap();

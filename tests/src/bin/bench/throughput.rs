@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use futures::{future::join_all, stream, StreamExt};
 use hookline_functions::triggers;
 use hookline_shared::{
-    alert::AlertInput,
+    alert::{lifecycle::Actor, AlertInput},
     delivery::{
         payload::Payload,
         queue::{DeliveryMessage, Queue},
@@ -50,7 +50,8 @@ fn messages(account: &str, webhooks: &[Webhook], n: usize) -> Vec<String> {
     (0..n)
         .map(|i| {
             let webhook = &webhooks[i % webhooks.len()];
-            let payload = Payload::new(EventType::AlertTriggered, &alert, webhook, Utc::now());
+            let payload =
+                Payload::new(EventType::AlertTriggered, &alert, None, webhook, Utc::now());
             let message = DeliveryMessage {
                 account_id: account.to_string(),
                 webhook_id: webhook.id.clone(),
@@ -61,6 +62,9 @@ fn messages(account: &str, webhooks: &[Webhook], n: usize) -> Vec<String> {
                 trigger: Trigger::Scheduled,
                 payload: payload.to_raw(),
                 not_before: None,
+                transition: None,
+                waits_for: None,
+                out_of_order: false,
             };
             serde_json::to_string(&message).unwrap()
         })
@@ -349,11 +353,13 @@ pub async fn run(bench: &Bench) {
         store: &bench.store,
         queue: &fan_queue,
         settings: &bench.settings.delivery,
+        links_base: Some(&url),
     }
     .accept(
         &fan_account,
         AlertInput::parse(&json!({"type": "cpu_high", "message": "fan-out"})).unwrap(),
         None,
+        Actor::Queue,
     )
     .await
     .unwrap();

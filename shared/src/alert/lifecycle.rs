@@ -1,0 +1,484 @@
+//! The alert's lifecycle as pure decisions: which action applies in which state, what it
+//! leads to, and which timers it arms. Nothing here reads the store or the clock.
+//!
+//! | action | triggered | acknowledged | silenced | resolved |
+//! |---|---|---|---|---|
+//! | acknowledge | acknowledged | unchanged | acknowledged | 409 |
+//! | unacknowledge | unchanged | triggered | 409 | 409 |
+//! | resolve (and a resolved report) | resolved | resolved | resolved | unchanged |
+//! | unresolve (and a firing report) | unchanged | 409 (report: unchanged) | 409 (report: unchanged) | triggered |
+//! | silence | silenced | silenced | silenced (new `until`) or unchanged | 409 |
+//! | unsilence | unchanged | 409 | triggered | 409 |
+//! | escalation timer | escalated, once | ignored | ignored | ignored |
+//! | silence timer | ignored | ignored | triggered, if its `until` is the silence's | ignored |
+//!
+//! "Unchanged" means the alert is already where the action leads: nothing is written or
+//! sent, and the answer says so.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::event::EventType;
+
+/// The longest silence, and the longest escalation delay: a timer waits on the delivery
+/// queue, which keeps a message 14 days at most.
+pub const MAX_WAIT_SECONDS: i64 = 7 * 86400;
+
+named_enum! {
+    #[strum(serialize_all = "lowercase")]
+    pub enum AlertState {
+        Triggered,
+        Acknowledged,
+        Silenced,
+        Resolved,
+    }
+}
+
+impl AlertState {
+    /// Triggered, acknowledged and silenced alerts are open: a report of their key
+    /// updates them.
+    pub fn is_open(self) -> bool {
+        self != Self::Resolved
+    }
+}
+
+named_enum! {
+    /// What a token holder or a link may do to an alert (`POST /alerts/{id}/<action>`).
+    #[strum(serialize_all = "lowercase")]
+    pub enum ActionName {
+        Acknowledge,
+        Unacknowledge,
+        Resolve,
+        Unresolve,
+        Silence,
+        Unsilence,
+    }
+}
+
+/// Something that may move an alert.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    Acknowledge,
+    Unacknowledge,
+    Resolve,
+    Unresolve,
+    Silence {
+        until: DateTime<Utc>,
+    },
+    Unsilence,
+    /// A report of the alert's key that fires: an update, or a reopening.
+    Fired,
+    /// A report of the alert's key that resolves.
+    ResolvedReport,
+    /// The escalation timer armed for `due`.
+    Escalate {
+        due: DateTime<Utc>,
+    },
+    /// The timer of the silence that ends at `until`.
+    SilenceEnds {
+        until: DateTime<Utc>,
+    },
+}
+
+impl Action {
+    /// Timers are not actions anyone asked for: one that no longer applies is dropped
+    /// quietly rather than refused.
+    fn is_timer(self) -> bool {
+        matches!(self, Self::Escalate { .. } | Self::SilenceEnds { .. })
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Acknowledge => "acknowledge",
+            Self::Unacknowledge => "unacknowledge",
+            Self::Resolve | Self::ResolvedReport => "resolve",
+            Self::Unresolve | Self::Fired => "unresolve",
+            Self::Silence { .. } => "silence",
+            Self::Unsilence | Self::SilenceEnds { .. } => "unsilence",
+            Self::Escalate { .. } => "escalate",
+        }
+    }
+}
+
+/// Who or what made a change, as payloads and the timeline name it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Actor {
+    /// An API token (`POST /alerts`, or an action route); its id, never the token.
+    Token {
+        token_id: String,
+    },
+    /// A one-click action link.
+    Link {
+        action: String,
+    },
+    Alertmanager,
+    Cloudwatch,
+    /// The alerts queue.
+    Queue,
+    /// An escalation or silence timer.
+    Timer {
+        timer: String,
+    },
+}
+
+/// Where an alert stands, as decisions need it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Standing {
+    pub state: AlertState,
+    pub silenced_until: Option<DateTime<Utc>>,
+    pub escalate_at: Option<DateTime<Utc>>,
+    pub escalated: bool,
+}
+
+/// What an action does to an alert in a given standing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Decision {
+    /// A transition: the event it raises and the state it leads to.
+    Move { event: EventType, to: AlertState },
+    /// Already there (or a timer that no longer applies): nothing changes.
+    Unchanged(String),
+    /// The action does not apply to the state: a 409.
+    Refused(String),
+}
+
+/// The decision for `action` on an alert standing as `now`.
+pub fn decide(standing: &Standing, action: Action) -> Decision {
+    use AlertState::*;
+    let state = standing.state;
+    let unchanged = |why: &str| Decision::Unchanged(why.to_string());
+    let refused = |why: String| Decision::Refused(why);
+    let go = |event, to| Decision::Move { event, to };
+    match (action, state) {
+        (Action::Acknowledge, Triggered | Silenced) => {
+            go(EventType::AlertAcknowledged, Acknowledged)
+        }
+        (Action::Acknowledge, Acknowledged) => unchanged("the alert is already acknowledged"),
+        (Action::Unacknowledge, Acknowledged) => go(EventType::AlertUnacknowledged, Triggered),
+        (Action::Unacknowledge, Triggered) => unchanged("the alert is not acknowledged"),
+        (Action::Resolve | Action::ResolvedReport, Resolved) => {
+            unchanged("the alert is already resolved")
+        }
+        (Action::Resolve | Action::ResolvedReport, _) => go(EventType::AlertResolved, Resolved),
+        (Action::Unresolve | Action::Fired, Resolved) => go(EventType::AlertUnresolved, Triggered),
+        (Action::Unresolve, Triggered) => unchanged("the alert is not resolved"),
+        (Action::Fired, _) => unchanged("the alert is already open: the report updated it"),
+        (Action::Silence { until }, Triggered | Acknowledged) => {
+            let _ = until;
+            go(EventType::AlertSilenced, Silenced)
+        }
+        (Action::Silence { until }, Silenced) if standing.silenced_until == Some(until) => {
+            unchanged("the alert is already silenced until then")
+        }
+        (Action::Silence { .. }, Silenced) => go(EventType::AlertSilenced, Silenced),
+        (Action::Unsilence, Silenced) => go(EventType::AlertUnsilenced, Triggered),
+        (Action::Unsilence, Triggered) => unchanged("the alert is not silenced"),
+        (Action::Escalate { due }, Triggered)
+            if !standing.escalated && standing.escalate_at == Some(due) =>
+        {
+            go(EventType::AlertEscalated, Triggered)
+        }
+        (Action::SilenceEnds { until }, Silenced) if standing.silenced_until == Some(until) => {
+            go(EventType::AlertUnsilenced, Triggered)
+        }
+        (action, _) if action.is_timer() => unchanged("the timer no longer applies"),
+        (action, state) => refused(format!(
+            "cannot {} an alert that is {state}{}",
+            action.name(),
+            match (action, state) {
+                (_, Resolved) => "; unresolve it first",
+                (Action::Unacknowledge, Silenced) => "; unsilence it instead",
+                (Action::Unsilence, Acknowledged) => "; it is acknowledged, not silenced",
+                (Action::Unresolve, _) => "; it is still open",
+                _ => "",
+            }
+        )),
+    }
+}
+
+/// A timer to arm once a transition is saved.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "timer", rename_all = "snake_case")]
+pub enum Timer {
+    Escalate { due: DateTime<Utc> },
+    SilenceEnds { until: DateTime<Utc> },
+}
+
+impl Timer {
+    pub fn at(self) -> DateTime<Utc> {
+        match self {
+            Self::Escalate { due } => due,
+            Self::SilenceEnds { until } => until,
+        }
+    }
+
+    /// The action the timer takes when it runs out.
+    pub fn action(self) -> Action {
+        match self {
+            Self::Escalate { due } => Action::Escalate { due },
+            Self::SilenceEnds { until } => Action::SilenceEnds { until },
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Escalate { .. } => "escalation",
+            Self::SilenceEnds { .. } => "silence",
+        }
+    }
+}
+
+/// The standing after a move to `to` by `action` at `now`, and the timer it arms.
+/// Escalation is armed when an alert triggers or reopens, `escalate_after` seconds on.
+pub fn after_move(
+    standing: &Standing,
+    event: EventType,
+    to: AlertState,
+    action: Action,
+    escalate_after: Option<u32>,
+    now: DateTime<Utc>,
+) -> (Standing, Option<Timer>) {
+    let mut next = Standing {
+        state: to,
+        silenced_until: None,
+        ..*standing
+    };
+    let mut timer = None;
+    match (event, action) {
+        (EventType::AlertTriggered | EventType::AlertUnresolved, _) => {
+            next.escalated = false;
+            next.escalate_at =
+                escalate_after.map(|s| now + chrono::Duration::seconds(i64::from(s)));
+            timer = next.escalate_at.map(|due| Timer::Escalate { due });
+        }
+        (EventType::AlertEscalated, _) => next.escalated = true,
+        (EventType::AlertSilenced, Action::Silence { until }) => {
+            next.silenced_until = Some(until);
+            timer = Some(Timer::SilenceEnds { until });
+        }
+        _ => {}
+    }
+    (next, timer)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+    use AlertState::*;
+
+    fn at(secs: i64) -> DateTime<Utc> {
+        Utc.timestamp_opt(1_800_000_000 + secs, 0).unwrap()
+    }
+
+    fn standing(state: AlertState) -> Standing {
+        Standing {
+            state,
+            silenced_until: (state == Silenced).then(|| at(3600)),
+            escalate_at: Some(at(300)),
+            escalated: false,
+        }
+    }
+
+    fn outcome(state: AlertState, action: Action) -> String {
+        match decide(&standing(state), action) {
+            Decision::Move { event, to } => format!("{event} -> {to}"),
+            Decision::Unchanged(_) => "unchanged".into(),
+            Decision::Refused(_) => "409".into(),
+        }
+    }
+
+    #[test]
+    fn the_table_of_actions_and_states() {
+        let silence = Action::Silence { until: at(7200) };
+        let rows = [
+            (
+                Action::Acknowledge,
+                [
+                    "alert.acknowledged -> acknowledged",
+                    "unchanged",
+                    "alert.acknowledged -> acknowledged",
+                    "409",
+                ],
+            ),
+            (
+                Action::Unacknowledge,
+                [
+                    "unchanged",
+                    "alert.unacknowledged -> triggered",
+                    "409",
+                    "409",
+                ],
+            ),
+            (
+                Action::Resolve,
+                [
+                    "alert.resolved -> resolved",
+                    "alert.resolved -> resolved",
+                    "alert.resolved -> resolved",
+                    "unchanged",
+                ],
+            ),
+            (
+                Action::ResolvedReport,
+                [
+                    "alert.resolved -> resolved",
+                    "alert.resolved -> resolved",
+                    "alert.resolved -> resolved",
+                    "unchanged",
+                ],
+            ),
+            (
+                Action::Unresolve,
+                ["unchanged", "409", "409", "alert.unresolved -> triggered"],
+            ),
+            (
+                Action::Fired,
+                [
+                    "unchanged",
+                    "unchanged",
+                    "unchanged",
+                    "alert.unresolved -> triggered",
+                ],
+            ),
+            (
+                silence,
+                [
+                    "alert.silenced -> silenced",
+                    "alert.silenced -> silenced",
+                    "alert.silenced -> silenced",
+                    "409",
+                ],
+            ),
+            (
+                Action::Unsilence,
+                ["unchanged", "409", "alert.unsilenced -> triggered", "409"],
+            ),
+        ];
+        for (action, expected) in rows {
+            for (state, want) in [Triggered, Acknowledged, Silenced, Resolved]
+                .into_iter()
+                .zip(expected)
+            {
+                assert_eq!(outcome(state, action), want, "{action:?} on {state}");
+            }
+        }
+    }
+
+    #[test]
+    fn refusals_say_why_and_what_to_do() {
+        let Decision::Refused(why) = decide(&standing(Resolved), Action::Acknowledge) else {
+            panic!("acknowledging a resolved alert must be refused");
+        };
+        assert_eq!(
+            why,
+            "cannot acknowledge an alert that is resolved; unresolve it first"
+        );
+    }
+
+    #[test]
+    fn silencing_again_until_the_same_time_changes_nothing() {
+        let s = standing(Silenced);
+        assert!(matches!(
+            decide(&s, Action::Silence { until: at(3600) }),
+            Decision::Unchanged(_)
+        ));
+    }
+
+    #[test]
+    fn escalation_fires_once_and_only_while_triggered() {
+        let due = at(300);
+        let mut s = standing(Triggered);
+        let Decision::Move { event, to } = decide(&s, Action::Escalate { due }) else {
+            panic!("a triggered alert escalates");
+        };
+        assert_eq!((event, to), (EventType::AlertEscalated, Triggered));
+        let (after, timer) = after_move(&s, event, to, Action::Escalate { due }, None, at(300));
+        assert!(after.escalated && timer.is_none());
+        assert!(matches!(
+            decide(&after, Action::Escalate { due }),
+            Decision::Unchanged(_)
+        ));
+        // Acknowledged in time: the timer finds nothing to do.
+        s.state = Acknowledged;
+        assert!(matches!(
+            decide(&s, Action::Escalate { due }),
+            Decision::Unchanged(_)
+        ));
+        // A timer armed before a reopening is not the current one.
+        s.state = Triggered;
+        assert!(matches!(
+            decide(&s, Action::Escalate { due: at(1) }),
+            Decision::Unchanged(_)
+        ));
+    }
+
+    #[test]
+    fn triggering_and_reopening_arm_escalation() {
+        let s = standing(Resolved);
+        let (after, timer) = after_move(
+            &Standing {
+                escalated: true,
+                ..s
+            },
+            EventType::AlertUnresolved,
+            Triggered,
+            Action::Fired,
+            Some(60),
+            at(1000),
+        );
+        assert_eq!(timer, Some(Timer::Escalate { due: at(1060) }));
+        assert!(!after.escalated);
+        let (_, none) = after_move(
+            &s,
+            EventType::AlertUnresolved,
+            Triggered,
+            Action::Fired,
+            None,
+            at(0),
+        );
+        assert_eq!(none, None);
+    }
+
+    #[test]
+    fn a_silence_ends_by_its_own_timer_only() {
+        let s = standing(Triggered);
+        let until = at(900);
+        let (silenced, timer) = after_move(
+            &s,
+            EventType::AlertSilenced,
+            Silenced,
+            Action::Silence { until },
+            None,
+            at(0),
+        );
+        assert_eq!(timer, Some(Timer::SilenceEnds { until }));
+        assert_eq!(silenced.silenced_until, Some(until));
+        assert_eq!(
+            decide(&silenced, Action::SilenceEnds { until }),
+            Decision::Move {
+                event: EventType::AlertUnsilenced,
+                to: Triggered
+            }
+        );
+        // Silenced again for longer: the first silence's timer is stale.
+        let longer = Standing {
+            silenced_until: Some(at(5000)),
+            ..silenced
+        };
+        assert!(matches!(
+            decide(&longer, Action::SilenceEnds { until }),
+            Decision::Unchanged(_)
+        ));
+        // Leaving the silence forgets its end.
+        let (unsilenced, _) = after_move(
+            &silenced,
+            EventType::AlertUnsilenced,
+            Triggered,
+            Action::Unsilence,
+            None,
+            at(10),
+        );
+        assert_eq!(unsilenced.silenced_until, None);
+    }
+}
