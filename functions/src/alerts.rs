@@ -1,7 +1,7 @@
 //! Alerts over HTTP: reports in (`POST /alerts`, `POST /alerts/alertmanager`), the alert
 //! list and view, and the actions (`POST /alerts/{id}/<action>`).
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Duration, SubsecRound, Utc};
 use hookline_shared::{
     alert::{
         alertmanager,
@@ -314,23 +314,20 @@ fn parse_action(name: ActionName, req: &Request, now: DateTime<Utc>) -> Result<A
         .map(|k| FieldError::new(k.clone(), "is not a known field"))
         .collect();
     let action = match name {
-        ActionName::Acknowledge => Action::Acknowledge,
-        ActionName::Unacknowledge => Action::Unacknowledge,
-        ActionName::Resolve => Action::Resolve,
-        ActionName::Unresolve => Action::Unresolve,
-        ActionName::Unsilence => Action::Unsilence,
-        ActionName::Silence => match silence_until(&map, now) {
-            Ok(until) => Action::Silence { until },
-            Err(e) => {
-                errors.push(e);
-                Action::Unsilence
-            }
-        },
+        ActionName::Acknowledge => Ok(Action::Acknowledge),
+        ActionName::Unacknowledge => Ok(Action::Unacknowledge),
+        ActionName::Resolve => Ok(Action::Resolve),
+        ActionName::Unresolve => Ok(Action::Unresolve),
+        ActionName::Unsilence => Ok(Action::Unsilence),
+        ActionName::Silence => silence_until(&map, now).map(|until| Action::Silence { until }),
     };
-    if errors.is_empty() {
-        Ok(action)
-    } else {
-        Err(ApiError::Validation(errors))
+    match action {
+        Ok(action) if errors.is_empty() => Ok(action),
+        Ok(_) => Err(ApiError::Validation(errors)),
+        Err(e) => {
+            errors.push(e);
+            Err(ApiError::Validation(errors))
+        }
     }
 }
 
@@ -340,15 +337,19 @@ fn silence_until(
     now: DateTime<Utc>,
 ) -> Result<DateTime<Utc>, FieldError> {
     let max = Duration::seconds(MAX_WAIT_SECONDS);
-    match (map.get("until"), map.get("duration_seconds")) {
-        (Some(_), Some(_)) => Err(FieldError::new(
-            "until",
-            "give until or duration_seconds, not both",
-        )),
-        (None, None) => Err(FieldError::new(
-            "until",
-            "is required (or duration_seconds): when the silence ends",
-        )),
+    let at = match (map.get("until"), map.get("duration_seconds")) {
+        (Some(_), Some(_)) => {
+            return Err(FieldError::new(
+                "until",
+                "give until or duration_seconds, not both",
+            ))
+        }
+        (None, None) => {
+            return Err(FieldError::new(
+                "until",
+                "is required (or duration_seconds): when the silence ends",
+            ))
+        }
         (Some(until), None) => {
             let at = until
                 .as_str()
@@ -363,20 +364,20 @@ fn silence_until(
                     ),
                 ));
             }
-            // Whole seconds: a silence is compared exactly when its timer comes.
-            Ok(at - Duration::nanoseconds(i64::from(at.timestamp_subsec_nanos())))
+            at
         }
         (None, Some(seconds)) => match seconds.as_i64() {
-            Some(s @ 1..=MAX_WAIT_SECONDS) if seconds.is_u64() => {
-                let at = now + Duration::seconds(s);
-                Ok(at - Duration::nanoseconds(i64::from(at.timestamp_subsec_nanos())))
+            Some(s @ 1..=MAX_WAIT_SECONDS) if seconds.is_u64() => now + Duration::seconds(s),
+            _ => {
+                return Err(FieldError::new(
+                    "duration_seconds",
+                    format!("must be a whole number of seconds, 1 to {MAX_WAIT_SECONDS}"),
+                ))
             }
-            _ => Err(FieldError::new(
-                "duration_seconds",
-                format!("must be a whole number of seconds, 1 to {MAX_WAIT_SECONDS}"),
-            )),
         },
-    }
+    };
+    // Whole seconds, as a silence's end is shown and its timer named.
+    Ok(at.trunc_subsecs(0))
 }
 
 #[cfg(test)]

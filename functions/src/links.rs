@@ -57,14 +57,15 @@ async fn link_page(app: &App, req: &Request) -> Result<(StatusCode, Markup), Pag
     let claim = unverified
         .verify(key.as_ref(), now)
         .map_err(PageError::Link)?;
-    let stored = app
-        .store
-        .get_alert(&claim.account_id, &claim.alert_id, now)
-        .await?
-        .ok_or(ApiError::NotFound("alert"))?;
     if req.method() != Method::POST {
+        let stored = app
+            .store
+            .get_alert(&claim.account_id, &claim.alert_id, now)
+            .await?
+            .ok_or(ApiError::NotFound("alert"))?;
         return Ok((StatusCode::OK, confirm_page(&stored.alert, &claim, now)));
     }
+    // The action reads the alert itself (an alert not found is the same 403 page).
     let base = base_url(req);
     let by = Actor::Link {
         action: claim.action.as_str().into(),

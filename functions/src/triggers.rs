@@ -6,7 +6,7 @@ use futures::future::join_all;
 use hookline_shared::{
     alert::{cloudwatch, lifecycle::Actor, AlertInput},
     delivery::{
-        queue::{QueueMessage, TimerMessage},
+        queue::{not_yet_due, QueueMessage, TimerMessage},
         worker::Handled,
     },
     error::FieldError,
@@ -50,41 +50,26 @@ pub async fn deliver(
     let mut timers = Vec::new();
     let mut failed = Vec::new();
     for record in event.records {
-        let id = record.message_id.clone().unwrap_or_default();
-        let body = record.body.clone().unwrap_or_default();
-        let receives = record
-            .attributes
-            .get("ApproximateReceiveCount")
-            .and_then(|c| c.parse().ok())
-            .unwrap_or(1);
-        let receipt = record.receipt_handle.unwrap_or_default();
-        match QueueMessage::parse(&body) {
+        let r = Received {
+            receives: record
+                .attributes
+                .get("ApproximateReceiveCount")
+                .and_then(|c| c.parse().ok())
+                .unwrap_or(1),
+            id: record.message_id.unwrap_or_default(),
+            receipt: record.receipt_handle.unwrap_or_default(),
+            body: record.body.unwrap_or_default(),
+        };
+        match QueueMessage::parse(&r.body) {
             Ok(QueueMessage::Delivery(m)) => {
-                let about = (m.delivery_id.clone(), m.attempt);
-                received.push((
-                    Received {
-                        id,
-                        receipt,
-                        receives,
-                        body,
-                    },
-                    about,
-                ));
+                received.push((r, (m.delivery_id.clone(), m.attempt)));
                 messages.push(m);
             }
-            Ok(QueueMessage::Timer(t)) => timers.push((
-                Received {
-                    id,
-                    receipt,
-                    receives,
-                    body,
-                },
-                t,
-            )),
+            Ok(QueueMessage::Timer(t)) => timers.push((r, t)),
             Err(_) => {
                 // Left on the queue: after maxReceiveCount it lands in the dead-letter queue.
-                tracing::error!(sqs_message = %id, "not a delivery message");
-                failed.push(id);
+                tracing::error!(sqs_message = %r.id, "not a delivery message");
+                failed.push(r.id);
             }
         }
     }
@@ -162,7 +147,7 @@ async fn run_timer(
     timer: &TimerMessage,
 ) -> Result<Option<chrono::DateTime<chrono::Utc>>, ApiError> {
     let now = app.attempter.now();
-    if timer.not_before > now + chrono::Duration::seconds(1) {
+    if not_yet_due(timer.not_before, now) {
         return Ok(Some(timer.not_before));
     }
     let acted = app.ingest(None).run_timer(timer).await?;

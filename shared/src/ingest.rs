@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 
 use crate::{
     alert::{
-        lifecycle::{after_move, decide, Action, Actor, AlertState, Decision, Timer},
+        lifecycle::{after_move, decide, Action, Actor, AlertState, Decision},
         links::{self, Claim, LinkAction, LINK_LIFETIME},
         Alert, AlertInput, AlertStatus, Links,
     },
@@ -94,8 +94,8 @@ fn internal(e: impl std::fmt::Display) -> ApiError {
 
 /// A change to save: a transition, or (for a report of an open alert) an update.
 struct Change {
-    /// The event, the standing after it and the timer it arms, for a transition.
-    moved: Option<(EventType, crate::alert::lifecycle::Standing, Option<Timer>)>,
+    /// For a transition: its event, the state it leads to, and the action that made it.
+    moved: Option<(EventType, AlertState, Action)>,
     by: Actor,
     report_id: Option<String>,
 }
@@ -138,6 +138,19 @@ impl Ingest<'_> {
                 report_id = earlier.alert_id;
             }
         }
+        // What the report does: to its key's alert, and as a new alert.
+        let (action, new_event, new_state) = match input.status {
+            AlertStatus::Firing => (
+                Action::Fired,
+                EventType::AlertTriggered,
+                AlertState::Triggered,
+            ),
+            AlertStatus::Resolved => (
+                Action::ResolvedReport,
+                EventType::AlertResolved,
+                AlertState::Resolved,
+            ),
+        };
         for tries in 0..SAVE_TRIES {
             lost_race(tries).await;
             let found = match &input.dedup_key {
@@ -161,24 +174,8 @@ impl Ingest<'_> {
                 // The id's own time: a repeat makes the same delivery ids.
                 let received_at = uuid_time(&report_id).unwrap_or(now);
                 let alert = Alert::new(report_id.clone(), input.clone(), received_at);
-                let (event, action) = match input.status {
-                    AlertStatus::Firing => (EventType::AlertTriggered, Action::Fired),
-                    AlertStatus::Resolved => (EventType::AlertResolved, Action::ResolvedReport),
-                };
-                let to = match input.status {
-                    AlertStatus::Firing => AlertState::Triggered,
-                    AlertStatus::Resolved => AlertState::Resolved,
-                };
-                let (standing, timer) = after_move(
-                    &alert.standing(),
-                    event,
-                    to,
-                    action,
-                    input.escalate_after_seconds,
-                    received_at,
-                );
                 let change = Change {
-                    moved: Some((event, standing, timer)),
+                    moved: Some((new_event, new_state, action)),
                     by: by.clone(),
                     report_id: Some(report_id.clone()),
                 };
@@ -195,30 +192,23 @@ impl Ingest<'_> {
             if let Some(done) = self.repeat(account_id, &stored, &report_id).await? {
                 return Ok(done);
             }
+            let moved = match decide(&stored.alert.standing(), action) {
+                Decision::Move { event, to } => Some((event, to, action)),
+                Decision::Unchanged(_) | Decision::Refused(_) => None,
+            };
             let mut alert = stored.alert.clone();
+            // A reopening is armed with the report's escalation delay; otherwise the alert
+            // keeps the delay it was triggered with.
+            let escalate_after = match moved {
+                Some((EventType::AlertUnresolved, ..)) => input.escalate_after_seconds,
+                _ => alert.input.escalate_after_seconds,
+            };
             alert.input = AlertInput {
-                // Escalation was armed by the report that triggered it.
-                escalate_after_seconds: alert.input.escalate_after_seconds,
+                escalate_after_seconds: escalate_after,
                 ..input.clone()
             };
             alert.reports += 1;
             alert.last_seen = now;
-            let action = match input.status {
-                AlertStatus::Firing => Action::Fired,
-                AlertStatus::Resolved => Action::ResolvedReport,
-            };
-            let moved = match decide(&alert.standing(), action) {
-                Decision::Move { event, to } => {
-                    let escalate_after = input.escalate_after_seconds;
-                    let (standing, timer) =
-                        after_move(&alert.standing(), event, to, action, escalate_after, now);
-                    if event == EventType::AlertUnresolved {
-                        alert.input.escalate_after_seconds = escalate_after;
-                    }
-                    Some((event, standing, timer))
-                }
-                Decision::Unchanged(_) | Decision::Refused(_) => None,
-            };
             let outcome = if moved.is_some() {
                 Outcome::Transitioned
             } else {
@@ -327,11 +317,8 @@ impl Ingest<'_> {
                 Decision::Move { event, to } => (event, to),
             };
             let alert = stored.alert.clone();
-            let escalate_after = alert.input.escalate_after_seconds;
-            let (standing, timer) =
-                after_move(&alert.standing(), event, to, action, escalate_after, now);
             let change = Change {
-                moved: Some((event, standing, timer)),
+                moved: Some((event, to, action)),
                 by: by.clone(),
                 report_id: None,
             };
@@ -366,8 +353,9 @@ impl Ingest<'_> {
         }
     }
 
-    /// Saves `alert` (as changed from `read`, or new) and, for a transition, arms its
-    /// timer and queues its deliveries. `None`: another writer changed the alert first.
+    /// Saves `alert` (as changed from `read`, or new) and, for a transition, makes it
+    /// (escalation is armed with the alert's `escalate_after_seconds`), arms its timer and
+    /// queues its deliveries. `None`: another writer changed the alert first.
     async fn save(
         &self,
         account_id: &str,
@@ -380,7 +368,10 @@ impl Ingest<'_> {
         let mut moves = read.map(|r| r.moves.clone()).unwrap_or_default();
         let mut webhooks = Vec::new();
         let mut timer = None;
-        if let Some((event, standing, armed)) = change.moved {
+        if let Some((event, to, action)) = change.moved {
+            let escalate_after = alert.input.escalate_after_seconds;
+            let (standing, armed) =
+                after_move(&alert.standing(), event, to, action, escalate_after, now);
             alert.record_move(event, standing, change.by, now);
             alert.links = self.links(account_id, &alert, now).await?;
             let alert_type = alert.input.alert_type.clone();

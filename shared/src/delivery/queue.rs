@@ -266,6 +266,27 @@ impl Queue {
         Ok(())
     }
 
+    /// Puts off a received message for `wait`: held out of sight on its first receive
+    /// (`Ok(true)`: leave it on the queue), else sent again as a new message, its receive
+    /// count back at zero (`Ok(false)`: delete this one). So a long wait (a silence of
+    /// days, a retry hours away, an ordered delivery waiting its turn) never spends the
+    /// receives that send a crashing message to the dead-letter queue.
+    pub async fn postpone(
+        &self,
+        receipt_handle: &str,
+        receive_count: u32,
+        body: &str,
+        wait: Duration,
+    ) -> Result<bool, QueueError> {
+        if receive_count <= 1 {
+            self.hold(receipt_handle, wait).await?;
+            Ok(true)
+        } else {
+            self.send_raw(body.to_string(), wait).await?;
+            Ok(false)
+        }
+    }
+
     /// Sends one message after `delay` (at most [`MAX_DELAY`]; the message's `not_before`
     /// carries the rest).
     pub async fn send_delayed<T: Serialize>(
@@ -293,27 +314,12 @@ impl Queue {
     }
 }
 
-impl Queue {
-    /// Puts off a received message for `wait`: held out of sight on its first receive
-    /// (`Ok(true)`: leave it on the queue), else sent again as a new message, its receive
-    /// count back at zero (`Ok(false)`: delete this one). So a long wait (a silence of
-    /// days, a retry hours away, an ordered delivery waiting its turn) never spends the
-    /// receives that send a crashing message to the dead-letter queue.
-    pub async fn postpone(
-        &self,
-        receipt_handle: &str,
-        receive_count: u32,
-        body: &str,
-        wait: Duration,
-    ) -> Result<bool, QueueError> {
-        if receive_count <= 1 {
-            self.hold(receipt_handle, wait).await?;
-            Ok(true)
-        } else {
-            self.send_raw(body.to_string(), wait).await?;
-            Ok(false)
-        }
-    }
+/// Whether a message due at `not_before` must wait at `now`: more than a second early (SQS
+/// delays are whole seconds, so a message may come back a little before its time).
+pub fn not_yet_due(not_before: DateTime<Utc>, now: DateTime<Utc>) -> bool {
+    (not_before - now)
+        .to_std()
+        .is_ok_and(|wait| wait > Duration::from_secs(1))
 }
 
 /// SQS's whole seconds, rounded up: a message must not come back before it is due.

@@ -28,7 +28,7 @@ use futures::future::join_all;
 use super::{
     attempt::{Attempted, Attempter},
     order::{self, Turn},
-    queue::{DeliveryMessage, Queue, QueueError},
+    queue::{not_yet_due, DeliveryMessage, Queue, QueueError},
     record::{uuid_time, Delivery, DeliveryState, Refusal, Trigger},
     retry::{self, Outcome, WebhookStatus},
 };
@@ -145,12 +145,10 @@ impl Worker {
         let now = self.attempter.now();
         let lease_until = now + self.attempter.settings.lease;
         let mut outcomes = Outcomes::new();
-        // Messages due more than a second from now wait: their time is given back.
-        let (waiting, due): (Vec<_>, Vec<_>) = messages.into_iter().partition(|(_, m)| {
-            m.not_before
-                .and_then(|t| (t - now).to_std().ok())
-                .is_some_and(|wait| wait > Duration::from_secs(1))
-        });
+        // Messages not yet due wait: their time is given back.
+        let (waiting, due): (Vec<_>, Vec<_>) = messages
+            .into_iter()
+            .partition(|(_, m)| m.not_before.is_some_and(|t| not_yet_due(t, now)));
         for (i, msg) in waiting {
             outcomes.push((i, Ok(Handled::Postponed(msg.not_before.unwrap_or(now)))));
         }
@@ -222,11 +220,10 @@ impl Worker {
     /// Claims the job's attempt: the job back to go on, or what became of its message.
     async fn claim(
         &self,
-        job: Job,
+        mut job: Job,
         lease_until: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<Step, WorkerError> {
-        let mut job = job;
         if let (Some(earlier), 1) = (&job.msg.waits_for, job.msg.attempt) {
             let msg = &job.msg;
             let earlier = self

@@ -81,10 +81,8 @@ impl Store {
             return Ok(Some(key));
         }
         match self.set_link_key(account_id, true).await {
-            Err(StoreError::Contended(_)) => {
-                // A concurrent first link made it.
-                Ok(self.get_account(account_id).await?.and_then(|a| a.link_key))
-            }
+            // A concurrent first link made it.
+            Err(StoreError::Contended(_)) => self.link_key_if_any(account_id).await,
             result => result.map(Some),
         }
     }
