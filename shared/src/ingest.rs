@@ -338,7 +338,9 @@ impl Ingest<'_> {
     }
 
     /// Runs out a timer: the escalation, or the end of a silence. One that no longer
-    /// applies (the alert moved on, or is gone) does nothing.
+    /// applies (the alert moved on, or is gone) does nothing. A timer is never refused
+    /// (lifecycle drops one that no longer applies), so a Conflict here is `contended`: an
+    /// error, so that the message comes back and the timer runs again rather than be lost.
     pub async fn run_timer(&self, timer: &TimerMessage) -> Result<Option<Acted>, ApiError> {
         let by = Actor::Timer {
             timer: timer.timer.name().into(),
@@ -348,7 +350,7 @@ impl Ingest<'_> {
             .await
         {
             Ok(acted) => Ok(Some(acted)),
-            Err(ApiError::NotFound(_) | ApiError::Conflict { .. }) => Ok(None),
+            Err(ApiError::NotFound(_)) => Ok(None),
             Err(e) => Err(e),
         }
     }
