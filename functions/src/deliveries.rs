@@ -7,6 +7,7 @@ use hookline_shared::{
         payload::Payload,
         queue::DeliveryMessage,
         record::{AttemptRecord, Delivery, DeliveryState, Trigger},
+        render::{self, DeliveryRef},
     },
     error::FieldError,
     webhook::Webhook,
@@ -92,10 +93,17 @@ async fn get_delivery(app: &App, req: &Request) -> Result<Response<Body>, ApiErr
         .store
         .list_attempts(&webhook.account_id, &webhook.id, &delivery.delivery_id)
         .await?;
-    // Records keep no body: every attempt sent the payload of the alert, rebuilt here.
-    let body = payload_of(app, &webhook, &delivery).await?;
+    // Records keep no body: each attempt's is rebuilt here from the alert, rendered as the
+    // webhook's format or template renders it now. One that failed to render shows none.
+    let payload = payload_of(app, &webhook, &delivery).await?;
     for attempt in &mut attempts {
-        attempt.request.body = String::from_utf8_lossy(body.get().as_bytes()).into_owned();
+        let made = DeliveryRef {
+            id: &delivery.delivery_id,
+            attempt: attempt.attempt,
+        };
+        attempt.request.body = render::render(&webhook, payload.get(), made)
+            .map(|r| String::from_utf8_lossy(&r.body).into_owned())
+            .unwrap_or_default();
     }
     #[derive(Serialize)]
     struct Reply {

@@ -20,6 +20,7 @@ pub mod deliveries;
 pub mod http;
 pub mod links;
 pub mod paging;
+pub mod payloads;
 pub mod response;
 pub mod triggers;
 pub mod webhooks;

@@ -24,6 +24,7 @@ pub fn status(error: &ApiError) -> StatusCode {
         ApiError::QuotaExceeded { .. } | ApiError::Conflict { .. } => StatusCode::CONFLICT,
         ApiError::NotQueued { .. } | ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+        ApiError::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
         ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }

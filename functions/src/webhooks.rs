@@ -13,7 +13,7 @@ use hookline_shared::{
     },
     error::FieldError,
     event::EventType,
-    store::{Move, StoredAlert},
+    store::{Move, StoreError, StoredAlert},
     webhook::{parse_rotation, Webhook, WebhookChanges, WebhookSettings, WebhookView},
     ApiError,
 };
@@ -155,9 +155,18 @@ async fn list_webhooks(app: &App, req: &Request) -> Result<Response<Body>, ApiEr
 /// account's is simply not found.
 pub(crate) async fn load(app: &App, req: &Request, access: Access) -> Result<Webhook, ApiError> {
     let principal = authenticate(&app.store, req, access).await?;
+    load_in(app, req, &principal.account_id).await
+}
+
+/// The webhook of the path's `{id}` in `account_id`.
+pub(crate) async fn load_in(
+    app: &App,
+    req: &Request,
+    account_id: &str,
+) -> Result<Webhook, ApiError> {
     let id = path_id(req, "id", "webhook")?;
     app.store
-        .get_webhook_config(&principal.account_id, &id)
+        .get_webhook_config(account_id, &id)
         .await?
         .ok_or(ApiError::NotFound("webhook"))
 }
@@ -194,12 +203,46 @@ async fn update_webhook(app: &App, req: &Request) -> Result<Response<Body>, ApiE
     if let Some(url) = &changes.url {
         check_destination(app, url).await?;
     }
-    let webhook = app
-        .store
-        .update_webhook(&principal.account_id, &id, &changes, Utc::now())
-        .await?;
+    let account = &principal.account_id;
+    let now = Utc::now();
+    if !changes.touches_combination() {
+        let webhook = app
+            .store
+            .update_webhook(account, &id, &changes, None, now)
+            .await?;
+        return Ok(updated(&webhook));
+    }
+    // The change must fit the fields it leaves as they are (template or format, what a
+    // format needs): checked against the webhook as read, and written only over that.
+    for _ in 0..5 {
+        let current = app
+            .store
+            .get_webhook_config(account, &id)
+            .await?
+            .ok_or(ApiError::NotFound("webhook"))?;
+        changes
+            .applied_to(&current.settings)
+            .check_combination()
+            .map_err(ApiError::Validation)?;
+        match app
+            .store
+            .update_webhook(account, &id, &changes, Some(current.version), now)
+            .await
+        {
+            Ok(webhook) => return Ok(updated(&webhook)),
+            Err(StoreError::Contended(_)) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(
+        StoreError::Contended("the webhook kept changing while this update was applied; try again")
+            .into(),
+    )
+}
+
+fn updated(webhook: &Webhook) -> Response<Body> {
     tracing::info!(account = %webhook.account_id, webhook = %webhook.id, "webhook updated");
-    Ok(json_response(StatusCode::OK, &webhook.view()))
+    json_response(StatusCode::OK, &webhook.view())
 }
 
 /// `DELETE /webhooks/{id}`: 204.
@@ -239,7 +282,7 @@ async fn test_webhook(app: &App, req: &Request) -> Result<Response<Body>, ApiErr
     );
     let attempted = app
         .attempter
-        .attempt(&webhook, &delivery, 1, Trigger::Test, body.into_bytes())
+        .attempt(&webhook, &delivery, 1, Trigger::Test, &body)
         .await
         .map_err(|e| ApiError::Internal(e.to_string()))?;
     record_test(app, &webhook, alert, &attempted).await;

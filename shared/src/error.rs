@@ -46,6 +46,9 @@ pub enum ApiError {
     QuotaExceeded { limit: u32 },
     #[error("{message}")]
     Conflict { code: &'static str, message: String },
+    /// Well-formed, but cannot be done as asked: a template that fails to render.
+    #[error("{message}")]
+    Unprocessable { code: &'static str, message: String },
     #[error("queued {queued} of {total} deliveries; retry with the same Idempotency-Key to queue the rest")]
     NotQueued { queued: usize, total: usize },
     #[error("this route does not accept {0}")]
@@ -73,7 +76,7 @@ impl ApiError {
             Self::InsufficientScope { .. } => "insufficient_scope",
             Self::NotFound(_) => "not_found",
             Self::QuotaExceeded { .. } => "quota_exceeded",
-            Self::Conflict { code, .. } => code,
+            Self::Conflict { code, .. } | Self::Unprocessable { code, .. } => code,
             Self::NotQueued { .. } => "enqueue_failed",
             Self::MethodNotAllowed(_) => "method_not_allowed",
             Self::Unavailable => "unavailable",

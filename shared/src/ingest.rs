@@ -376,12 +376,10 @@ impl Ingest<'_> {
                 after_move(&alert.standing(), event, to, action, escalate_after, now);
             alert.record_move(event, standing, change.by, now);
             alert.links = self.links(account_id, &alert, now).await?;
-            let alert_type = alert.input.alert_type.clone();
+            let alert_json = serde_json::to_value(&alert).map_err(internal)?;
             webhooks = self
                 .store
-                .all_webhooks(account_id, |w| {
-                    w.settings.enabled && w.subscribes_to(Some(&alert_type), Some(event))
-                })
+                .all_webhooks(account_id, |w| w.wants(&alert_json, event))
                 .await?;
             moves.push(Move {
                 transition: alert.transition,

@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use chrono::Utc;
-use hookline_functions::{alerts, deliveries, links, triggers, webhooks, App};
+use hookline_functions::{alerts, deliveries, links, payloads, triggers, webhooks, App};
 use hookline_shared::{
     alert::{links::LinkKey, Alert, AlertInput},
     auth::{hash_token, Scope},
@@ -76,6 +76,8 @@ async fn invoke(app: &App, function: &str, text: &str) -> (u16, Value) {
         "list-deliveries" => http(deliveries::list(app, request()).await),
         "get-delivery" => http(deliveries::get(app, request()).await),
         "redeliver" => http(deliveries::redeliver(app, request()).await),
+        "preview-webhook" => http(payloads::preview(app, request()).await),
+        "test-webhook-filter" => http(payloads::test_filter(app, request()).await),
         "deliver" | "ingest-queue" => {
             let event = serde_json::from_str(text).expect("an SQS event");
             let reply = if function == "deliver" {
@@ -264,6 +266,13 @@ async fn every_sample_event_gets_its_expected_answer() {
                 assert!(body["deliveries"].as_u64().unwrap() >= 1, "{body}")
             }
             "test-webhook" => assert_eq!(body["success"], true, "{body}"),
+            "preview-webhook" => {
+                let sent: Value =
+                    serde_json::from_str(body["request"]["body"].as_str().unwrap()).unwrap();
+                assert_eq!(sent["data"]["alert"]["severity"], "critical", "{body}");
+                assert_eq!(body["matches"], true, "{body}");
+            }
+            "test-webhook-filter" => assert_eq!(body["matches"], true, "{body}"),
             "get-alert" => assert_eq!(body["alert"]["id"], fixtures.alert.alert.id),
             "list-alerts" => assert!(body["alerts"].is_array(), "{body}"),
             "act-on-alert" => assert_eq!(body["alert"]["state"], "acknowledged", "{body}"),

@@ -13,9 +13,13 @@ mod engine;
 #[cfg(test)]
 mod events;
 #[cfg(test)]
+mod formats;
+#[cfg(test)]
 mod lifecycle;
 #[cfg(test)]
 mod limits;
+#[cfg(test)]
+mod payloads;
 #[cfg(test)]
 mod security;
 #[cfg(test)]

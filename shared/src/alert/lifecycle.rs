@@ -131,6 +131,21 @@ pub struct Standing {
     pub escalated: bool,
 }
 
+/// The state an event leaves an alert in: what a preview of a hypothetical alert shows.
+pub fn state_after(event: EventType) -> AlertState {
+    match event {
+        EventType::AlertAcknowledged => AlertState::Acknowledged,
+        EventType::AlertResolved => AlertState::Resolved,
+        EventType::AlertSilenced => AlertState::Silenced,
+        EventType::AlertTriggered
+        | EventType::AlertUnacknowledged
+        | EventType::AlertUnresolved
+        | EventType::AlertUnsilenced
+        | EventType::AlertEscalated
+        | EventType::AlertTest => AlertState::Triggered,
+    }
+}
+
 /// What an action does to an alert in a given standing.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Decision {

@@ -11,7 +11,8 @@ use chrono::{DateTime, Utc};
 
 use super::{
     destination::Policy,
-    record::{AttemptRecord, Delivery, DeliveryState, Trigger},
+    record::{AttemptRecord, Delivery, DeliveryState, RecordedRequest, Trigger},
+    render::{self, DeliveryRef},
     retry::{self, Outcome},
     send::{self, Sent},
     signing::{self, BadSecret},
@@ -72,26 +73,54 @@ impl Attempter {
         self.clock.now()
     }
 
-    /// Makes attempt number `number` of `delivery` to `webhook`, sending `body`.
+    /// Makes attempt number `number` of `delivery` to `webhook`: renders `payload` (the
+    /// Standard Webhooks payload) as the webhook wants it, signs and sends it. A render
+    /// error sends nothing and is recorded as the attempt's failure.
     pub async fn attempt(
         &self,
         webhook: &Webhook,
         delivery: &Delivery,
         number: u32,
         trigger: Trigger,
-        body: Vec<u8>,
+        payload: &str,
     ) -> Result<Attempted, BadSecret> {
         let started = self.clock.now();
-        let mut request =
-            signing::build_request(webhook, &delivery.msg_id, body, started.timestamp())?;
-        if delivery.out_of_order {
-            // The body is the transition's as signed; the header tells what Hookline knows.
-            request
-                .headers
-                .push((OUT_OF_ORDER_HEADER.into(), "true".into(), false));
-        }
-        let http = self.http.get_or_init(|| send::http_client(&self.policy));
-        let sent = send::send(http, &request, self.settings.timeout, &self.policy).await;
+        let rendered = render::render(
+            webhook,
+            payload,
+            DeliveryRef {
+                id: &delivery.delivery_id,
+                attempt: number,
+            },
+        );
+        let (recorded, sent) = match rendered {
+            Ok(rendered) => {
+                let mut request = signing::build_request(
+                    webhook,
+                    &delivery.msg_id,
+                    rendered,
+                    started.timestamp(),
+                )?;
+                if delivery.out_of_order {
+                    // The body is the transition's as signed; the header tells what Hookline knows.
+                    request
+                        .headers
+                        .push((OUT_OF_ORDER_HEADER.into(), "true".into(), false));
+                }
+                let http = self.http.get_or_init(|| send::http_client(&self.policy));
+                let sent = send::send(http, &request, self.settings.timeout, &self.policy).await;
+                (request.recorded(), sent)
+            }
+            Err(error) => (
+                RecordedRequest {
+                    url: webhook.settings.url.clone(),
+                    method: webhook.settings.http_method.as_str().into(),
+                    headers: Default::default(),
+                    body: String::new(),
+                },
+                Sent::unrendered(&error),
+            ),
+        };
         let finished = self.clock.now();
         let decision = retry::decide(
             &sent,
@@ -106,7 +135,7 @@ impl Attempter {
             number,
             trigger,
             started,
-            request.recorded(),
+            recorded,
             &sent,
             &decision,
             self.settings.expires_at(finished),
@@ -154,7 +183,11 @@ impl Attempted {
             "RefusedDestinations",
             count(self.sent.outcome == Outcome::Refused),
         );
-        if self.sent.outcome != Outcome::Refused {
+        metrics.count(
+            "TemplateErrors",
+            count(self.sent.outcome == Outcome::Unrendered),
+        );
+        if !matches!(self.sent.outcome, Outcome::Refused | Outcome::Unrendered) {
             metrics.add(
                 "AttemptDuration",
                 Unit::Milliseconds,

@@ -13,11 +13,14 @@
 
 pub mod attempt;
 pub mod destination;
+pub mod format;
 pub mod order;
 pub mod payload;
 pub mod queue;
 pub mod record;
+pub mod render;
 pub mod retry;
 pub mod send;
 pub mod signing;
+pub mod template;
 pub mod worker;

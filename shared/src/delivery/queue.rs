@@ -96,13 +96,13 @@ impl QueueMessage {
 }
 
 impl DeliveryMessage {
-    /// The bytes to send. (A message queued before the payload travelled as JSON carries
-    /// it as a string: its contents are the body.)
-    pub fn body(&self) -> Vec<u8> {
+    /// The Standard Webhooks payload's JSON, which the attempt renders. (A message queued
+    /// before the payload travelled as JSON carries it as a string: its contents.)
+    pub fn payload_json(&self) -> std::borrow::Cow<'_, str> {
         let raw = self.payload.get();
         match serde_json::from_str::<String>(raw) {
-            Ok(legacy) if raw.starts_with('"') => legacy.into_bytes(),
-            _ => raw.as_bytes().to_vec(),
+            Ok(legacy) if raw.starts_with('"') => legacy.into(),
+            _ => raw.into(),
         }
     }
 
@@ -411,7 +411,7 @@ mod tests {
         let mut raw = serde_json::to_string(&message).unwrap();
         raw.insert_str(raw.len() - 1, &format!(r#","payload":{text}"#));
         let parsed: DeliveryMessage = serde_json::from_str(&raw).unwrap();
-        assert_eq!(parsed.body(), text.as_bytes());
+        assert_eq!(parsed.payload_json(), text);
         assert!(
             serde_json::to_string(&parsed).unwrap().contains(text),
             "not re-escaped"
@@ -420,6 +420,6 @@ mod tests {
         let mut legacy = message.clone();
         legacy["payload"] = text.into();
         let parsed: DeliveryMessage = serde_json::from_value(legacy).unwrap();
-        assert_eq!(parsed.body(), text.as_bytes());
+        assert_eq!(parsed.payload_json(), text);
     }
 }

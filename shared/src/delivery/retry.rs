@@ -30,6 +30,9 @@ pub enum Outcome {
     Gone,
     /// The destination is not allowed (see [`super::destination`]): fail, no request made.
     Refused,
+    /// The webhook's template failed (see [`super::render`]): fail, no request made. The
+    /// same template would fail again, so it is not retried; a redelivery renders anew.
+    Unrendered,
 }
 
 impl Outcome {
@@ -112,7 +115,7 @@ pub fn decide(
     };
     match sent.outcome {
         Outcome::Success => end(DeliveryState::Succeeded, None),
-        Outcome::Fail | Outcome::Gone | Outcome::Refused => {
+        Outcome::Fail | Outcome::Gone | Outcome::Refused | Outcome::Unrendered => {
             end(DeliveryState::Failed, Some(sent.message.clone()))
         }
         Outcome::Retry if trigger != Trigger::Scheduled => {

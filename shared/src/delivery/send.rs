@@ -9,6 +9,7 @@ use std::{
 use super::{
     destination::{GuardedResolver, Policy, Refusal},
     record::RecordedResponse,
+    render::RenderError,
     retry::{Outcome, RetryAfter},
     signing::OutboundRequest,
 };
@@ -31,6 +32,18 @@ pub struct Sent {
 }
 
 impl Sent {
+    /// No request: the webhook's template failed.
+    pub fn unrendered(error: &RenderError) -> Self {
+        Self {
+            outcome: Outcome::Unrendered,
+            status_code: None,
+            message: error.to_string(),
+            duration_ms: 0,
+            response_body: None,
+            retry_after: None,
+        }
+    }
+
     pub fn success(&self) -> bool {
         self.outcome == Outcome::Success
     }
@@ -222,7 +235,10 @@ mod tests {
     use chrono::{DateTime, Utc};
 
     use super::*;
-    use crate::delivery::signing::{build_request, generate_secret};
+    use crate::delivery::{
+        render::Rendered,
+        signing::{build_request, generate_secret},
+    };
     use crate::webhook::{Webhook, WebhookSettings};
 
     #[test]
@@ -243,7 +259,7 @@ mod tests {
         )
         .unwrap();
         let w = Webhook::new("a", settings, generate_secret(), Utc::now());
-        let request = build_request(&w, "msg", b"{}".to_vec(), 1).unwrap();
+        let request = build_request(&w, "msg", Rendered::standard(&w, b"{}".to_vec()), 1).unwrap();
         let policy = Policy::default();
         let sent = send(
             &http_client(&policy),

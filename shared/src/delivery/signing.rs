@@ -8,7 +8,7 @@ use hmac::{Hmac, Mac};
 use rand::RngCore;
 use sha2::Sha256;
 
-use super::{record::RecordedRequest, send::USER_AGENT};
+use super::{record::RecordedRequest, render::Rendered, send::USER_AGENT};
 use crate::webhook::{HttpMethod, Webhook, MASK};
 
 pub const SECRET_PREFIX: &str = "whsec_";
@@ -58,14 +58,15 @@ pub struct OutboundRequest {
 /// garble it and hide nothing.
 const SENSITIVE_MIN_LEN: usize = 4;
 
-/// Builds the request for one attempt: the body signed for `msg_id` at `timestamp`, with
-/// the webhook's method, headers and basic auth.
+/// Builds the request for one attempt: the rendered body signed for `msg_id` at
+/// `timestamp`, with the webhook's method, its rendered headers and basic auth.
 pub fn build_request(
     webhook: &Webhook,
     msg_id: &str,
-    body: Vec<u8>,
+    rendered: Rendered,
     timestamp: i64,
 ) -> Result<OutboundRequest, BadSecret> {
+    let body = rendered.body;
     // During a rotation's grace period every live secret signs, space-separated, so a
     // receiver holding either the old or the new one accepts the message.
     let at = DateTime::from_timestamp(timestamp, 0).unwrap_or_else(Utc::now);
@@ -75,16 +76,16 @@ pub fn build_request(
         .map(|secret| sign(secret, msg_id, timestamp, &body))
         .collect::<Result<Vec<_>, _>>()?
         .join(" ");
-    let mut headers = Vec::with_capacity(webhook.settings.headers.len() + 6);
+    let mut headers = Vec::with_capacity(rendered.headers.len() + 6);
     let mut sensitive: Vec<String> = secrets.iter().map(|s| s.to_string()).collect();
     // Custom headers first; with basic auth set, it owns Authorization. The model refuses
     // the names the service sets itself.
-    for (name, value) in &webhook.settings.headers {
+    for (name, value) in rendered.headers {
         if webhook.settings.basic_auth.is_some() && name.eq_ignore_ascii_case("authorization") {
             continue;
         }
-        headers.push((name.clone(), value.clone(), true));
         sensitive.push(value.clone());
+        headers.push((name, value, true));
     }
     if let Some(auth) = &webhook.settings.basic_auth {
         let credentials = STANDARD.encode(format!("{}:{}", auth.username, auth.password));
@@ -92,7 +93,7 @@ pub fn build_request(
         headers.push(("authorization".into(), authorization.clone(), true));
         sensitive.extend([authorization, credentials, auth.password.clone()]);
     }
-    headers.push(("content-type".into(), "application/json".into(), false));
+    headers.push(("content-type".into(), rendered.content_type, false));
     headers.push(("user-agent".into(), USER_AGENT.into(), false));
     headers.push(("webhook-id".into(), msg_id.into(), false));
     headers.push(("webhook-timestamp".into(), timestamp.to_string(), false));
@@ -189,7 +190,8 @@ mod tests {
             .headers
             .insert("Authorization".into(), "ignored-with-basic-auth".into());
         let w = Webhook::new("a", settings, generate_secret(), Utc::now());
-        let request = build_request(&w, "msg_1", b"{}".to_vec(), 1).unwrap();
+        let request =
+            build_request(&w, "msg_1", Rendered::standard(&w, b"{}".to_vec()), 1).unwrap();
         let recorded = serde_json::to_string(&request.recorded()).unwrap();
         assert!(!recorded.contains("k3y") && !recorded.contains("ignored-with-basic-auth"));
         assert!(!recorded.contains(&STANDARD.encode("u:pw")));
@@ -231,7 +233,13 @@ mod tests {
         w.secret = generate_secret();
         let body = b"{}".to_vec();
         let signature_at = |t: DateTime<Utc>| {
-            let request = build_request(&w, "msg_1", body.clone(), t.timestamp()).unwrap();
+            let request = build_request(
+                &w,
+                "msg_1",
+                Rendered::standard(&w, body.clone()),
+                t.timestamp(),
+            )
+            .unwrap();
             request
                 .headers
                 .iter()

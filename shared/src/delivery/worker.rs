@@ -199,10 +199,16 @@ impl Worker {
                 Err(e) => outcomes.push((i, Err(e))),
             }
         }
-        let attempts = join_all(claimed.iter().map(|(_, job)| {
-            let (msg, body) = (&job.msg, job.msg.body());
-            self.attempter
-                .attempt(&job.webhook, &job.delivery, msg.attempt, msg.trigger, body)
+        let payloads: Vec<_> = claimed.iter().map(|(_, j)| j.msg.payload_json()).collect();
+        let attempts = join_all(claimed.iter().zip(&payloads).map(|((_, job), payload)| {
+            let msg = &job.msg;
+            self.attempter.attempt(
+                &job.webhook,
+                &job.delivery,
+                msg.attempt,
+                msg.trigger,
+                payload,
+            )
         }))
         .await;
         let mut made = Vec::with_capacity(attempts.len());

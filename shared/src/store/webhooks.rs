@@ -182,28 +182,43 @@ impl Store {
     }
 
     /// Applies `changes` in one conditional UpdateItem, so fields the request did not name
-    /// (including health written concurrently) are never overwritten. Turning a webhook
-    /// back on also ends its failure streak, in the same transaction. Returns the webhook
-    /// as it now is, with its health.
+    /// (including health written concurrently) are never overwritten; with
+    /// `expected_version`, only to the webhook as it was read (else `Contended`). Turning a
+    /// webhook back on also ends its failure streak, in the same transaction. Returns the
+    /// webhook as it now is, with its health.
     pub async fn update_webhook(
         &self,
         account_id: &str,
         webhook_id: &str,
         changes: &WebhookChanges,
+        expected_version: Option<u64>,
         now: DateTime<Utc>,
     ) -> Result<Webhook, StoreError> {
         let mut update = UpdateBuilder::default();
         update.set_or_remove(serde_dynamo::to_item(changes).map_err(corrupt)?);
         update.set("updated_at", time(now)?);
         update.add("version", 1);
+        let lost = || match expected_version {
+            Some(_) => StoreError::Contended(
+                "the webhook changed while this update was applied; try again",
+            ),
+            None => StoreError::NotFound,
+        };
         if changes.reenables() {
             update.remove("disabled_reason");
+            let (expression, mut names, mut values) = update.build();
+            let mut condition = "attribute_exists(pk)".to_string();
+            if let Some(version) = expected_version {
+                condition.push_str(" AND #version = :read_version");
+                names.insert("#version".into(), "version".into());
+                values.insert(":read_version".into(), n(version));
+            }
             let webhook = Update::builder().table_name(&self.table);
             let webhook = filled!(
                 webhook,
                 key_of(account_id, webhook_sk(webhook_id)),
-                update.build(),
-                "attribute_exists(pk)"
+                (expression, names, values),
+                condition
             )
             .build()
             .map_err(corrupt)?;
@@ -223,14 +238,14 @@ impl Store {
                 TransactWriteItem::builder().update(health).build(),
             ];
             if self.transact(items).await?.is_some() {
-                return Err(StoreError::NotFound);
+                return Err(lost());
             }
         } else if self
-            .write_webhook(account_id, webhook_id, update, None)
+            .write_webhook(account_id, webhook_id, update, expected_version)
             .await?
             .is_none()
         {
-            return Err(StoreError::NotFound);
+            return Err(lost());
         }
         self.get_webhook(account_id, webhook_id)
             .await?

@@ -11,6 +11,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+pub mod filter;
 pub mod rules;
 pub mod settings;
 
@@ -189,6 +190,29 @@ impl Webhook {
         type_ok && event_ok
     }
 
+    /// Whether a transition raising `event` of `alert` (as deliveries carry it) goes to
+    /// this webhook: every check of [`Webhook::wanted`], its own filter last (the costly one).
+    pub fn wants(&self, alert: &Value, event: EventType) -> bool {
+        self.wanted(alert, event, None).all()
+            && (self.settings.filter.as_ref()).is_none_or(|f| f.matches(alert))
+    }
+
+    /// Each check fan-out makes, with `filter` in place of the webhook's own (none passes).
+    pub fn wanted(
+        &self,
+        alert: &Value,
+        event: EventType,
+        filter: Option<&filter::ContentFilter>,
+    ) -> Wanted {
+        Wanted {
+            enabled: self.settings.enabled,
+            alert_type: self.subscribes_to(alert["type"].as_str(), None),
+            event: self.subscribes_to(None, Some(event)),
+            format: self.settings.format.carries(event),
+            filter: filter.is_none_or(|f| f.matches(alert)),
+        }
+    }
+
     pub fn view(&self) -> WebhookView<'_> {
         self.view_showing(None)
     }
@@ -212,6 +236,26 @@ impl Webhook {
             disabled_reason: self.disabled_reason.as_deref(),
             secret,
         }
+    }
+}
+
+/// The checks that decide whether a transition goes to a webhook.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct Wanted {
+    pub enabled: bool,
+    /// Its `alert_types` take the alert's type.
+    pub alert_type: bool,
+    /// Its `events` take the event.
+    pub event: bool,
+    /// Its format carries the event (see [`crate::delivery::format::Format::carries`]).
+    pub format: bool,
+    /// Its content filter passes the alert.
+    pub filter: bool,
+}
+
+impl Wanted {
+    pub fn all(&self) -> bool {
+        self.enabled && self.alert_type && self.event && self.format && self.filter
     }
 }
 
@@ -408,6 +452,10 @@ mod tests {
                 "headers",
                 "basic_auth",
                 "metadata",
+                "format",
+                "template",
+                "content_type",
+                "filter",
                 "created_at",
                 "updated_at",
                 "last_success",

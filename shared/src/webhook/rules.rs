@@ -4,8 +4,9 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use super::{settings::Metadata, BasicAuth, HttpMethod, MASK};
+use super::{filter::ContentFilter, settings::Metadata, BasicAuth, HttpMethod, MASK};
 use crate::{
+    delivery::{format::Format, render, template},
     error::FieldError,
     event::EventType,
     validate::{alert_type_name, dedup, fail, free_json, has_control, keep, string_list, text},
@@ -19,6 +20,7 @@ pub const HEADER_VALUE_MAX: usize = 4096;
 pub const METADATA_MAX_BYTES: usize = 4096;
 pub const ALERT_TYPES_MAX: usize = 100;
 pub const CREDENTIAL_MAX_CHARS: usize = 256;
+pub const CONTENT_TYPE_MAX: usize = 256;
 
 /// Header names that Hookline itself sets on every delivery.
 const RESERVED_HEADERS: [&str; 5] = [
@@ -202,6 +204,11 @@ pub fn headers(value: &Value) -> Result<BTreeMap<String, String>, Vec<FieldError
                 field,
                 "is the masked placeholder; send the real value, or omit headers to keep them",
             ));
+        } else if let Err(e) = checked_template(value) {
+            errors.push(FieldError::new(
+                field,
+                format!("is not a valid template: {e}"),
+            ));
         } else {
             headers.insert(name.clone(), value.to_string());
         }
@@ -276,6 +283,73 @@ pub fn basic_auth(value: &Value) -> Result<Option<BasicAuth>, Vec<FieldError>> {
             Ok(Some(BasicAuth { username, password }))
         }
         _ => Err(errors),
+    }
+}
+
+pub fn format(value: &Value) -> Result<Format, Vec<FieldError>> {
+    match value.as_str().and_then(Format::parse) {
+        Some(format) => Ok(format),
+        None => fail("format", format!("must be one of {}", Format::names())),
+    }
+}
+
+/// A body template: a Jinja template, checked (syntax, filters, size) before it is saved.
+pub fn template(value: &Value) -> Result<Option<String>, Vec<FieldError>> {
+    match value {
+        Value::Null => Ok(None),
+        Value::String(source) if source.trim().is_empty() => {
+            fail("template", "must not be empty; send null to remove it")
+        }
+        Value::String(source) => match template::check(source) {
+            Ok(()) => Ok(Some(source.clone())),
+            Err(e) => fail("template", e.to_string()),
+        },
+        _ => fail("template", "must be a string (a Jinja template) or null"),
+    }
+}
+
+/// A header value with `{{`, `{%` or `{#` is a template, checked like the body's.
+fn checked_template(value: &str) -> Result<(), template::TemplateError> {
+    if render::is_template(value) {
+        template::check(value)
+    } else {
+        Ok(())
+    }
+}
+
+/// The `Content-Type` of a template's output when it is not JSON: `type/subtype`, with
+/// parameters if any.
+pub fn content_type(value: &Value) -> Result<Option<String>, Vec<FieldError>> {
+    let raw = match value {
+        Value::Null => return Ok(None),
+        Value::String(raw) => raw.trim(),
+        _ => {
+            return fail(
+                "content_type",
+                "must be a media type such as text/plain, or null",
+            )
+        }
+    };
+    let essence = raw.split(';').next().unwrap_or("").trim();
+    let valid = essence
+        .split_once('/')
+        .is_some_and(|(kind, sub)| is_token(kind) && is_token(sub))
+        && raw.len() <= CONTENT_TYPE_MAX
+        && !has_control(raw);
+    if valid {
+        Ok(Some(raw.to_string()))
+    } else {
+        fail(
+            "content_type",
+            format!("must be a media type such as text/plain (type/subtype, at most {CONTENT_TYPE_MAX} characters)"),
+        )
+    }
+}
+
+pub fn filter(value: &Value) -> Result<Option<ContentFilter>, Vec<FieldError>> {
+    match value {
+        Value::Null => Ok(None),
+        _ => ContentFilter::parse("filter", value).map(Some),
     }
 }
 

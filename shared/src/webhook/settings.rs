@@ -9,8 +9,8 @@ use serde::{ser::SerializeMap, Deserialize, Serialize, Serializer};
 use serde_json::{Map, Value};
 use serde_with::{json::JsonString, serde_as};
 
-use super::{rules, BasicAuth, HttpMethod, MASK};
-use crate::{error::FieldError, event::EventType};
+use super::{filter::ContentFilter, rules, BasicAuth, HttpMethod, MASK};
+use crate::{delivery::format::Format, error::FieldError, event::EventType};
 
 /// Free-form JSON a user attaches to a webhook. Stored as JSON text: DynamoDB maps nest at
 /// most 32 deep and would reshape numbers.
@@ -61,6 +61,13 @@ macro_rules! webhook_settings {
         }
 
         impl WebhookChanges {
+            /// The settings once this change is applied to `settings`.
+            pub fn applied_to(&self, settings: &WebhookSettings) -> WebhookSettings {
+                WebhookSettings {
+                    $( $field: self.$field.clone().unwrap_or_else(|| settings.$field.clone()), )*
+                }
+            }
+
             /// Takes field `key` from a body, collecting its faults; false for a field that
             /// is not a setting.
             fn take(&mut self, key: &str, value: &Value, errors: &mut Vec<FieldError>) -> bool {
@@ -107,6 +114,18 @@ webhook_settings! {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     basic_auth: Option<BasicAuth> = rules::basic_auth, default (None), view masked_auth;
     metadata: Metadata = rules::metadata, default (Metadata::default()), view metadata;
+    /// The body's shape: a built-in format; exclusive with `template`.
+    #[serde(default)]
+    format: Format = rules::format, default (Format::Standard), view shown;
+    /// A Jinja template that renders the body.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    template: Option<String> = rules::template, default (None), view shown;
+    /// The `Content-Type` of a template's output that is not JSON.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    content_type: Option<String> = rules::content_type, default (None), view shown;
+    /// Which alerts the webhook wants, by content (see [`super::filter`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    filter: Option<ContentFilter> = rules::filter, default (None), view filter;
 }
 
 fn shown<T>(value: &T) -> &T {
@@ -134,6 +153,10 @@ fn metadata(metadata: &Metadata) -> &Map<String, Value> {
     &metadata.0
 }
 
+fn filter(filter: &Option<ContentFilter>) -> Option<&Value> {
+    filter.as_ref().map(|f| &f.0)
+}
+
 /// The settings as the API shows them.
 pub struct MaskedSettings<'a>(pub &'a WebhookSettings);
 
@@ -151,6 +174,12 @@ impl WebhookChanges {
         parse_fields(body, false).map(|(changes, _)| changes)
     }
 
+    /// Whether the change names a field of [`WebhookSettings::check_combination`], and so
+    /// must be checked against the stored settings.
+    pub fn touches_combination(&self) -> bool {
+        self.format.is_some() || self.template.is_some() || self.metadata.is_some()
+    }
+
     /// Whether the change turns the webhook back on, which ends a failure streak.
     pub fn reenables(&self) -> bool {
         self.enabled == Some(true)
@@ -162,7 +191,10 @@ impl WebhookSettings {
     pub fn parse(body: &Value) -> Result<Self, crate::error::ApiError> {
         let (changes, mut errors) = parse_fields(body, true)?;
         match changes.complete() {
-            Ok(settings) if errors.is_empty() => Ok(settings),
+            Ok(settings) if errors.is_empty() => settings
+                .check_combination()
+                .map(|()| settings)
+                .map_err(crate::error::ApiError::Validation),
             Ok(_) => Err(crate::error::ApiError::Validation(errors)),
             Err(missing) => {
                 // A field given but invalid has its own fault already.
@@ -170,6 +202,35 @@ impl WebhookSettings {
                 Err(crate::error::ApiError::Validation(errors))
             }
         }
+    }
+}
+
+impl WebhookSettings {
+    /// The rules across fields: `template` and a `format` other than `standard` are
+    /// exclusive; the `pagerduty` format needs `metadata.routing_key`.
+    pub fn check_combination(&self) -> Result<(), Vec<FieldError>> {
+        if self.template.is_some() && self.format != Format::Standard {
+            return Err(vec![FieldError::new(
+                "template",
+                format!(
+                    "cannot be set with format {}: a webhook has a template or a format; set format to standard, or template to null",
+                    self.format
+                ),
+            )]);
+        }
+        if self.format == Format::Pagerduty
+            && !self
+                .metadata
+                .0
+                .get("routing_key")
+                .is_some_and(Value::is_string)
+        {
+            return Err(vec![FieldError::new(
+                "metadata.routing_key",
+                "is required by format pagerduty: the integration key of the PagerDuty service (Events API v2)",
+            )]);
+        }
+        Ok(())
     }
 }
 

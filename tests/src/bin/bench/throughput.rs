@@ -18,6 +18,7 @@ use hookline_shared::{
         payload::Payload,
         queue::{DeliveryMessage, Queue},
         record::{AttemptRecord, Delivery, Trigger},
+        render::Rendered,
         retry::{self, Outcome, WebhookStatus},
         send::{self, Sent},
         signing::build_request,
@@ -163,8 +164,10 @@ async fn writes_only(bench: &Bench, bodies: &[String], in_flight: usize) -> Dura
                     .zip(&deliveries)
                     .map(|(m, delivery)| {
                         let webhook = webhooks.iter().find(|w| w.id == m.webhook_id).unwrap();
+                        let rendered =
+                            Rendered::standard(webhook, m.payload_json().as_bytes().to_vec());
                         let request =
-                            build_request(webhook, &delivery.msg_id, m.body(), now.timestamp())
+                            build_request(webhook, &delivery.msg_id, rendered, now.timestamp())
                                 .unwrap();
                         let record = AttemptRecord::new(
                             delivery,
@@ -255,10 +258,11 @@ pub async fn run(bench: &Bench) {
     let started = Instant::now();
     stream::iter(0..3000)
         .map(|i| {
+            let webhook = &webhooks[i % WEBHOOKS];
             let request = build_request(
-                &webhooks[i % WEBHOOKS],
+                webhook,
                 "msg_bench",
-                body.into(),
+                Rendered::standard(webhook, body.into()),
                 Utc::now().timestamp(),
             )
             .unwrap();

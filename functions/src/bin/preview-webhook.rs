@@ -1,0 +1,7 @@
+//! `POST /webhooks/{id}/preview`.
+use hookline_functions::{payloads, serve};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    serve(payloads::preview).await
+}

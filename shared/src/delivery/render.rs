@@ -1,0 +1,215 @@
+//! What a delivery sends: the body, its `Content-Type` and the custom header values, from
+//! the Standard Webhooks payload and the webhook's `format` or `template`. Rendered at
+//! every attempt (and by the preview and the delivery log), so a fixed template applies
+//! to the next attempt or redelivery.
+//!
+//! The context a template sees:
+//! - `event`: `type`, `timestamp`, `transition` (the timeline entry: number, from, to, at,
+//!   by) and `previous_state`;
+//! - `alert`: the alert as the transition left it (state, labels, timeline, links...);
+//! - `actions`: the action links that apply, in order, each `{name, label, url}`;
+//! - `webhook`: `id`, `name`, `metadata`;
+//! - `account`: `id`;
+//! - `delivery`: `id`, `attempt`;
+//! - `payload`: the whole Standard Webhooks payload.
+//!
+//! Only values a webhook was given as templates are templates: a header value is one when
+//! it holds `{{`, `{%` or `{#`. The URL never is, so the destination check at save holds.
+
+use serde_json::{json, Value};
+
+use super::{
+    format::Format,
+    template::{self, TemplateError},
+};
+use crate::webhook::Webhook;
+
+/// How a render error starts in a delivery record, as Grafana OnCall writes it.
+pub const TEMPLATE_WARNING: &str = "Template Warning";
+
+/// The most a rendered header value may hold.
+const HEADER_VALUE_MAX: usize = 8 * 1024;
+
+/// A delivery's request content, before signing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rendered {
+    pub body: Vec<u8>,
+    pub content_type: String,
+    /// The webhook's custom headers, their values rendered.
+    pub headers: Vec<(String, String)>,
+}
+
+/// Which delivery and attempt a render is for.
+#[derive(Clone, Copy, Debug)]
+pub struct DeliveryRef<'a> {
+    pub id: &'a str,
+    pub attempt: u32,
+}
+
+/// Why nothing can be sent: which part failed, and how.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{TEMPLATE_WARNING}: {part}: {error}")]
+pub struct RenderError {
+    /// `template`, `format slack`, or `header X-Name`.
+    pub part: String,
+    pub error: TemplateError,
+}
+
+/// Whether a header value is a template.
+pub fn is_template(value: &str) -> bool {
+    value.contains("{{") || value.contains("{%") || value.contains("{#")
+}
+
+/// Renders what `webhook` is sent for `payload` (the standard payload's JSON).
+pub fn render(
+    webhook: &Webhook,
+    payload: &str,
+    delivery: DeliveryRef,
+) -> Result<Rendered, RenderError> {
+    let settings = &webhook.settings;
+    let templated_headers = settings.headers.values().any(|v| is_template(v));
+    let body_template = match (&settings.template, settings.format.template()) {
+        (Some(source), _) => Some((source.as_str(), "template".to_string())),
+        (None, Some(source)) => Some((source, format!("format {}", settings.format))),
+        (None, None) => None,
+    };
+    if body_template.is_none() && !templated_headers {
+        return Ok(Rendered::standard(webhook, payload.as_bytes().to_vec()));
+    }
+    let payload: Value = serde_json::from_str(payload).map_err(|e| RenderError {
+        part: "payload".into(),
+        error: TemplateError::new(format!("the payload is not JSON: {e}")),
+    })?;
+    let context = minijinja::Value::from(minijinja::value::Serde(context(
+        webhook, &payload, delivery,
+    )));
+    let (body, content_type) = match body_template {
+        None => (
+            serde_json::to_vec(&payload).unwrap_or_default(),
+            "application/json".to_string(),
+        ),
+        Some((source, part)) => {
+            let fail = |error| RenderError {
+                part: part.clone(),
+                error,
+            };
+            let output = template::render(source, &context).map_err(fail)?;
+            body_of(output, settings.format, settings.content_type.as_deref()).map_err(fail)?
+        }
+    };
+    let mut headers = Vec::with_capacity(settings.headers.len());
+    for (name, value) in &settings.headers {
+        let value = if is_template(value) {
+            header_value(value, &context).map_err(|error| RenderError {
+                part: format!("header {name}"),
+                error: error.brief(),
+            })?
+        } else {
+            value.clone()
+        };
+        headers.push((name.clone(), value));
+    }
+    Ok(Rendered {
+        body,
+        content_type,
+        headers,
+    })
+}
+
+impl Rendered {
+    /// `body` as JSON with the webhook's headers as they are: a webhook with neither a
+    /// format nor templates.
+    pub fn standard(webhook: &Webhook, body: Vec<u8>) -> Self {
+        Self {
+            body,
+            content_type: "application/json".into(),
+            headers: (webhook.settings.headers.iter())
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        }
+    }
+}
+
+/// The body and its type: a built-in format's JSON, compacted (and so checked); a
+/// template's output as it is, JSON when it parses as JSON.
+fn body_of(
+    output: String,
+    format: Format,
+    content_type: Option<&str>,
+) -> Result<(Vec<u8>, String), TemplateError> {
+    let json = "application/json".to_string();
+    if format != Format::Standard {
+        let value: Value = serde_json::from_str(&output).map_err(|e| {
+            TemplateError::new(format!(
+                "the format made invalid JSON ({e}); please report it"
+            ))
+        })?;
+        return Ok((serde_json::to_vec(&value).unwrap_or_default(), json));
+    }
+    let is_json = serde_json::from_str::<serde::de::IgnoredAny>(&output).is_ok();
+    let content_type = match (is_json, content_type) {
+        (true, _) => json,
+        (false, Some(given)) => given.to_string(),
+        (false, None) => "text/plain".to_string(),
+    };
+    Ok((output.into_bytes(), content_type))
+}
+
+fn header_value(source: &str, context: &minijinja::Value) -> Result<String, TemplateError> {
+    let value = template::render(source, context)?;
+    if value.len() > HEADER_VALUE_MAX {
+        return Err(TemplateError::new(format!(
+            "the value is longer than {} KiB",
+            HEADER_VALUE_MAX / 1024
+        )));
+    }
+    if value.chars().any(|c| c.is_control() && c != '\t') {
+        return Err(TemplateError::new(
+            "the value holds a line break or another control character",
+        ));
+    }
+    Ok(value)
+}
+
+/// The names a template can use; see the module's documentation.
+fn context(webhook: &Webhook, payload: &Value, delivery: DeliveryRef) -> Value {
+    let data = &payload["data"];
+    let alert = &data["alert"];
+    json!({
+        "event": {
+            "type": payload["type"],
+            "timestamp": payload["timestamp"],
+            "transition": data.get("transition"),
+            "previous_state": data.get("previous_state"),
+        },
+        "alert": alert,
+        "actions": actions(alert),
+        "webhook": {
+            "id": webhook.id,
+            "name": webhook.settings.name,
+            "metadata": webhook.settings.metadata.0,
+        },
+        "account": data["account"],
+        "delivery": {"id": delivery.id, "attempt": delivery.attempt},
+        "payload": payload,
+    })
+}
+
+/// The alert's action links, in the order buttons show them.
+fn actions(alert: &Value) -> Vec<Value> {
+    const LABELS: [(&str, &str); 5] = [
+        ("acknowledge", "Acknowledge"),
+        ("resolve", "Resolve"),
+        ("silence_1h", "Silence 1h"),
+        ("silence_24h", "Silence 24h"),
+        ("unsilence", "Unsilence"),
+    ];
+    let links = &alert["links"];
+    LABELS
+        .iter()
+        .filter_map(|(name, label)| {
+            let url = links.get(name)?.as_str()?;
+            Some(json!({"name": name, "label": label, "url": url}))
+        })
+        .collect()
+}

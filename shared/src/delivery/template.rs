@@ -1,0 +1,398 @@
+//! The sandboxed Jinja engine (minijinja) that body and header templates, and the
+//! built-in formats, render with. It knows nothing of webhooks: [`super::render`] builds
+//! the context and decides what the output becomes.
+//!
+//! The sandbox:
+//! - no loader, so `include`, `import` and `extends` find nothing: no file or network access;
+//! - fuel ([`FUEL`]) pays for every instruction and every byte made, so every loop ends and
+//!   no value grows without bound;
+//! - at most [`OUTPUT_MAX_BYTES`] of output, and [`RECURSION_LIMIT`] levels of calls;
+//! - strict undefined values: a misspelt field is an error, not an empty string.
+
+use std::{io::Write, sync::OnceLock};
+
+use chrono::{DateTime, Utc};
+use minijinja::{
+    machinery::{get_compiled_template, Instruction},
+    value::Kwargs,
+    Environment, Error, ErrorKind, UndefinedBehavior, Value,
+};
+
+/// The largest template a webhook may hold, in bytes.
+pub const TEMPLATE_MAX_BYTES: usize = 64 * 1024;
+/// The most a render may write.
+pub const OUTPUT_MAX_BYTES: usize = 256 * 1024;
+/// One fuel is one instruction or 64 bytes of data made; the built-in formats use under
+/// 3,000 on a typical alert (BENCHMARKS.md), a 64 KiB `data` through `tojson` about 20,000.
+pub const FUEL: u64 = 200_000;
+pub const RECURSION_LIMIT: usize = 64;
+/// The longest pattern `regex_replace` takes, and the most its compiled form may use.
+const REGEX_MAX_CHARS: usize = 1024;
+pub const REGEX_SIZE_LIMIT: usize = 256 * 1024;
+
+/// Why a template cannot be saved or rendered: a message as the delivery record and the
+/// API show it, and where in the template, when known.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{message}{}", at(*.line, *.column))]
+pub struct TemplateError {
+    pub message: String,
+    /// The kind of fault alone (`undefined value`, `syntax error`...), without details
+    /// that could quote the template: what a header's error shows, as its value is secret.
+    pub kind: String,
+    pub line: Option<usize>,
+    pub column: Option<usize>,
+}
+
+fn at(line: Option<usize>, column: Option<usize>) -> String {
+    match (line, column) {
+        (Some(l), Some(c)) => format!(" (line {l}, column {c})"),
+        (Some(l), None) => format!(" (line {l})"),
+        _ => String::new(),
+    }
+}
+
+impl TemplateError {
+    pub fn new(message: impl Into<String>) -> Self {
+        let message = message.into();
+        Self {
+            kind: message.clone(),
+            message,
+            line: None,
+            column: None,
+        }
+    }
+
+    fn from_engine(err: &Error, source: &str) -> Self {
+        let message = match err.kind() {
+            ErrorKind::OutOfFuel => {
+                format!("the template ran out of fuel ({FUEL}): it does too much work")
+            }
+            ErrorKind::WriteFailure => {
+                format!("the output is larger than {} KiB", OUTPUT_MAX_BYTES / 1024)
+            }
+            _ => match err.detail() {
+                Some(detail) => format!("{}: {detail}", err.kind()),
+                None => err.kind().to_string(),
+            },
+        };
+        let (line, column) = match err.range() {
+            Some(range) => position(source, range.start),
+            None => (err.line(), None),
+        };
+        let kind = match err.kind() {
+            ErrorKind::OutOfFuel | ErrorKind::WriteFailure => message.clone(),
+            other => other.to_string(),
+        };
+        Self {
+            message,
+            kind,
+            line,
+            column,
+        }
+    }
+
+    /// The error without its details (see [`TemplateError::kind`]).
+    pub fn brief(&self) -> Self {
+        Self {
+            message: self.kind.clone(),
+            ..self.clone()
+        }
+    }
+}
+
+/// Line and column (both from 1, the column in characters) of byte `offset`.
+fn position(source: &str, offset: usize) -> (Option<usize>, Option<usize>) {
+    let Some(before) = source.get(..offset) else {
+        return (None, None);
+    };
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (Some(line), Some(column))
+}
+
+/// The one environment, built on first use: its settings and filters never change.
+fn engine() -> &'static Environment<'static> {
+    static ENGINE: OnceLock<Environment<'static>> = OnceLock::new();
+    ENGINE.get_or_init(|| {
+        let mut env = Environment::new();
+        env.set_undefined_behavior(UndefinedBehavior::Strict);
+        env.set_fuel(Some(FUEL));
+        env.set_recursion_limit(RECURSION_LIMIT);
+        env.set_debug(true);
+        // Bodies are JSON or text, not HTML: values go out as they are (`tojson` quotes).
+        env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
+        env.add_filter("truncate", truncate);
+        env.add_filter("date", date);
+        env.add_filter("datetimeformat", date);
+        env.add_filter("regex_replace", regex_replace);
+        env.add_function("fail", fail);
+        env
+    })
+}
+
+/// Checks a template before it is saved: its syntax, and that every filter and test it
+/// names exists (minijinja itself only finds out when one runs).
+pub fn check(source: &str) -> Result<(), TemplateError> {
+    if source.len() > TEMPLATE_MAX_BYTES {
+        return Err(TemplateError::new(format!(
+            "must be at most {} KiB",
+            TEMPLATE_MAX_BYTES / 1024
+        )));
+    }
+    let env = engine();
+    let template = env
+        .template_from_str(source)
+        .map_err(|e| TemplateError::from_engine(&e, source))?;
+    let compiled = get_compiled_template(&template);
+    let every = std::iter::once(&compiled.instructions).chain(compiled.blocks.values());
+    for instructions in every {
+        let mut idx = 0;
+        while let Some(instruction) = instructions.get(idx) {
+            let unknown = match instruction {
+                Instruction::ApplyFilter(name, ..) if !known(env, "{{ none|", name, " }}") => {
+                    Some(format!("unknown filter: filter {name} is unknown"))
+                }
+                Instruction::PerformTest(name, ..) if !known(env, "{{ none is ", name, " }}") => {
+                    Some(format!("unknown test: test {name} is unknown"))
+                }
+                _ => None,
+            };
+            if let Some(message) = unknown {
+                let (line, column) = match instructions.get_span(idx) {
+                    Some(span) => (
+                        Some(usize::from(span.start_line)),
+                        Some(usize::from(span.start_col) + 1),
+                    ),
+                    None => (instructions.get_line(idx), None),
+                };
+                return Err(TemplateError {
+                    kind: message.clone(),
+                    message,
+                    line,
+                    column,
+                });
+            }
+            idx += 1;
+        }
+    }
+    Ok(())
+}
+
+/// Whether the engine has the filter or test `name`: using it on `none` fails with some
+/// other error, or none, when it does.
+fn known(env: &Environment<'static>, before: &str, name: &str, after: &str) -> bool {
+    let probe = format!("{before}{name}{after}");
+    match env.render_str(&probe, ()) {
+        Ok(_) => true,
+        Err(e) => !matches!(e.kind(), ErrorKind::UnknownFilter | ErrorKind::UnknownTest),
+    }
+}
+
+/// Renders `source` over `context` within the sandbox's limits.
+pub fn render(source: &str, context: &Value) -> Result<String, TemplateError> {
+    let template = engine()
+        .template_from_str(source)
+        .map_err(|e| TemplateError::from_engine(&e, source))?;
+    let mut out = Capped(Vec::with_capacity(source.len() + 256));
+    template
+        .render_captured_to(context, &mut out)
+        .map_err(|e| TemplateError::from_engine(&e, source))?;
+    // Every piece written came from a `str`.
+    String::from_utf8(out.0).map_err(|_| TemplateError::new("the output is not UTF-8"))
+}
+
+/// A writer that refuses to grow past [`OUTPUT_MAX_BYTES`].
+struct Capped(Vec<u8>);
+
+impl Write for Capped {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.0.len() + buf.len() > OUTPUT_MAX_BYTES {
+            return Err(std::io::Error::other("output too large"));
+        }
+        self.0.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// `truncate(length=255, end="...")`: at most `length` characters, `end` included; both
+/// may be given by name, as in Jinja.
+fn truncate(value: String, length: Option<usize>, kwargs: Kwargs) -> Result<String, Error> {
+    let length = match length {
+        Some(n) => n,
+        None => kwargs.get::<Option<usize>>("length")?.unwrap_or(255),
+    };
+    let end = kwargs
+        .get::<Option<String>>("end")?
+        .unwrap_or_else(|| "...".into());
+    kwargs.assert_all_used()?;
+    if value.chars().count() <= length {
+        return Ok(value);
+    }
+    let keep = length.saturating_sub(end.chars().count());
+    Ok(value
+        .chars()
+        .take(keep)
+        .chain(end.chars())
+        .take(length)
+        .collect())
+}
+
+/// `date(format="%Y-%m-%dT%H:%M:%SZ")`: an RFC 3339 time or Unix seconds, in UTC, with
+/// chrono's strftime specifiers.
+fn date(value: Value, format: Option<String>) -> Result<String, Error> {
+    use chrono::format::{Item, StrftimeItems};
+    let time: DateTime<Utc> = if let Some(text) = value.as_str() {
+        DateTime::parse_from_rfc3339(text)
+            .map(|t| t.with_timezone(&Utc))
+            .map_err(|e| invalid(format!("date: {text:?} is not an RFC 3339 time ({e})")))?
+    } else if let Some(seconds) = value.as_i64() {
+        DateTime::from_timestamp(seconds, 0)
+            .ok_or_else(|| invalid(format!("date: {seconds} is out of range")))?
+    } else {
+        return Err(invalid(format!(
+            "date: takes a time as text or Unix seconds, not {}",
+            value.kind()
+        )));
+    };
+    let format = format.unwrap_or_else(|| "%Y-%m-%dT%H:%M:%SZ".into());
+    // chrono panics when it formats a bad specifier: refuse it first.
+    let items: Vec<Item> = StrftimeItems::new(&format).collect();
+    if items.iter().any(|i| matches!(i, Item::Error)) {
+        return Err(invalid(format!("date: {format:?} is not a valid format")));
+    }
+    Ok(time.format_with_items(items.into_iter()).to_string())
+}
+
+/// `regex_replace(pattern, replacement)`: every match replaced; `$1` names a group.
+fn regex_replace(value: String, pattern: String, replacement: String) -> Result<String, Error> {
+    let regex = compile_regex(&pattern).map_err(|e| invalid(format!("regex_replace: {e}")))?;
+    Ok(regex.replace_all(&value, replacement.as_str()).into_owned())
+}
+
+/// A pattern compiled within the size limit: the `regex` crate runs in linear time, so a
+/// pattern can cost memory, which the limit bounds, but not time.
+pub fn compile_regex(pattern: &str) -> Result<regex::Regex, String> {
+    if pattern.chars().count() > REGEX_MAX_CHARS {
+        return Err(format!(
+            "the pattern is longer than {REGEX_MAX_CHARS} characters"
+        ));
+    }
+    regex::RegexBuilder::new(pattern)
+        .size_limit(REGEX_SIZE_LIMIT)
+        .dfa_size_limit(REGEX_SIZE_LIMIT)
+        .build()
+        .map_err(|e| match e {
+            regex::Error::CompiledTooBig(_) => "the pattern is too large once compiled".into(),
+            other => format!("not a valid regular expression: {other}"),
+        })
+}
+
+/// `fail(message)`: stops the render with `message`, for a value a template cannot do
+/// without.
+fn fail(message: String) -> Result<Value, Error> {
+    Err(invalid(message))
+}
+
+fn invalid(message: String) -> Error {
+    Error::new(ErrorKind::InvalidOperation, message)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ctx() -> Value {
+        Value::from(minijinja::value::Serde(serde_json::json!({
+            "alert": {"message": "disk \"full\"", "at": "2026-11-23T10:00:00Z", "labels": {}},
+            "n": 3
+        })))
+    }
+
+    #[test]
+    fn renders_with_the_filters_users_expect() {
+        let out = render(
+            r#"{"m": {{ alert.message|tojson }}, "d": {{ alert.at|date("%d/%m %H:%M")|tojson }}, "x": "{{ alert.missing|default("none") }}", "t": "{{ "abcdefghij"|truncate(6) }}", "r": "{{ "a-b-c"|regex_replace("-+", "_") }}"}"#,
+            &ctx(),
+        )
+        .unwrap();
+        let parsed: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(parsed["m"], "disk \"full\"");
+        assert_eq!(parsed["d"], "23/11 10:00");
+        assert_eq!(parsed["x"], "none");
+        assert_eq!(parsed["t"], "abc...");
+        assert_eq!(parsed["r"], "a_b_c");
+        assert_eq!(
+            render("{{ 0|date }}", &ctx()).unwrap(),
+            "1970-01-01T00:00:00Z"
+        );
+    }
+
+    #[test]
+    fn syntax_errors_and_unknown_filters_name_the_line_and_column() {
+        let err = check("{\n  \"a\": {{ alert.message }\n}").unwrap_err();
+        assert_eq!(err.line, Some(2), "{err}");
+        let err = check("line one\n  {{ alert.message|shout }}").unwrap_err();
+        assert_eq!((err.line, err.column), (Some(2), Some(20)), "{err}");
+        assert!(err.message.contains("shout"), "{err}");
+        assert!(err.to_string().ends_with("(line 2, column 20)"), "{err}");
+        let err = check("{% if n is prime %}x{% endif %}").unwrap_err();
+        assert!(err.message.contains("prime"), "{err}");
+        // A filter in a branch never taken is still checked.
+        assert!(check("{% if false %}{{ 1|nope }}{% endif %}").is_err());
+        check("{{ alert.message|upper|truncate(5)|tojson }}{% if n is even %}{% endif %}").unwrap();
+        assert!(check(&"x".repeat(TEMPLATE_MAX_BYTES + 1)).is_err());
+    }
+
+    #[test]
+    fn strict_undefined_fuel_and_output_limits() {
+        let err = render("{{ alert.nope.deeper }}", &ctx()).unwrap_err();
+        assert!(err.message.contains("undefined"), "{err}");
+        assert_eq!(err.line, Some(1));
+        let err = render(
+            "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}",
+            &ctx(),
+        )
+        .unwrap_err();
+        assert!(err.message.contains("fuel"), "{err}");
+        let err = render("{{ 'x' * 300000 }}", &ctx()).unwrap_err();
+        assert!(
+            err.message.contains("larger than 256 KiB") || err.message.contains("fuel"),
+            "{err}"
+        );
+        let err = render(
+            "{% for i in range(3000) %}{{ 'y' * 100 }}{% endfor %}",
+            &ctx(),
+        )
+        .unwrap_err();
+        assert!(err.message.contains("larger than 256 KiB"), "{err}");
+        // No loader: nothing outside the template can be read.
+        assert!(render("{% include '/etc/passwd' %}", &ctx()).is_err());
+    }
+
+    #[test]
+    fn filters_refuse_bad_arguments_rather_than_panic() {
+        for bad in [
+            "{{ alert.at|date('%Q') }}",
+            "{{ 'later'|date }}",
+            "{{ [1]|date }}",
+            "{{ 'a'|regex_replace('(', 'x') }}",
+            "{{ 'a'|regex_replace('a{1000}{1000}', 'x') }}",
+        ] {
+            assert!(render(bad, &ctx()).is_err(), "{bad}");
+        }
+        assert_eq!(render("{{ 'abc'|truncate(2) }}", &ctx()).unwrap(), "..");
+        assert_eq!(
+            render("{{ 'héllo wörld'|truncate(8) }}", &ctx()).unwrap(),
+            "héllo..."
+        );
+        assert_eq!(
+            render("{{ 'abcdef'|truncate(length=4, end='') }}", &ctx()).unwrap(),
+            "abcd"
+        );
+        assert!(render("{{ 'abc'|truncate(2, endd='') }}", &ctx()).is_err());
+    }
+}
