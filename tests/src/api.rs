@@ -399,7 +399,7 @@ async fn malformed_oversized_and_non_json_bodies_are_refused() {
     assert_eq!((text.status, text.code()), (415, "unsupported_media_type"));
     let big = format!(
         r#"{{"name":"a","url":"https://e.com","metadata":{{"k":"{}"}}}}"#,
-        "x".repeat(70 * 1024)
+        "x".repeat(200 * 1024)
     );
     let too_big = reply(
         c.request("POST", "/webhooks")

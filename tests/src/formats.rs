@@ -505,6 +505,11 @@ fn templates_render_text_headers_and_errors() {
     hook.settings.template = Some(r#"{"text": {{ alert.message|tojson }}}"#.into());
     let out = rendered(&hook, &a, EventType::AlertTriggered).unwrap();
     assert_eq!(out.content_type, "application/json");
+    let bare = alert(inputs()[2].clone(), EventType::AlertTriggered);
+    hook.settings.template =
+        Some("{{ alert.labels.team|default('nobody') }} paged: {{ alert.message }}".into());
+    let out = rendered(&hook, &bare, EventType::AlertTriggered).unwrap();
+    assert_eq!(out.body, b"nobody paged: disk");
     hook.settings.template = Some("{{ alert.nothing.here }}".into());
     let err = rendered(&hook, &a, EventType::AlertTriggered).unwrap_err();
     assert!(

@@ -53,10 +53,12 @@ async fn bad_input_on_every_route_is_a_4xx_and_stores_nothing() {
 
     // Bodies over each route's limit: 413.
     for (method, path, limit) in [
-        ("POST", "/webhooks".to_string(), 64 * 1024),
-        ("PATCH", hook.clone(), 64 * 1024),
-        ("PUT", hook.clone(), 64 * 1024),
+        ("POST", "/webhooks".to_string(), 192 * 1024),
+        ("PATCH", hook.clone(), 192 * 1024),
+        ("PUT", hook.clone(), 192 * 1024),
         ("POST", rotate.clone(), 64 * 1024),
+        ("POST", format!("{hook}/preview"), 64 * 1024),
+        ("POST", format!("{hook}/filter/test"), 64 * 1024),
         ("POST", "/alerts".to_string(), 128 * 1024),
         ("POST", "/alerts/alertmanager".to_string(), 1024 * 1024),
     ] {

@@ -7,6 +7,7 @@
 //! - `event`: `type`, `timestamp`, `transition` (the timeline entry: number, from, to, at,
 //!   by) and `previous_state`;
 //! - `alert`: the alert as the transition left it (state, labels, timeline, links...);
+//!   `labels`, `source` and `data` are objects even when the alert has none;
 //! - `actions`: the action links that apply, in order, each `{name, label, url}`;
 //! - `webhook`: `id`, `name`, `metadata`;
 //! - `account`: `id`;
@@ -174,7 +175,15 @@ fn header_value(source: &str, context: &minijinja::Value) -> Result<String, Temp
 /// The names a template can use; see the module's documentation.
 fn context(webhook: &Webhook, payload: &Value, delivery: DeliveryRef) -> Value {
     let data = &payload["data"];
-    let alert = &data["alert"];
+    let mut alert = data["alert"].clone();
+    // Always objects, so `alert.labels.team|default(...)` works on an alert without
+    // labels: strict mode refuses a field of a missing value, even under `default`.
+    if let Value::Object(fields) = &mut alert {
+        for name in ["labels", "source", "data"] {
+            fields.entry(name).or_insert_with(|| json!({}));
+        }
+    }
+    let actions = actions(&alert);
     json!({
         "event": {
             "type": payload["type"],
@@ -183,7 +192,7 @@ fn context(webhook: &Webhook, payload: &Value, delivery: DeliveryRef) -> Value {
             "previous_state": data.get("previous_state"),
         },
         "alert": alert,
-        "actions": actions(alert),
+        "actions": actions,
         "webhook": {
             "id": webhook.id,
             "name": webhook.settings.name,

@@ -3,6 +3,9 @@
 //! - throughput ([`throughput`]): the real deliver handler at 1, 4, 16 and 64 batches of
 //!   10 in flight, beside the DynamoDB Local rate of the same writes without HTTP, the
 //!   transport and storage limits, requests per delivery, and a fan-out to 1,000 webhooks;
+//! - payloads ([`throughput::payloads`]): deliver throughput with the standard payload, a
+//!   typical template and the Slack format in turn, each render's CPU time, and fan-out to
+//!   1,000 webhooks with and without a content filter each;
 //! - cost ([`cost`]): DynamoDB capacity units per delivery (ingest and deliver apart, for a
 //!   first-attempt success and for a failure through its retries), SQS requests, Lambda
 //!   time, log bytes, and the bill for a million deliveries.
@@ -96,6 +99,16 @@ impl Bench {
 
     /// A new account holding `n` webhooks to `url`.
     pub async fn account(&self, n: usize, url: &str) -> (String, Vec<Webhook>) {
+        self.account_with(n, url, &json!({})).await
+    }
+
+    /// An account of `n` webhooks to `url`, each with the settings in `extra` too.
+    pub async fn account_with(
+        &self,
+        n: usize,
+        url: &str,
+        extra: &serde_json::Value,
+    ) -> (String, Vec<Webhook>) {
         let id = format!("bench_{}", uuid::Uuid::new_v4().simple());
         self.store
             .create_account(&Account {
@@ -112,9 +125,11 @@ impl Bench {
             .map(|i| {
                 let id = &id;
                 async move {
-                    let settings =
-                        WebhookSettings::parse(&json!({"name": format!("w{i}"), "url": url}))
-                            .unwrap();
+                    let mut body = json!({"name": format!("w{i}"), "url": url});
+                    for (k, v) in extra.as_object().into_iter().flatten() {
+                        body[k] = v.clone();
+                    }
+                    let settings = WebhookSettings::parse(&body).unwrap();
                     let w = Webhook::new(id, settings, generate_secret(), Utc::now());
                     self.store.create_webhook(&w, n as u32).await.unwrap();
                     w
@@ -215,11 +230,14 @@ async fn main() {
         meter,
         log_bytes,
     };
-    // `bench throughput`, `bench cost`, or both (no arguments).
+    // `bench throughput`, `bench payloads`, `bench cost`, or all (no arguments).
     let sections: Vec<String> = std::env::args().skip(1).collect();
     let wanted = |name: &str| sections.is_empty() || sections.iter().any(|s| s == name);
     if wanted("throughput") {
         throughput::run(&bench).await;
+    }
+    if wanted("payloads") {
+        throughput::payloads(&bench).await;
     }
     if wanted("cost") {
         cost::run(&bench).await;

@@ -18,7 +18,7 @@ use hookline_shared::{
         payload::Payload,
         queue::{DeliveryMessage, Queue},
         record::{AttemptRecord, Delivery, Trigger},
-        render::Rendered,
+        render::{self, DeliveryRef, Rendered},
         retry::{self, Outcome, WebhookStatus},
         send::{self, Sent},
         signing::build_request,
@@ -39,6 +39,15 @@ const SWEEP: [(usize, usize); 4] = [(1, 1000), (4, 2000), (16, 2000), (64, 3000)
 /// Requests at once for the raw limits.
 const CONCURRENCY: usize = 40;
 const FAN_OUT: usize = 1000;
+/// A template as users write them: a few fields, filters, one JSON value.
+const TYPICAL_TEMPLATE: &str = r#"{"text": "{{ alert.severity|default('info')|upper }}: {{ alert.message|truncate(200) }}", "host": {{ alert.labels.host|default("unknown")|tojson }}, "at": {{ event.timestamp|tojson }}, "attempt": {{ delivery.attempt }}}"#;
+/// A filter as users write them; the fan-out alert passes it, so only its cost differs.
+fn typical_filter() -> serde_json::Value {
+    json!({"filter": {"severity": {"$in": ["critical", "error"]}, "labels.team": {"$regex": "^op"}}})
+}
+/// Deliveries per run, and runs of each shape, in the template comparison.
+const SHAPE_RUN: usize = 2000;
+const SHAPE_ROUNDS: usize = 3;
 
 fn per_second(n: usize, took: Duration) -> f64 {
     n as f64 / took.as_secs_f64()
@@ -47,7 +56,7 @@ fn per_second(n: usize, took: Duration) -> f64 {
 /// `n` delivery messages to the webhooks in turn, as fan-out makes them (it writes
 /// nothing the deliver function reads, so they need no fan-out here).
 fn messages(account: &str, webhooks: &[Webhook], n: usize) -> Vec<String> {
-    let alert = json!({"id": "bench", "type": "cpu_high", "message": "CPU usage at 92% (threshold: 80%)", "severity": "critical"});
+    let alert = json!({"id": "bench", "type": "cpu_high", "message": "CPU usage at 92% (threshold: 80%)", "severity": "critical", "labels": {"host": "web-01", "team": "ops"}});
     (0..n)
         .map(|i| {
             let webhook = &webhooks[i % webhooks.len()];
@@ -347,8 +356,77 @@ pub async fn run(bench: &Bench) {
     );
     println!("  (BatchWriteItem items      {batch_rate:>8.0} items/s, 25 puts a request)");
 
-    // One alert to 1,000 webhooks, on a scratch queue.
-    let (fan_account, _) = bench.account(FAN_OUT, &url).await;
+    fan_out(bench, &url, &json!({}), "no filter").await;
+}
+
+/// What formats, templates and filters cost: deliver throughput by payload shape, each
+/// render's CPU time, and a fan-out whose webhooks each have a filter beside one without.
+pub async fn payloads(bench: &Bench) {
+    let url = receiver::start(200).await;
+    let (account, webhooks) = bench.account(WEBHOOKS, &url).await;
+    deliver(bench, &messages(&account, &webhooks, 400), 4).await;
+    println!("Hookline benchmark: payloads ({WEBHOOKS} webhooks, a loopback receiver)");
+    shapes(bench, &url, &account, &webhooks).await;
+    fan_out(bench, &url, &json!({}), "no filter").await;
+    fan_out(bench, &url, &typical_filter(), "a filter each").await;
+}
+
+/// Deliver throughput with the standard payload, a typical template and the Slack format,
+/// run in turn (so the machine's drift touches each alike), and each render's CPU time.
+async fn shapes(bench: &Bench, url: &str, account: &str, webhooks: &[Webhook]) {
+    let (templated_account, templated) = bench
+        .account_with(WEBHOOKS, url, &json!({"template": TYPICAL_TEMPLATE}))
+        .await;
+    let (slack_account, slack) = bench
+        .account_with(WEBHOOKS, url, &json!({"format": "slack"}))
+        .await;
+    let runs = [
+        ("standard payload", account, webhooks),
+        (
+            "typical template",
+            templated_account.as_str(),
+            templated.as_slice(),
+        ),
+        ("slack format", slack_account.as_str(), slack.as_slice()),
+    ];
+    let mut took = [Duration::ZERO; 3];
+    for _ in 0..SHAPE_ROUNDS {
+        for (i, (_, account, webhooks)) in runs.iter().enumerate() {
+            took[i] += deliver(bench, &messages(account, webhooks, SHAPE_RUN), 16).await;
+        }
+    }
+    println!("  payload shape, 16 in flight, {SHAPE_ROUNDS} x {SHAPE_RUN} each, in turn:");
+    let standard = per_second(SHAPE_ROUNDS * SHAPE_RUN, took[0]);
+    for (i, (name, _, webhooks)) in runs.iter().enumerate() {
+        let rate = per_second(SHAPE_ROUNDS * SHAPE_RUN, took[i]);
+        let cpu = render_cpu(&webhooks[0]);
+        println!(
+            "    {name:<22} {rate:>6.0} deliveries/s ({:>+5.1} %), render {cpu:>6.1} us",
+            100.0 * (rate / standard - 1.0)
+        );
+    }
+}
+
+/// The CPU time of one render for `webhook`, in microseconds, over many.
+fn render_cpu(webhook: &Webhook) -> f64 {
+    let alert = json!({"id": "bench", "type": "cpu_high", "message": "CPU usage at 92% (threshold: 80%)", "severity": "critical", "labels": {"host": "web-01", "team": "ops"}});
+    let payload =
+        Payload::new(EventType::AlertTriggered, &alert, None, webhook, Utc::now()).render();
+    const N: u32 = 20_000;
+    let started = Instant::now();
+    for _ in 0..N {
+        let delivery = DeliveryRef {
+            id: "bench",
+            attempt: 1,
+        };
+        std::hint::black_box(render::render(webhook, &payload, delivery).unwrap());
+    }
+    started.elapsed().as_secs_f64() * 1e6 / f64::from(N)
+}
+
+/// One alert to 1,000 webhooks (each with the settings in `extra`), on a scratch queue.
+async fn fan_out(bench: &Bench, url: &str, extra: &serde_json::Value, what: &str) {
+    let (fan_account, _) = bench.account_with(FAN_OUT, url, extra).await;
     let scratch = bench.scratch_queue().await;
     let fan_queue = Queue::new(bench.sqs.clone(), scratch.clone());
     let before = bench.meter.reading();
@@ -357,11 +435,12 @@ pub async fn run(bench: &Bench) {
         store: &bench.store,
         queue: &fan_queue,
         settings: &bench.settings.delivery,
-        links_base: Some(&url),
+        links_base: Some(url),
     }
     .accept(
         &fan_account,
-        AlertInput::parse(&json!({"type": "cpu_high", "message": "fan-out"})).unwrap(),
+        AlertInput::parse(&json!({"type": "cpu_high", "message": "fan-out", "severity": "critical", "labels": {"team": "ops"}}))
+            .unwrap(),
         None,
         Actor::Queue,
     )
@@ -377,7 +456,7 @@ pub async fn run(bench: &Bench) {
         .await
         .unwrap();
     println!(
-        "  fan-out to {FAN_OUT} webhooks    {} deliveries queued with {} SQS calls and {} DynamoDB requests in {:.2}s",
+        "  fan-out to {FAN_OUT} webhooks, {what:<14} {} deliveries queued with {} SQS calls and {} DynamoDB requests in {:.2}s",
         accepted.deliveries,
         fan_queue.calls(),
         dynamo.requests,
