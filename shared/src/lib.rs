@@ -1,7 +1,8 @@
 //! Hookline's domain, shared by every Lambda function and the admin tool. Laid out by
 //! concern, so each question has one home:
 //!
-//! - [`webhook`]: the webhook, its settings and their rules, its masked view;
+//! - [`webhook`]: the webhook, its settings and their rules, its content filter, its
+//!   masked view;
 //! - [`alert`]: the alert, its validation, the Alertmanager and CloudWatch mappings;
 //! - [`event`]: the events webhooks subscribe to;
 //! - [`ingest`]: fan-out of an alert to its webhooks;

@@ -8,6 +8,7 @@
 //! | `Failed` | Count | deliveries that ended failed (not retried, or refused) |
 //! | `Exhausted` | Count | deliveries that ended failed with their retries spent |
 //! | `RefusedDestinations` | Count | attempts refused by the destination check |
+//! | `TemplateErrors` | Count | attempts whose format or template failed to render (nothing sent) |
 //! | `AttemptDuration` | Milliseconds | each attempt's HTTP exchange |
 //! | `DeliveryLatency` | Milliseconds | from the alert's arrival to a successful attempt |
 //! | `FanOut` | Count | deliveries queued for one alert |

@@ -1,6 +1,8 @@
 //! Delivery, by concern:
 //!
 //! - [`payload`]: the Standard Webhooks body;
+//! - [`template`]: the sandboxed Jinja engine; [`format`]: the built-in formats;
+//! - [`render`]: what an attempt sends (body, Content-Type, header values);
 //! - [`signing`]: the secret, the signature, the signed request, masking;
 //! - [`send`]: the HTTP client and one request;
 //! - [`destination`]: where requests may go (SSRF);
