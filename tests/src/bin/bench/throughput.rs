@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use futures::{future::join_all, stream, StreamExt};
 use hookline_functions::triggers;
 use hookline_shared::{
-    alert::{lifecycle::Actor, AlertInput},
+    alert::{lifecycle::Actor, Alert, AlertInput},
     delivery::{
         payload::Payload,
         queue::{DeliveryMessage, Queue},
@@ -53,10 +53,24 @@ fn per_second(n: usize, took: Duration) -> f64 {
     n as f64 / took.as_secs_f64()
 }
 
+/// A triggered alert, as fan-out hands it to deliveries.
+fn bench_alert() -> serde_json::Value {
+    let input = AlertInput::parse(&json!({"type": "cpu_high", "message": "CPU usage at 92% (threshold: 80%)", "severity": "critical", "labels": {"host": "web-01", "team": "ops"}})).unwrap();
+    let mut alert = Alert::new(uuid::Uuid::now_v7().to_string(), input, Utc::now());
+    let standing = alert.standing();
+    alert.record_move(
+        EventType::AlertTriggered,
+        standing,
+        Actor::Queue,
+        Utc::now(),
+    );
+    serde_json::to_value(&alert).unwrap()
+}
+
 /// `n` delivery messages to the webhooks in turn, as fan-out makes them (it writes
 /// nothing the deliver function reads, so they need no fan-out here).
 fn messages(account: &str, webhooks: &[Webhook], n: usize) -> Vec<String> {
-    let alert = json!({"id": "bench", "type": "cpu_high", "message": "CPU usage at 92% (threshold: 80%)", "severity": "critical", "labels": {"host": "web-01", "team": "ops"}});
+    let alert = bench_alert();
     (0..n)
         .map(|i| {
             let webhook = &webhooks[i % webhooks.len()];
@@ -409,7 +423,7 @@ async fn shapes(bench: &Bench, url: &str, account: &str, webhooks: &[Webhook]) {
 
 /// The CPU time of one render for `webhook`, in microseconds, over many.
 fn render_cpu(webhook: &Webhook) -> f64 {
-    let alert = json!({"id": "bench", "type": "cpu_high", "message": "CPU usage at 92% (threshold: 80%)", "severity": "critical", "labels": {"host": "web-01", "team": "ops"}});
+    let alert = bench_alert();
     let payload =
         Payload::new(EventType::AlertTriggered, &alert, None, webhook, Utc::now()).render();
     const N: u32 = 20_000;
