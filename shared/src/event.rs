@@ -35,18 +35,6 @@ named_enum! {
     }
 }
 
-impl EventType {
-    /// `alert.triggered, alert.resolved, ...`, for error messages.
-    pub fn names() -> String {
-        use strum::VariantArray;
-        Self::VARIANTS
-            .iter()
-            .map(|e| e.as_str())
-            .collect::<Vec<_>>()
-            .join(", ")
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -44,6 +44,16 @@ macro_rules! named_enum {
             pub fn parse(raw: &str) -> Option<Self> {
                 raw.parse().ok()
             }
+
+            /// Every name, `a, b, c`, for error messages.
+            pub fn names() -> String {
+                use strum::VariantArray;
+                Self::VARIANTS
+                    .iter()
+                    .map(|v| v.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            }
         }
     };
 }

@@ -55,16 +55,6 @@ impl Format {
             _ => true,
         }
     }
-
-    /// `standard, slack, ...`, for error messages.
-    pub fn names() -> String {
-        use strum::VariantArray;
-        Self::VARIANTS
-            .iter()
-            .map(|f| f.as_str())
-            .collect::<Vec<_>>()
-            .join(", ")
-    }
 }
 
 #[cfg(test)]

@@ -206,18 +206,12 @@ impl Store {
         };
         if changes.reenables() {
             update.remove("disabled_reason");
-            let (expression, mut names, mut values) = update.build();
-            let mut condition = "attribute_exists(pk)".to_string();
-            if let Some(version) = expected_version {
-                condition.push_str(" AND #version = :read_version");
-                names.insert("#version".into(), "version".into());
-                values.insert(":read_version".into(), n(version));
-            }
+            let (expression, condition) = existing_at(update, expected_version);
             let webhook = Update::builder().table_name(&self.table);
             let webhook = filled!(
                 webhook,
                 key_of(account_id, webhook_sk(webhook_id)),
-                (expression, names, values),
+                expression,
                 condition
             )
             .build()
@@ -261,13 +255,7 @@ impl Store {
         update: UpdateBuilder,
         expected_version: Option<u64>,
     ) -> Result<Option<Webhook>, StoreError> {
-        let (expression, mut names, mut values) = update.build();
-        let mut condition = "attribute_exists(pk)".to_string();
-        if let Some(version) = expected_version {
-            condition.push_str(" AND #version = :read_version");
-            names.insert("#version".into(), "version".into());
-            values.insert(":read_version".into(), n(version));
-        }
+        let ((expression, names, values), condition) = existing_at(update, expected_version);
         let result = self
             .client
             .update_item()
@@ -456,4 +444,17 @@ fn status_expression(status: &WebhookStatus) -> Result<Expression, StoreError> {
         }
     }
     Ok(u.build())
+}
+
+/// `update` with its condition: the webhook exists and, when `expected_version` is given,
+/// is still at that version.
+fn existing_at(update: UpdateBuilder, expected_version: Option<u64>) -> (Expression, String) {
+    let (expression, mut names, mut values) = update.build();
+    let mut condition = "attribute_exists(pk)".to_string();
+    if let Some(version) = expected_version {
+        condition.push_str(" AND #version = :read_version");
+        names.insert("#version".into(), "version".into());
+        values.insert(":read_version".into(), n(version));
+    }
+    ((expression, names, values), condition)
 }
