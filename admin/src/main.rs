@@ -89,6 +89,20 @@ enum Command {
         #[arg(long)]
         account: String,
     },
+    /// Prints a one-time portal URL for the account, valid for at most an hour.
+    PortalLink {
+        #[arg(long)]
+        account: String,
+        /// The API's base URL (PUBLIC_BASE_URL in AWS), which the portal is under.
+        #[arg(long, env = "PUBLIC_BASE_URL", default_value = "http://localhost:9000")]
+        base_url: String,
+        /// A portal that can look but not change anything.
+        #[arg(long)]
+        read_only: bool,
+        /// Seconds the link stays valid: 60 to 3600.
+        #[arg(long, default_value_t = 3600, value_parser = clap::value_parser!(i64).range(60..=3600))]
+        expires_in: i64,
+    },
 }
 
 #[tokio::main]
@@ -154,6 +168,28 @@ async fn run(store: &Store, command: Command) -> Result<serde_json::Value, Store
         Command::RevokeToken { account, token_id } => {
             store.revoke_token(&account, &token_id).await?;
             Ok(json!({"revoked": token_id}))
+        }
+        Command::PortalLink {
+            account,
+            base_url,
+            read_only,
+            expires_in,
+        } => {
+            if store.get_account(&account).await?.is_none() {
+                return Err(StoreError::NoAccount);
+            }
+            let link = hookline_shared::session::PortalLink {
+                account_id: account.clone(),
+                scopes: hookline_shared::session::link_scopes(read_only),
+                created_by: "admin".into(),
+                expires_at: (chrono::Utc::now() + chrono::Duration::seconds(expires_in))
+                    .timestamp(),
+            };
+            let (url, expires_at) =
+                hookline_shared::session::mint_link(store, &base_url, &link).await?;
+            Ok(
+                json!({"account_id": account, "url": url, "expires_at": expires_at, "read_only": read_only}),
+            )
         }
         Command::RotateLinkKey { account } => {
             let key = store.rotate_link_key(&account).await?;

@@ -177,15 +177,7 @@ async fn list_alerts(app: &App, req: &Request) -> Result<Response<Body>, ApiErro
             query.alert_type = Some(raw);
         }
     }
-    if let Some(raw) = paging::param(req, "since", &mut errors) {
-        match DateTime::parse_from_rfc3339(&raw) {
-            Ok(t) if t.timestamp() >= 0 => query.since = Some(t.with_timezone(&Utc)),
-            _ => errors.push(FieldError::new(
-                "since",
-                "must be an RFC 3339 timestamp after 1970",
-            )),
-        }
-    }
+    query.since = paging::time_param(req, "since", &mut errors);
     if !errors.is_empty() {
         return Err(ApiError::Validation(errors));
     }

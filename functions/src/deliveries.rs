@@ -1,12 +1,12 @@
-//! The delivery log of a webhook, and manual redelivery.
+//! The delivery log of a webhook, manual redelivery, and bulk recovery.
 
 use chrono::Utc;
 use hookline_shared::{
     auth::Access,
     delivery::{
-        payload::Payload,
-        queue::DeliveryMessage,
-        record::{AttemptRecord, Delivery, DeliveryState, Trigger},
+        record::{AttemptRecord, Delivery, DeliveryState},
+        recovery::{self, Recovery, RecoveryError},
+        redeliver,
         render::{self, DeliveryRef},
     },
     error::FieldError,
@@ -15,16 +15,18 @@ use hookline_shared::{
 };
 use lambda_http::{http::StatusCode, Body, Request, Response};
 use serde::Serialize;
+use serde_json::Value;
 
 use crate::{
-    http::path_id,
+    http::{json_body, path_id},
     paging,
     response::{json_response, respond},
     webhooks::load,
     App,
 };
 
-/// `GET /webhooks/{id}/deliveries`: newest first; `limit`, `cursor` and `state`.
+/// `GET /webhooks/{id}/deliveries`: newest first; `limit`, `cursor`, `state`, and
+/// `since`/`until` (when the delivery was made).
 pub async fn list(app: &App, req: Request) -> Response<Body> {
     respond(list_deliveries(app, &req).await)
 }
@@ -43,6 +45,13 @@ async fn list_deliveries(app: &App, req: &Request) -> Result<Response<Body>, Api
         }
         parsed
     });
+    let since = paging::time_param(req, "since", &mut errors);
+    let until = paging::time_param(req, "until", &mut errors);
+    if let (Some(s), Some(u)) = (since, until) {
+        if s > u {
+            errors.push(FieldError::new("since", "must not be after until"));
+        }
+    }
     if !errors.is_empty() {
         return Err(ApiError::Validation(errors));
     }
@@ -54,6 +63,7 @@ async fn list_deliveries(app: &App, req: &Request) -> Result<Response<Body>, Api
             limit,
             after.as_deref(),
             state,
+            (since, until),
             Utc::now(),
         )
         .await?;
@@ -114,33 +124,25 @@ async fn get_delivery(app: &App, req: &Request) -> Result<Response<Body>, ApiErr
     Ok(json_response(StatusCode::OK, &Reply { delivery, attempts }))
 }
 
-/// The body the delivery sends: its transition's payload, from the alert as that
-/// transition left it.
+/// The payload the delivery sends; not found once what it was built from has expired.
 async fn payload_of(
     app: &App,
     webhook: &Webhook,
     delivery: &Delivery,
 ) -> Result<Box<serde_json::value::RawValue>, ApiError> {
-    let account = &webhook.account_id;
-    let alert = match delivery.transition {
-        Some(n) => app
-            .store
-            .get_snapshot(account, &delivery.alert_id, n)
-            .await?
-            .map(|s| s.alert),
-        None => app
-            .store
-            .get_alert(account, &delivery.alert_id, Utc::now())
-            .await?
-            .map(|s| s.alert),
+    redeliver::payload_of(&app.store, webhook, delivery, Utc::now())
+        .await?
+        .ok_or(ApiError::NotFound("delivery"))
+}
+
+fn require_enabled(webhook: &Webhook, doing: &str) -> Result<(), ApiError> {
+    if webhook.settings.enabled {
+        return Ok(());
     }
-    .ok_or(ApiError::NotFound("delivery"))?;
-    let entry = delivery
-        .transition
-        .and_then(|n| alert.timeline.iter().find(|t| t.transition == n));
-    let at = entry.map_or(alert.received_at, |t| t.at);
-    let json = serde_json::to_value(&alert).map_err(|e| ApiError::Internal(e.to_string()))?;
-    Ok(Payload::new(delivery.event, &json, entry, webhook, at).to_raw())
+    Err(ApiError::Conflict {
+        code: "webhook_disabled",
+        message: format!("the webhook is disabled; enable it before {doing}"),
+    })
 }
 
 /// `POST /webhooks/{id}/deliveries/{delivery_id}/redeliver`: queues a manual attempt with
@@ -151,36 +153,104 @@ pub async fn redeliver(app: &App, req: Request) -> Response<Body> {
 
 async fn redeliver_delivery(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
     let (webhook, delivery) = find(app, req, Access::Write).await?;
-    if !webhook.settings.enabled {
-        return Err(ApiError::Conflict {
-            code: "webhook_disabled",
-            message: "the webhook is disabled; enable it before redelivering".into(),
-        });
-    }
+    require_enabled(&webhook, "redelivering")?;
     let payload = payload_of(app, &webhook, &delivery).await?;
-    let attempt = delivery.attempt_count + 1;
-    let message = DeliveryMessage {
-        account_id: webhook.account_id.clone(),
-        webhook_id: webhook.id.clone(),
-        delivery_id: delivery.delivery_id.clone(),
-        alert_id: delivery.alert_id.clone(),
-        event: delivery.event,
-        attempt,
-        trigger: Trigger::Manual,
-        payload,
-        not_before: None,
-        transition: delivery.transition,
-        // A redelivery is asked for by hand: it goes at once.
-        waits_for: None,
-        out_of_order: delivery.out_of_order,
-    };
+    let message = redeliver::message(&webhook, &delivery, payload);
     app.queue
         .send_delayed(&message, std::time::Duration::ZERO)
         .await
         .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let attempt = message.attempt;
     tracing::info!(account = %webhook.account_id, webhook = %webhook.id, delivery = %delivery.delivery_id, attempt, "redelivery queued");
     Ok(json_response(
         StatusCode::ACCEPTED,
         &serde_json::json!({"delivery_id": delivery.delivery_id, "attempt": attempt}),
     ))
+}
+
+/// `POST /webhooks/{id}/recover` `{"since", "until"?}`: queues a manual attempt for every
+/// delivery of the webhook that ended failed in the window. 202 with the recovery when it
+/// starts (its first page done); 200 with it as it stands when the same window is
+/// already running.
+pub async fn recover(app: &App, req: Request) -> Response<Body> {
+    respond(recover_webhook(app, &req).await)
+}
+
+/// The recovery window of a request body.
+pub fn parse_window(
+    body: &Value,
+) -> Result<(chrono::DateTime<Utc>, Option<chrono::DateTime<Utc>>), ApiError> {
+    let Value::Object(map) = body else {
+        return Err(ApiError::field("body", "must be an object {since, until?}"));
+    };
+    let mut errors = Vec::new();
+    for key in map
+        .keys()
+        .filter(|k| !matches!(k.as_str(), "since" | "until"))
+    {
+        errors.push(FieldError::new(key.clone(), "is not a known field"));
+    }
+    let mut time = |field: &str, required: bool| match map.get(field) {
+        Some(Value::String(raw)) => paging::parse_time(raw, field, &mut errors),
+        None | Some(Value::Null) if !required => None,
+        _ => {
+            errors.push(FieldError::new(
+                field,
+                "must be an RFC 3339 timestamp, such as 2026-11-23T08:00:00Z",
+            ));
+            None
+        }
+    };
+    let since = time("since", true);
+    let until = time("until", false);
+    match since {
+        Some(since) if errors.is_empty() => Ok((since, until)),
+        _ => Err(ApiError::Validation(errors)),
+    }
+}
+
+async fn recover_webhook(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
+    let webhook = load(app, req, Access::Write).await?;
+    let (since, until) = parse_window(&json_body(req)?)?;
+    start_recovery(app, &webhook, since, until).await
+}
+
+/// Starts (or reports) the recovery of `webhook` over the window: shared with the portal.
+pub async fn start_recovery(
+    app: &App,
+    webhook: &Webhook,
+    since: chrono::DateTime<Utc>,
+    until: Option<chrono::DateTime<Utc>>,
+) -> Result<Response<Body>, ApiError> {
+    let now = Utc::now();
+    let settings = &app.settings.delivery;
+    let window = recovery::window(since, until, now, settings).map_err(|e| {
+        let text = e.to_string();
+        let (field, message) = text.split_once(": ").unwrap_or(("since", &text));
+        ApiError::field(field, message.to_string())
+    })?;
+    require_enabled(webhook, "recovering its deliveries")?;
+    let account = &webhook.account_id;
+    let fresh = Recovery::new(&webhook.id, window, now, settings.expires_at(now));
+    if let Some(running) = app.store.start_recovery(account, &fresh).await? {
+        return Ok(json_response(StatusCode::OK, &running));
+    }
+    tracing::info!(account = %account, webhook = %webhook.id, recovery = %fresh.id, "recovery started");
+    let page = recovery::run_page(&app.store, &app.queue, webhook, &fresh, settings, now).await;
+    let stands = match page {
+        Ok(Some(next)) => next,
+        // Another worker moved it on first: it carries on from there.
+        Ok(None) => fresh,
+        Err(RecoveryError::Store(e)) => return Err(e.into()),
+        Err(RecoveryError::Queue(e)) => {
+            // The first page failed to queue: hand the page to the worker instead.
+            tracing::warn!(error = %e, "recovery's first page not queued; the worker retries it");
+            app.queue
+                .send_delayed(&fresh.message(account), std::time::Duration::ZERO)
+                .await
+                .map_err(|e| ApiError::Internal(e.to_string()))?;
+            fresh
+        }
+    };
+    Ok(json_response(StatusCode::ACCEPTED, &stands))
 }

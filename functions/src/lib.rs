@@ -21,6 +21,7 @@ pub mod http;
 pub mod links;
 pub mod paging;
 pub mod payloads;
+pub mod portal;
 pub mod response;
 pub mod triggers;
 pub mod webhooks;
@@ -36,6 +37,8 @@ pub struct App {
     pub attempter: Attempter,
     /// The deliver function's worker.
     pub worker: Arc<Worker>,
+    /// The portal's cookie-signing key, read (or made) once per instance.
+    pub portal_key: Arc<tokio::sync::OnceCell<Vec<u8>>>,
 }
 
 impl App {
@@ -71,6 +74,7 @@ impl App {
             queue,
             attempter,
             worker,
+            portal_key: Arc::default(),
         }
     }
 

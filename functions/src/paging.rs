@@ -1,6 +1,7 @@
 //! `limit` and `cursor` query parameters, shared by the list routes.
 
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
+use chrono::{DateTime, Utc};
 use hookline_shared::{error::FieldError, ApiError};
 use lambda_http::Request;
 
@@ -19,6 +20,29 @@ pub fn param(req: &Request, name: &str, errors: &mut Vec<FieldError>) -> Option<
         }
         Err(_) => None,
     }
+}
+
+/// An RFC 3339 time (after 1970), or else a field error.
+pub fn parse_time(raw: &str, field: &str, errors: &mut Vec<FieldError>) -> Option<DateTime<Utc>> {
+    match DateTime::parse_from_rfc3339(raw.trim()) {
+        Ok(t) if t.timestamp() >= 0 => Some(t.with_timezone(&Utc)),
+        _ => {
+            errors.push(FieldError::new(
+                field,
+                "must be an RFC 3339 timestamp after 1970, such as 2026-11-23T08:00:00Z",
+            ));
+            None
+        }
+    }
+}
+
+/// A query parameter holding a time.
+pub fn time_param(
+    req: &Request,
+    name: &str,
+    errors: &mut Vec<FieldError>,
+) -> Option<DateTime<Utc>> {
+    param(req, name, errors).and_then(|raw| parse_time(&raw, name, errors))
 }
 
 /// The page size and the id after which the page starts.

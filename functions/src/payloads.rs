@@ -17,7 +17,7 @@ use hookline_shared::{
     error::FieldError,
     event::EventType,
     store::Move,
-    webhook::{filter::ContentFilter, Wanted, Webhook},
+    webhook::{filter::ContentFilter, Wanted, Webhook, WebhookChanges},
     ApiError,
 };
 use lambda_http::{http::StatusCode, Body, Request, Response};
@@ -224,8 +224,22 @@ pub async fn preview(app: &App, req: Request) -> Response<Body> {
 
 async fn preview_webhook(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
     let principal = authenticate(&app.store, req, Access::Read).await?;
-    let webhook = load_in(app, req, &principal.account_id).await?;
-    let fields = fields(req, &["attempt"])?;
+    let mut webhook = load_in(app, req, &principal.account_id).await?;
+    let fields = fields(req, &["attempt", "format", "template", "content_type"])?;
+    // A draft's `format`, `template` or `content_type` in place of the saved ones: the
+    // portal's editor previews before saving.
+    let draft: Map<String, Value> = fields
+        .extra
+        .iter()
+        .filter(|(k, _)| k.as_str() != "attempt")
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    if !draft.is_empty() {
+        let changes = WebhookChanges::parse(&Value::Object(draft))?;
+        let settings = changes.applied_to(&webhook.settings);
+        settings.check_combination().map_err(ApiError::Validation)?;
+        webhook.settings = settings;
+    }
     let attempt = match fields.extra.get("attempt") {
         None => 1,
         Some(value) => match value.as_u64().and_then(|n| u32::try_from(n).ok()) {

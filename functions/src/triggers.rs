@@ -48,6 +48,7 @@ pub async fn deliver(
     let mut received = Vec::new();
     let mut messages = Vec::new();
     let mut timers = Vec::new();
+    let mut recoveries = Vec::new();
     let mut failed = Vec::new();
     for record in event.records {
         let r = Received {
@@ -66,6 +67,7 @@ pub async fn deliver(
                 messages.push(m);
             }
             Ok(QueueMessage::Timer(t)) => timers.push((r, t)),
+            Ok(QueueMessage::Recovery(m)) => recoveries.push((r, m)),
             Err(_) => {
                 // Left on the queue: after maxReceiveCount it lands in the dead-letter queue.
                 tracing::error!(sqs_message = %r.id, "not a delivery message");
@@ -73,9 +75,14 @@ pub async fn deliver(
             }
         }
     }
-    let (results, timed) = futures::join!(
+    let (results, timed, recovered) = futures::join!(
         app.worker.handle_batch(messages),
-        join_all(timers.iter().map(|(_, t)| run_timer(app, t)))
+        join_all(timers.iter().map(|(_, t)| run_timer(app, t))),
+        join_all(
+            recoveries
+                .iter()
+                .map(|(_, m)| app.worker.recover(&m.recovery))
+        )
     );
     let now = app.attempter.now();
     for ((r, (delivery, attempt)), result) in received.into_iter().zip(results) {
@@ -104,6 +111,12 @@ pub async fn deliver(
                 tracing::error!(sqs_message = %r.id, alert = %timer.alert_id, error = %err, "alert timer failed; it will be retried");
                 failed.push(r.id);
             }
+        }
+    }
+    for ((r, m), result) in recoveries.into_iter().zip(recovered) {
+        if let Err(err) = result {
+            tracing::error!(sqs_message = %r.id, recovery = %m.recovery.id, error = %err, "recovery page failed; it will be retried");
+            failed.push(r.id);
         }
     }
     Ok(batch_response(failed))

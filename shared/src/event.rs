@@ -32,6 +32,27 @@ named_enum! {
         /// `POST /webhooks/{id}/test` sent a synthetic alert.
         #[strum(serialize = "alert.test")]
         AlertTest,
+        /// Operational: Hookline disabled one of the account's webhooks (with the reason).
+        #[strum(serialize = "webhook.disabled")]
+        WebhookDisabled,
+        /// Operational: a delivery failed its last scheduled attempt.
+        #[strum(serialize = "delivery.exhausted")]
+        DeliveryExhausted,
+        /// Operational: a webhook succeeded again after a failure streak.
+        #[strum(serialize = "webhook.recovered")]
+        WebhookRecovered,
+    }
+}
+
+impl EventType {
+    /// An event about Hookline's own webhooks rather than an alert. A webhook gets these
+    /// only when its `events` names them (an empty list means every alert event), and
+    /// never about itself.
+    pub fn is_operational(self) -> bool {
+        matches!(
+            self,
+            Self::WebhookDisabled | Self::DeliveryExhausted | Self::WebhookRecovered
+        )
     }
 }
 
@@ -55,7 +76,8 @@ mod tests {
         assert_eq!(
             EventType::names(),
             "alert.triggered, alert.acknowledged, alert.unacknowledged, alert.resolved, \
-             alert.unresolved, alert.silenced, alert.unsilenced, alert.escalated, alert.test"
+             alert.unresolved, alert.silenced, alert.unsilenced, alert.escalated, alert.test, \
+             webhook.disabled, delivery.exhausted, webhook.recovered"
         );
     }
 }

@@ -67,6 +67,7 @@ pub mod error;
 pub mod event;
 pub mod ingest;
 pub mod metrics;
+pub mod session;
 pub mod settings;
 pub mod store;
 pub mod telemetry;

@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use chrono::Utc;
-use hookline_functions::{alerts, deliveries, links, payloads, triggers, webhooks, App};
+use hookline_functions::{alerts, deliveries, links, payloads, portal, triggers, webhooks, App};
 use hookline_shared::{
     alert::{links::LinkKey, Alert, AlertInput},
     auth::{hash_token, Scope},
@@ -76,6 +76,23 @@ async fn invoke(app: &App, function: &str, text: &str) -> (u16, Value) {
         "list-deliveries" => http(deliveries::list(app, request()).await),
         "get-delivery" => http(deliveries::get(app, request()).await),
         "redeliver" => http(deliveries::redeliver(app, request()).await),
+        "recover-webhook" => {
+            // A fixed `since` would age out of the delivery log's retention: an hour ago.
+            let since = (Utc::now() - chrono::Duration::hours(1)).to_rfc3339();
+            let text = text.replace("2026-11-23T08:00:00Z", &since);
+            let request = lambda_http::request::from_str(&text).unwrap();
+            http(deliveries::recover(app, request).await)
+        }
+        "create-portal-link" => http(portal::create_link(app, request()).await),
+        "portal" => {
+            let page = portal::handle(app, request()).await;
+            let html = match page.body() {
+                Body::Text(t) => t.clone(),
+                _ => String::new(),
+            };
+            assert!(html.contains("Sign in"), "events/portal.json: {html}");
+            (page.status().as_u16(), Value::Null)
+        }
         "preview-webhook" => http(payloads::preview(app, request()).await),
         "test-webhook-filter" => http(payloads::test_filter(app, request()).await),
         "deliver" | "ingest-queue" => {
@@ -242,9 +259,9 @@ async fn every_sample_event_gets_its_expected_answer() {
         app.settings.cloudwatch_account = Some(fixtures.account.clone());
         let (status, body) = invoke(&app, &function, &sample(&function)).await;
         let expected = match function.as_str() {
-            "create-webhook" => 201,
+            "create-webhook" | "create-portal-link" => 201,
             "delete-webhook" => 204,
-            "ingest-alert" | "ingest-alertmanager" | "redeliver" => 202,
+            "ingest-alert" | "ingest-alertmanager" | "redeliver" | "recover-webhook" => 202,
             _ => 200,
         };
         assert_eq!(status, expected, "events/{function}.json: {body}");

@@ -19,6 +19,8 @@ mod lifecycle;
 #[cfg(test)]
 mod limits;
 #[cfg(test)]
+mod operations;
+#[cfg(test)]
 mod payloads;
 #[cfg(test)]
 mod security;

@@ -143,6 +143,10 @@ pub fn state_after(event: EventType) -> AlertState {
         | EventType::AlertUnsilenced
         | EventType::AlertEscalated
         | EventType::AlertTest => AlertState::Triggered,
+        // Not alert events: a preview shows the alert as it fired.
+        EventType::WebhookDisabled | EventType::DeliveryExhausted | EventType::WebhookRecovered => {
+            AlertState::Triggered
+        }
     }
 }
 

@@ -44,6 +44,11 @@ impl Format {
     /// a silence is not one of them. Opsgenie's create call only raises an alert.
     pub fn carries(self, event: EventType) -> bool {
         use EventType::*;
+        // The built-in formats show alerts; operational events go as standard JSON (or
+        // through a webhook's own template, which sees them as `payload`).
+        if event.is_operational() {
+            return self == Self::Standard;
+        }
         match self {
             Self::Pagerduty => {
                 !matches!(event, AlertSilenced | AlertUnsilenced | AlertUnacknowledged)

@@ -11,15 +11,22 @@
 //! - [`record`]: delivery and attempt records;
 //! - [`order`]: an alert's transitions reach each webhook in order;
 //! - [`queue`]: the delivery queue (attempts and alert timers);
-//! - [`worker`]: the deliver function's batch: claim, attempt, record, follow up.
+//! - [`worker`]: the deliver function's batch: claim, attempt, record, follow up;
+//! - [`redeliver`]: another attempt at a finished delivery; [`recovery`]: all the failed
+//!   ones of a window, page by page;
+//! - [`notice`]: operational events (`webhook.disabled`, `delivery.exhausted`,
+//!   `webhook.recovered`).
 
 pub mod attempt;
 pub mod destination;
 pub mod format;
+pub mod notice;
 pub mod order;
 pub mod payload;
 pub mod queue;
 pub mod record;
+pub mod recovery;
+pub mod redeliver;
 pub mod render;
 pub mod retry;
 pub mod send;

@@ -76,19 +76,27 @@ pub struct TimerMessage {
 pub enum QueueMessage {
     Timer(TimerMessage),
     Delivery(DeliveryMessage),
+    /// The next page of a bulk recovery.
+    Recovery(super::recovery::RecoveryMessage),
 }
 
 impl QueueMessage {
-    /// A message body: a timer names its `timer`; anything else must be an attempt. (Not
-    /// serde's untagged enum: it buffers values, which a RawValue payload cannot come from.)
+    /// A message body: a timer names its `timer`, a recovery page its `recovery`; anything
+    /// else must be an attempt. (Not serde's untagged enum: it buffers values, which a
+    /// RawValue payload cannot come from.)
     pub fn parse(body: &str) -> Result<Self, serde_json::Error> {
         #[derive(Deserialize)]
         struct Kind {
             #[serde(default)]
             timer: Option<serde::de::IgnoredAny>,
+            #[serde(default)]
+            recovery: Option<serde::de::IgnoredAny>,
         }
-        if serde_json::from_str::<Kind>(body)?.timer.is_some() {
+        let kind = serde_json::from_str::<Kind>(body)?;
+        if kind.timer.is_some() {
             serde_json::from_str(body).map(Self::Timer)
+        } else if kind.recovery.is_some() {
+            serde_json::from_str(body).map(Self::Recovery)
         } else {
             serde_json::from_str(body).map(Self::Delivery)
         }

@@ -27,9 +27,11 @@ use futures::future::join_all;
 
 use super::{
     attempt::{Attempted, Attempter},
+    notice::{self, Notice},
     order::{self, Turn},
     queue::{not_yet_due, DeliveryMessage, Queue, QueueError},
     record::{uuid_time, Delivery, DeliveryState, Refusal, Trigger},
+    recovery::{self, RecoveryRef, RecoveryState},
     retry::{self, Outcome, WebhookStatus},
 };
 use crate::{
@@ -343,6 +345,7 @@ impl Worker {
                 .map(|(_, h)| h)
         };
         let mut checked = HashSet::new();
+        let mut recovered = HashSet::new();
         let mut outcomes = Vec::with_capacity(made.len());
         for (i, job, a) in &made {
             let mut follow_up = async || -> Result<Handled, WorkerError> {
@@ -350,8 +353,31 @@ impl Worker {
                     self.queue.send_delayed(&job.msg.next(at), delay).await?;
                 }
                 if !a.sent.success() && checked.insert(job.msg.webhook_id.clone()) {
-                    self.maybe_disable(&job.msg, a.sent.outcome, health_of(job), a.finished)
+                    self.maybe_disable(job, a.sent.outcome, health_of(job), a.finished)
                         .await?;
+                }
+                // Never about a notice's own delivery: see `notice`.
+                if a.exhausted && !job.msg.event.is_operational() {
+                    let notice = Notice::Exhausted {
+                        webhook: &job.webhook,
+                        delivery: &a.delivery,
+                    };
+                    self.tell(&notice, a.finished).await;
+                }
+                let ended = health_of(job).and_then(|h| {
+                    h.ended_streak
+                        .filter(|_| notice::recovered(h.ended_failures))
+                        .map(|since| (since, h.ended_failures))
+                });
+                if let Some((failing_since, failures)) = ended {
+                    if recovered.insert(job.msg.webhook_id.clone()) {
+                        let notice = Notice::Recovered {
+                            webhook: &job.webhook,
+                            failures,
+                            failing_since,
+                        };
+                        self.tell(&notice, a.finished).await;
+                    }
                 }
                 Ok(Handled::Attempted(a.record.state))
             };
@@ -360,11 +386,49 @@ impl Worker {
         outcomes
     }
 
+    /// Sends an operational event. A failure is logged, not retried: the attempt it is
+    /// about is recorded, and its message must not come back for it.
+    async fn tell(&self, notice: &Notice<'_>, at: DateTime<Utc>) {
+        let expires_at = self.attempter.settings.expires_at(at);
+        if let Err(e) = notice::announce(&self.store, &self.queue, notice, at, expires_at).await {
+            tracing::error!(error = %e, event = %notice.event(), "could not send an operational event");
+        }
+    }
+
+    /// Runs a page of a bulk recovery (see [`super::recovery`]). `Ok(false)`: gone or
+    /// finished, nothing to do.
+    pub async fn recover(&self, r: &RecoveryRef) -> Result<bool, WorkerError> {
+        let now = self.attempter.now();
+        let Some(recovery) = self
+            .store
+            .get_recovery(&r.account_id, &r.webhook_id, &r.id, now)
+            .await?
+            .filter(|rec| rec.state == RecoveryState::Running)
+        else {
+            return Ok(false);
+        };
+        let Some(webhook) = self
+            .store
+            .get_webhook_config(&r.account_id, &r.webhook_id)
+            .await?
+        else {
+            return Ok(false);
+        };
+        let settings = &self.attempter.settings;
+        recovery::run_page(&self.store, &self.queue, &webhook, &recovery, settings, now)
+            .await
+            .map_err(|e| match e {
+                recovery::RecoveryError::Store(e) => WorkerError::Store(e),
+                recovery::RecoveryError::Queue(e) => WorkerError::Queue(e),
+            })?;
+        Ok(true)
+    }
+
     /// Disables the webhook if the failed attempt's `outcome` and its `health`, as just
     /// written, say so (see [`retry::disable_reason`]).
     async fn maybe_disable(
         &self,
-        msg: &DeliveryMessage,
+        job: &Job,
         outcome: Outcome,
         health: Option<&Health>,
         now: DateTime<Utc>,
@@ -376,12 +440,18 @@ impl Worker {
         };
         // Only while the streak is still the one judged: a success since then ends it.
         let streak = failing_since.filter(|_| outcome != Outcome::Gone);
+        let msg = &job.msg;
         if self
             .store
             .disable_webhook(&msg.account_id, &msg.webhook_id, &reason, streak)
             .await?
         {
             tracing::warn!(account = %msg.account_id, webhook = %msg.webhook_id, "webhook disabled");
+            let notice = Notice::Disabled {
+                webhook: &job.webhook,
+                reason: &reason,
+            };
+            self.tell(&notice, now).await;
         }
         Ok(())
     }

@@ -178,6 +178,7 @@ impl Store {
             after: None,
             newest_first: false,
             from: None,
+            to: None,
         };
         Ok(self
             .page(query, None, |_: &TokenInfo| true, |t| t.token_id.clone())

@@ -315,12 +315,7 @@ impl Store {
         after: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<Page<StoredAlert>, StoreError> {
-        let from = query.since.map(|t| {
-            let millis = u64::try_from(t.timestamp_millis()).unwrap_or(0);
-            uuid::Builder::from_unix_timestamp_millis(millis, &[0; 10])
-                .into_uuid()
-                .to_string()
-        });
+        let from = query.since.map(crate::delivery::record::uuid_floor);
         self.page(
             PrefixQuery {
                 account_id,
@@ -328,6 +323,7 @@ impl Store {
                 after: after.map(str::to_string),
                 newest_first: true,
                 from,
+                to: None,
             },
             Some(limit),
             |a: &StoredAlert| {

@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use super::{alerts::alert_item, *};
 use crate::{
     delivery::{
-        record::{AttemptRecord, Delivery, DeliveryState, Trigger},
+        record::{uuid_floor, AttemptRecord, Delivery, DeliveryState, Trigger},
         retry::WebhookStatus,
     },
     store::alerts::{StoredAlert, Target},
@@ -74,7 +74,9 @@ impl Store {
         Ok(found)
     }
 
-    /// A webhook's deliveries, newest first.
+    /// A webhook's deliveries, newest first; with `made`, only those made in that range
+    /// (a key range: delivery ids are UUIDv7).
+    #[allow(clippy::too_many_arguments)]
     pub async fn list_deliveries(
         &self,
         account_id: &str,
@@ -82,6 +84,7 @@ impl Store {
         limit: usize,
         after: Option<&str>,
         state: Option<DeliveryState>,
+        made: (Option<DateTime<Utc>>, Option<DateTime<Utc>>),
         now: DateTime<Utc>,
     ) -> Result<Page<Delivery>, StoreError> {
         let query = PrefixQuery {
@@ -89,7 +92,10 @@ impl Store {
             prefix: format!("DLV#{webhook_id}#"),
             after: after.map(str::to_string),
             newest_first: true,
-            from: None,
+            from: made.0.map(uuid_floor),
+            to: made
+                .1
+                .map(|t| uuid_floor(t + chrono::Duration::milliseconds(1))),
         };
         let live =
             |d: &Delivery| d.expires_at > now.timestamp() && state.is_none_or(|s| d.state == s);
@@ -97,6 +103,78 @@ impl Store {
             d.delivery_id.clone()
         })
         .await
+    }
+
+    /// Up to `limit` live deliveries of a webhook with ids from `from` (or after
+    /// `after`) to `to`, oldest first: a page of the recovery's reading.
+    pub async fn delivery_page(
+        &self,
+        account_id: &str,
+        webhook_id: &str,
+        (from, to): (&str, &str),
+        after: Option<&str>,
+        limit: usize,
+        now: DateTime<Utc>,
+    ) -> Result<Page<Delivery>, StoreError> {
+        let query = PrefixQuery {
+            account_id,
+            prefix: format!("DLV#{webhook_id}#"),
+            after: after.map(str::to_string),
+            newest_first: false,
+            from: Some(from.to_string()),
+            to: Some(to.to_string()),
+        };
+        let live = |d: &Delivery| d.expires_at > now.timestamp();
+        self.page(query, Some(limit), live, |d: &Delivery| {
+            d.delivery_id.clone()
+        })
+        .await
+    }
+
+    /// When, how long and how each attempt to a webhook made since `since` went, up to
+    /// `limit` of them (the portal's charts). Attempts are keyed by their delivery, so the
+    /// deliveries made in the day before `since` are read too, for their retries.
+    pub async fn attempt_samples(
+        &self,
+        account_id: &str,
+        webhook_id: &str,
+        since: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<AttemptSample>, StoreError> {
+        let prefix = format!("ATT#{webhook_id}#");
+        let lower = format!("{prefix}{}", uuid_floor(since - chrono::Duration::days(1)));
+        let mut found = Vec::new();
+        let mut start = None;
+        loop {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk AND sk BETWEEN :lower AND :upper")
+                .expression_attribute_values(":pk", s(account_pk(account_id)))
+                .expression_attribute_values(":lower", s(lower.clone()))
+                .expression_attribute_values(":upper", s(format!("{prefix}~")))
+                .projection_expression("#ts, duration_ms, #state")
+                .expression_attribute_names("#ts", "timestamp")
+                .expression_attribute_names("#state", "state")
+                .scan_index_forward(false)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(sdk_error)?;
+            for item in page.items.unwrap_or_default() {
+                let sample: AttemptSample = serde_dynamo::from_item(item).map_err(corrupt)?;
+                if sample.timestamp >= since {
+                    found.push(sample);
+                }
+            }
+            start = page.last_evaluated_key;
+            if start.is_none() || found.len() >= limit {
+                break;
+            }
+        }
+        found.truncate(limit);
+        Ok(found)
     }
 
     pub async fn list_attempts(
@@ -111,6 +189,7 @@ impl Store {
             after: None,
             newest_first: false,
             from: None,
+            to: None,
         };
         Ok(self
             .page(
@@ -280,6 +359,15 @@ impl Store {
             )),
         }
     }
+}
+
+/// An attempt as the charts see it.
+#[derive(Clone, Debug, PartialEq, serde::Deserialize)]
+pub struct AttemptSample {
+    pub timestamp: DateTime<Utc>,
+    pub duration_ms: u64,
+    /// The delivery's state the attempt left: succeeded, retrying or failed.
+    pub state: DeliveryState,
 }
 
 fn delivery_item(account_id: &str, d: &Delivery) -> Result<Item, StoreError> {

@@ -12,6 +12,11 @@
 //! | idempotency key | `ACCOUNT#<account>` | `IDEM#<sha256 of the key>` | [`alerts`] |
 //! | delivery | `ACCOUNT#<account>` | `DLV#<webhook id>#<delivery id>` | [`deliveries`] |
 //! | attempt | `ACCOUNT#<account>` | `ATT#<webhook id>#<delivery id>#<attempt, 4 digits>` | [`deliveries`] |
+//! | operational event | `ACCOUNT#<account>` | `NOTICE#<event id>` | [`notices`] |
+//! | bulk recovery | `ACCOUNT#<account>` | `RECOVERY#<webhook id>#<recovery id>` | [`recoveries`] |
+//! | portal session, by hash (the cookie names it) | `SESSION#<sha256 of the session id>` | `SESSION` | [`sessions`] |
+//! | portal link, by hash (one use) | `PORTALLINK#<sha256 of the link token>` | `PORTALLINK` | [`sessions`] |
+//! | the portal's cookie-signing key | `PORTAL` | `KEY` | [`sessions`] |
 //!
 //! Every read is a GetItem or a Query on one partition; nothing here scans. Items are
 //! written with serde_dynamo. Times are written one way, as serde writes them; the two
@@ -33,12 +38,15 @@ use serde::Serialize;
 pub mod accounts;
 pub mod alerts;
 pub mod deliveries;
+pub mod notices;
+pub mod recoveries;
+pub mod sessions;
 pub mod webhooks;
 
 pub use accounts::{Account, TokenInfo};
 pub use alerts::{AlertQuery, IdempotencyRecord, Move, Snapshot, StoredAlert, Target};
 pub use aws_sdk_dynamodb::Client as DynamoClient;
-pub use deliveries::{AttemptClaim, Claim};
+pub use deliveries::{AttemptClaim, AttemptSample, Claim};
 
 type Item = HashMap<String, AttributeValue>;
 
@@ -187,6 +195,8 @@ struct PrefixQuery<'a> {
     newest_first: bool,
     /// Only ids at or after this one (the sort key is prefix + id).
     from: Option<String>,
+    /// Only ids at or before this one.
+    to: Option<String>,
 }
 
 /// One page of a listing, and where the next one starts.
@@ -380,16 +390,16 @@ impl Store {
         // One more than asked for tells whether another page exists.
         let page_size = limit.map(|l| i32::try_from(l + 1).unwrap_or(i32::MAX));
         // `~` sorts after every character of an id.
-        let (condition, lower, upper) = match &query.from {
-            Some(from) => (
-                "pk = :pk AND sk BETWEEN :lower AND :upper",
-                format!("{}{from}", query.prefix),
-                Some(format!("{}~", query.prefix)),
-            ),
-            None => (
+        let (condition, lower, upper) = match (&query.from, &query.to) {
+            (None, None) => (
                 "pk = :pk AND begins_with(sk, :lower)",
                 query.prefix.clone(),
                 None,
+            ),
+            (from, to) => (
+                "pk = :pk AND sk BETWEEN :lower AND :upper",
+                format!("{}{}", query.prefix, from.as_deref().unwrap_or("")),
+                Some(format!("{}{}", query.prefix, to.as_deref().unwrap_or("~"))),
             ),
         };
         let mut values = HashMap::from([
@@ -506,6 +516,17 @@ impl UpdateBuilder {
         let placeholder = format!(":{attribute}");
         self.sets
             .push(format!("{name} = if_not_exists({name}, {placeholder})"));
+        self.values.insert(placeholder, value);
+    }
+
+    /// `attribute = if_not_exists(from, value)`: a copy of what `from` held before this
+    /// update (update expressions read the item as it was), or `value`.
+    fn copy_or(&mut self, attribute: &str, from: &str, value: AttributeValue) {
+        let name = self.name(attribute);
+        let from = self.name(from);
+        let placeholder = format!(":{attribute}");
+        self.sets
+            .push(format!("{name} = if_not_exists({from}, {placeholder})"));
         self.values.insert(placeholder, value);
     }
 

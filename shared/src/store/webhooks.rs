@@ -152,6 +152,7 @@ impl Store {
             after: after.map(str::to_string),
             newest_first: false,
             from: None,
+            to: None,
         };
         let page = self
             .page(query, Some(limit), filter, |w: &Webhook| w.id.clone())
@@ -174,6 +175,7 @@ impl Store {
             after: None,
             newest_first: false,
             from: None,
+            to: None,
         };
         Ok(self
             .page(query, None, filter, |w: &Webhook| w.id.clone())
@@ -427,6 +429,15 @@ fn status_expression(status: &WebhookStatus) -> Result<Expression, StoreError> {
     }
     if let Some(t) = status.last_failure {
         u.set("last_failure", time(t)?);
+    }
+    // What a success in this batch ended: the streak as stored before it, for
+    // `webhook.recovered`. Written every time, so it always speaks of this write.
+    if status.last_success.is_some() {
+        u.copy_or("ended_streak", "failing_since", AttributeValue::Null(true));
+        u.copy_or("ended_failures", "consecutive_failures", n(0));
+    } else {
+        u.set("ended_streak", AttributeValue::Null(true));
+        u.set("ended_failures", n(0));
     }
     match status.failing_since {
         None => {

@@ -81,6 +81,12 @@ pub struct Health {
     /// When the current run of failures began; any success clears it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failing_since: Option<DateTime<Utc>>,
+    /// The streak the latest write's success ended (when it began, and its length):
+    /// read back by the deliver function to send `webhook.recovered`; never shown.
+    #[serde(default, skip_serializing)]
+    pub ended_streak: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing)]
+    pub ended_failures: u32,
 }
 
 /// A webhook as stored. `secret`, header values and the basic-auth password never leave
@@ -186,7 +192,8 @@ impl Webhook {
         let s = &self.settings;
         let type_ok = alert_type
             .is_none_or(|t| s.alert_types.is_empty() || s.alert_types.iter().any(|a| a == t));
-        let event_ok = event.is_none_or(|e| s.events.is_empty() || s.events.contains(&e));
+        let event_ok = event
+            .is_none_or(|e| s.events.contains(&e) || (s.events.is_empty() && !e.is_operational()));
         type_ok && event_ok
     }
 
@@ -233,6 +240,8 @@ impl Webhook {
             last_success: h.last_success,
             last_failure: h.last_failure,
             last_delivery: h.last_delivery.as_ref(),
+            consecutive_failures: h.consecutive_failures,
+            failing_since: h.failing_since,
             disabled_reason: self.disabled_reason.as_deref(),
             secret,
         }
@@ -270,6 +279,9 @@ pub struct WebhookView<'a> {
     last_success: Option<DateTime<Utc>>,
     last_failure: Option<DateTime<Utc>>,
     last_delivery: Option<&'a LastDelivery>,
+    /// The failure streak: failed attempts since the last success, and since when.
+    consecutive_failures: u32,
+    failing_since: Option<DateTime<Utc>>,
     disabled_reason: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     secret: Option<&'a str>,
@@ -461,6 +473,8 @@ mod tests {
                 "last_success",
                 "last_failure",
                 "last_delivery",
+                "consecutive_failures",
+                "failing_since",
                 "disabled_reason"
             ]
         );

@@ -1,0 +1,72 @@
+//! Another attempt at a delivery that already ended: the redeliver route, and bulk
+//! recovery. The payload is rebuilt from what the delivery carried: its alert as its
+//! transition left it, or its stored operational event.
+
+use chrono::{DateTime, Utc};
+use serde_json::value::RawValue;
+
+use super::{
+    payload::Payload,
+    queue::DeliveryMessage,
+    record::{Delivery, Trigger},
+};
+use crate::{store::StoreError, webhook::Webhook, Store};
+
+/// The standard payload `delivery` sends, or `None` when what it was built from has
+/// expired from the log.
+pub async fn payload_of(
+    store: &Store,
+    webhook: &Webhook,
+    delivery: &Delivery,
+    now: DateTime<Utc>,
+) -> Result<Option<Box<RawValue>>, StoreError> {
+    let account = &webhook.account_id;
+    if delivery.event.is_operational() {
+        let Some(notice) = store.get_notice(account, &delivery.alert_id, now).await? else {
+            return Ok(None);
+        };
+        return RawValue::from_string(notice.payload)
+            .map(Some)
+            .map_err(|e| StoreError::Corrupt(e.to_string()));
+    }
+    let alert = match delivery.transition {
+        Some(n) => store
+            .get_snapshot(account, &delivery.alert_id, n)
+            .await?
+            .map(|s| s.alert),
+        None => store
+            .get_alert(account, &delivery.alert_id, now)
+            .await?
+            .map(|s| s.alert),
+    };
+    let Some(alert) = alert else {
+        return Ok(None);
+    };
+    let entry = delivery
+        .transition
+        .and_then(|n| alert.timeline.iter().find(|t| t.transition == n));
+    let at = entry.map_or(alert.received_at, |t| t.at);
+    let json = serde_json::to_value(&alert).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    Ok(Some(
+        Payload::new(delivery.event, &json, entry, webhook, at).to_raw(),
+    ))
+}
+
+/// The message for a manual attempt: the next attempt number, the same `webhook-id`, at
+/// once (a redelivery does not wait for earlier transitions).
+pub fn message(webhook: &Webhook, delivery: &Delivery, payload: Box<RawValue>) -> DeliveryMessage {
+    DeliveryMessage {
+        account_id: webhook.account_id.clone(),
+        webhook_id: webhook.id.clone(),
+        delivery_id: delivery.delivery_id.clone(),
+        alert_id: delivery.alert_id.clone(),
+        event: delivery.event,
+        attempt: delivery.attempt_count + 1,
+        trigger: Trigger::Manual,
+        payload,
+        not_before: None,
+        transition: delivery.transition,
+        waits_for: None,
+        out_of_order: delivery.out_of_order,
+    }
+}

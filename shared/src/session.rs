@@ -1,0 +1,201 @@
+//! Portal sign-in: sessions and one-time portal links.
+//!
+//! A session is a random id, stored only as its SHA-256 (like tokens), with the account,
+//! the scopes and, when it came from an API token, that token's hash: every request checks
+//! the token still exists, so revoking it ends its sessions. The cookie carries the id and
+//! an HMAC of it under the portal's key, so a forged or altered cookie is refused before
+//! any lookup. Each session has its own CSRF token, which every form posts back.
+//!
+//! A portal link is a random token, stored as its hash for at most an hour, taken (deleted
+//! on condition that it exists) by its first use, which starts a session.
+
+use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
+use chrono::{DateTime, Duration, Utc};
+use hmac::{Hmac, Mac};
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::auth::{Principal, Scope};
+
+/// How long a session lasts from sign-in.
+pub const SESSION_HOURS: i64 = 8;
+/// The longest a portal link may be valid (as Svix's app portal links).
+pub const LINK_MAX_SECS: i64 = 3600;
+/// The session cookie's name: `__Host-` where the cookie is `Secure` (browsers then insist
+/// on `Path=/` and no `Domain`), plain on http://localhost.
+pub const COOKIE: &str = "hookline_session";
+pub const SECURE_COOKIE: &str = "__Host-hookline_session";
+
+/// The token id a portal-link session acts as, in logs and `by` fields.
+pub const LINK_PRINCIPAL: &str = "portal-link";
+
+/// A session as stored.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Session {
+    pub account_id: String,
+    /// The hash of the API token signed in with; `None` for a portal link's session.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_hash: Option<String>,
+    pub scopes: Vec<Scope>,
+    /// Posted back by every form of this session.
+    pub csrf: String,
+    pub created_at: DateTime<Utc>,
+    /// Seconds since the epoch (the item's TTL too).
+    pub expires_at: i64,
+}
+
+/// A portal link as stored, until its first use or its expiry.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PortalLink {
+    pub account_id: String,
+    pub scopes: Vec<Scope>,
+    /// Who made it: a token id, or `admin`.
+    pub created_by: String,
+    pub expires_at: i64,
+}
+
+/// 32 random bytes, base64url: session ids, CSRF tokens, link tokens, keys.
+pub fn random_secret() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+pub fn hash(secret: &str) -> String {
+    hex::encode(Sha256::digest(secret.as_bytes()))
+}
+
+fn mac(key: &[u8], id: &str) -> Hmac<Sha256> {
+    let mut mac =
+        <Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC takes keys of any length");
+    mac.update(id.as_bytes());
+    mac
+}
+
+/// The cookie value for session `id`: `<id>.<mac>`.
+pub fn cookie_value(key: &[u8], id: &str) -> String {
+    let tag = mac(key, id).finalize().into_bytes();
+    format!("{id}.{}", URL_SAFE_NO_PAD.encode(tag))
+}
+
+/// The session id of a cookie value whose MAC is right.
+pub fn open_cookie<'a>(key: &[u8], value: &'a str) -> Option<&'a str> {
+    let (id, tag) = value.split_once('.')?;
+    if id.is_empty() || id.len() > 64 {
+        return None;
+    }
+    let tag = URL_SAFE_NO_PAD.decode(tag).ok()?;
+    mac(key, id).verify_slice(&tag).ok()?;
+    Some(id)
+}
+
+/// Whether a presented CSRF token is the session's. Their hashes are compared, so the
+/// comparison's timing says nothing about the token.
+pub fn csrf_matches(session: &Session, presented: &str) -> bool {
+    Sha256::digest(presented.as_bytes()) == Sha256::digest(session.csrf.as_bytes())
+}
+
+impl Session {
+    pub fn new(
+        account_id: &str,
+        token_hash: Option<String>,
+        scopes: Vec<Scope>,
+        now: DateTime<Utc>,
+        ends: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            account_id: account_id.to_string(),
+            token_hash,
+            scopes,
+            csrf: random_secret(),
+            created_at: now,
+            expires_at: ends.min(now + Duration::hours(SESSION_HOURS)).timestamp(),
+        }
+    }
+
+    pub fn live(&self, now: DateTime<Utc>) -> bool {
+        self.expires_at > now.timestamp()
+    }
+
+    /// The caller a portal-link session acts as (a token's session acts as its token,
+    /// read afresh on every request).
+    pub fn link_principal(&self) -> Principal {
+        Principal {
+            account_id: self.account_id.clone(),
+            token_id: LINK_PRINCIPAL.to_string(),
+            scopes: self.scopes.clone(),
+        }
+    }
+}
+
+/// The scopes a link grants: read-only, or what its maker may do.
+pub fn link_scopes(read_only: bool) -> Vec<Scope> {
+    if read_only {
+        vec![Scope::WebhookReadonly]
+    } else {
+        vec![Scope::Webhook]
+    }
+}
+
+/// Stores a portal link; its URL under `base` (the API's base URL) and when it expires.
+pub async fn mint_link(
+    store: &crate::Store,
+    base: &str,
+    link: &PortalLink,
+) -> Result<(String, DateTime<Utc>), crate::store::StoreError> {
+    let token = random_secret();
+    store.put_portal_link(&hash(&token), link).await?;
+    let expires_at = DateTime::from_timestamp(link.expires_at, 0).unwrap_or_default();
+    Ok((
+        format!("{}/portal/link/{token}", base.trim_end_matches('/')),
+        expires_at,
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cookies_verify_only_unaltered() {
+        let key = b"k".repeat(32);
+        let id = random_secret();
+        let value = cookie_value(&key, &id);
+        assert_eq!(open_cookie(&key, &value), Some(id.as_str()));
+        assert_eq!(open_cookie(b"other", &value), None);
+        let mut altered = value.clone();
+        altered.replace_range(0..1, if value.starts_with('A') { "B" } else { "A" });
+        assert_eq!(open_cookie(&key, &altered), None);
+        assert_eq!(open_cookie(&key, &id), None);
+        assert_eq!(open_cookie(&key, ""), None);
+        assert_eq!(open_cookie(&key, "."), None);
+        assert_eq!(open_cookie(&key, "a.%%%"), None);
+    }
+
+    #[test]
+    fn csrf_must_match() {
+        let now = Utc::now();
+        let s = Session::new("a", None, link_scopes(true), now, now + Duration::hours(1));
+        assert!(csrf_matches(&s, &s.csrf.clone()));
+        assert!(!csrf_matches(&s, ""));
+        assert!(!csrf_matches(&s, "x"));
+        let other = Session::new("a", None, link_scopes(true), now, now);
+        assert!(!csrf_matches(&s, &other.csrf));
+    }
+
+    #[test]
+    fn sessions_end() {
+        let now = Utc::now();
+        let s = Session::new("a", None, vec![], now, now + Duration::days(30));
+        assert_eq!(
+            s.expires_at,
+            (now + Duration::hours(SESSION_HOURS)).timestamp()
+        );
+        assert!(s.live(now));
+        assert!(!s.live(now + Duration::hours(SESSION_HOURS)));
+        let short = Session::new("a", None, vec![], now, now + Duration::minutes(5));
+        assert!(!short.live(now + Duration::minutes(6)));
+        assert_ne!(s.csrf, short.csrf);
+    }
+}

@@ -1,0 +1,139 @@
+//! Portal sessions, one-time portal links and the portal's cookie key (see
+//! [`crate::session`]). Each is found by the hash of its secret, never by the secret.
+
+use chrono::{DateTime, Utc};
+
+use super::*;
+use crate::session::{random_secret, PortalLink, Session};
+
+fn session_key(hash: &str) -> Item {
+    key(format!("SESSION#{hash}"), "SESSION".into())
+}
+
+fn link_key_of(hash: &str) -> Item {
+    key(format!("PORTALLINK#{hash}"), "PORTALLINK".into())
+}
+
+fn with_ttl<T: Serialize>(
+    key: Item,
+    entity: &str,
+    value: &T,
+    expires_at: i64,
+) -> Result<Item, StoreError> {
+    let mut item: Item = serde_dynamo::to_item(value).map_err(corrupt)?;
+    item.extend(key);
+    item.insert("entity".into(), s(entity));
+    item.insert("expires_at".into(), n(expires_at));
+    Ok(item)
+}
+
+impl Store {
+    /// Writes an item whose key is a fresh random secret's hash: a collision is refused,
+    /// never overwritten.
+    async fn put_absent(&self, item: Item) -> Result<(), StoreError> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await
+            .map_err(sdk_error)?;
+        Ok(())
+    }
+
+    pub async fn put_session(&self, hash: &str, session: &Session) -> Result<(), StoreError> {
+        let item = with_ttl(session_key(hash), "session", session, session.expires_at)?;
+        self.put_absent(item).await
+    }
+
+    /// The live session of that hash.
+    pub async fn get_session(
+        &self,
+        hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Session>, StoreError> {
+        let session: Option<Session> = self
+            .get(format!("SESSION#{hash}"), "SESSION".into())
+            .await?;
+        Ok(session.filter(|s| s.live(now)))
+    }
+
+    pub async fn delete_session(&self, hash: &str) -> Result<(), StoreError> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(session_key(hash)))
+            .send()
+            .await
+            .map_err(sdk_error)?;
+        Ok(())
+    }
+
+    pub async fn put_portal_link(&self, hash: &str, link: &PortalLink) -> Result<(), StoreError> {
+        let item = with_ttl(link_key_of(hash), "portal_link", link, link.expires_at)?;
+        self.put_absent(item).await
+    }
+
+    /// Takes the link: deletes it on condition that it exists, so only its first use gets
+    /// it. An expired link (not yet swept by the TTL) is taken and refused.
+    pub async fn take_portal_link(
+        &self,
+        hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<PortalLink>, StoreError> {
+        let result = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(link_key_of(hash)))
+            .condition_expression("attribute_exists(pk)")
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllOld)
+            .send()
+            .await;
+        let Some(output) = conditional(result)? else {
+            return Ok(None);
+        };
+        let link: Option<PortalLink> = output
+            .attributes
+            .map(|item| serde_dynamo::from_item(item).map_err(corrupt))
+            .transpose()?;
+        Ok(link.filter(|l| l.expires_at > now.timestamp()))
+    }
+
+    /// The key that signs session cookies: made by the first sign-in, then read.
+    pub async fn portal_key(&self) -> Result<Vec<u8>, StoreError> {
+        #[derive(Serialize, serde::Deserialize)]
+        struct PortalKey {
+            secret: String,
+        }
+        let read = |k: PortalKey| {
+            base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, k.secret)
+                .map_err(corrupt)
+        };
+        if let Some(k) = self.get::<PortalKey>("PORTAL".into(), "KEY".into()).await? {
+            return read(k);
+        }
+        let made = PortalKey {
+            secret: random_secret(),
+        };
+        let mut item: Item = serde_dynamo::to_item(&made).map_err(corrupt)?;
+        item.extend(key("PORTAL".into(), "KEY".into()));
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        match conditional(result)? {
+            Some(_) => read(made),
+            // Another instance made it first: use that one.
+            None => match self.get::<PortalKey>("PORTAL".into(), "KEY".into()).await? {
+                Some(k) => read(k),
+                None => Err(StoreError::Contended("the portal key was just made")),
+            },
+        }
+    }
+}
