@@ -118,6 +118,7 @@ def main():
             try:
                 response = page.goto(API + path, timeout=15000)
             except PlaywrightTimeout:
+                page.evaluate("() => window.stop()")
                 print(f"GET {path}: no answer in 15 s; asking again")
                 response = page.goto(API + path, timeout=15000)
             clean(page, path)
@@ -129,12 +130,14 @@ def main():
             for attempt in range(2):
                 try:
                     with page.expect_navigation(timeout=15000):
-                        page.click(selector, no_wait_after=True)
+                        page.click(selector, no_wait_after=True, timeout=5000)
                     break
                 except PlaywrightTimeout:
                     if attempt:
                         raise
                     print(f"{selector}: no answer in 15 s; submitting again")
+                    # The lost answer's navigation is still pending: stop it, then click.
+                    page.evaluate("() => window.stop()")
             clean(page, selector)
 
         page = new_page()
