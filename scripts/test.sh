@@ -85,12 +85,26 @@ fuzz_token=$(admin create-token --account "$fuzz_account" | python3 -c 'import j
 # So the fuzz account holds at most 5 webhooks, and a request is retried once after a
 # timeout.
 admin set-quota --account "$fuzz_account" --webhook-quota 5 >/dev/null
-HOOKLINE_FUZZ_ACCOUNT=$fuzz_account PYTHONPATH=tests/fuzz SCHEMATHESIS_HOOKS=hookline_hooks \
-  schemathesis --config-file tests/fuzz/schemathesis.toml run openapi.yaml \
-  --url "$HOOKLINE_API_URL" -H "Authorization: Bearer $fuzz_token" \
-  --checks not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,response_schema_conformance,refused_requests_store_nothing \
-  --max-examples "${HOOKLINE_FUZZ_EXAMPLES:-10}" --seed "${HOOKLINE_FUZZ_SEED:-20261123}" \
-  --workers 1 --request-timeout 20 --request-retries 1 --no-color || { show_logs; exit 1; }
+fuzz() {
+  HOOKLINE_FUZZ_ACCOUNT=$fuzz_account PYTHONPATH=tests/fuzz SCHEMATHESIS_HOOKS=hookline_hooks \
+    schemathesis --config-file tests/fuzz/schemathesis.toml run openapi.yaml \
+    --url "$HOOKLINE_API_URL" -H "Authorization: Bearer $fuzz_token" \
+    --checks not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,response_schema_conformance,refused_requests_store_nothing \
+    --max-examples "${HOOKLINE_FUZZ_EXAMPLES:-10}" --seed "${HOOKLINE_FUZZ_SEED:-20261123}" \
+    --workers 1 --request-timeout 20 --request-retries 1 --no-color
+}
+# watch's own 500 (type httpstatuses.com, which Hookline never sends: see above) fails a
+# run now and then, on a large answer; the run is then made once more. A real fault fails
+# both runs.
+if ! fuzz | tee "$LOGS/fuzz.log"; then
+  if grep -q 'httpstatuses.com/500' "$LOGS/fuzz.log"; then
+    echo "fuzz: cargo lambda watch answered a request itself (its 500); fuzzing once more"
+    fuzz || { show_logs; exit 1; }
+  else
+    show_logs
+    exit 1
+  fi
+fi
 
 step "every AWS call against its function's policy in template.yaml"
 # The admin tool's other commands too, on a spare token, so its documented policy is tried.
