@@ -215,8 +215,8 @@ async fn recover_webhook(app: &App, req: &Request) -> Result<Response<Body>, Api
     start_recovery(app, &webhook, since, until).await
 }
 
-/// Starts (or reports) the recovery of `webhook` over the window: shared with the portal.
-pub async fn start_recovery(
+/// Starts (or reports) the recovery of `webhook` over the window.
+async fn start_recovery(
     app: &App,
     webhook: &Webhook,
     since: chrono::DateTime<Utc>,

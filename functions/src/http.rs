@@ -49,7 +49,12 @@ pub async fn authenticate(
 }
 
 fn body_bytes(req: &Request) -> &[u8] {
-    match req.body() {
+    body_bytes_of(req.body())
+}
+
+/// The bytes of a request's or response's body.
+pub fn body_bytes_of(body: &Body) -> &[u8] {
+    match body {
         Body::Empty => &[],
         Body::Text(text) => text.as_bytes(),
         Body::Binary(bytes) => bytes,

@@ -78,6 +78,15 @@ const GREEN: &str = "#2f9e44";
 const AMBER: &str = "#f08c00";
 const RED: &str = "#e03131";
 
+/// An SVG `points` attribute.
+fn points_attr(points: &[(f64, f64)]) -> String {
+    points
+        .iter()
+        .map(|(x, y)| format!("{x:.1},{y:.1}"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// Stacked bars of attempts per hour (succeeded, retrying, failed).
 pub fn outcomes(buckets: &[Bucket]) -> Markup {
     let peak = buckets.iter().map(Bucket::total).max().unwrap_or(0).max(1);
@@ -142,19 +151,13 @@ pub fn durations(buckets: &[Bucket]) -> Markup {
             })
             .collect()
     };
-    let line = |pts: &[(f64, f64)]| -> String {
-        pts.iter()
-            .map(|(x, y)| format!("{x:.1},{y:.1}"))
-            .collect::<Vec<_>>()
-            .join(" ")
-    };
     let (p50, p95) = (points(|b| b.p50_ms), points(|b| b.p95_ms));
     html! {
         svg class="chart" viewBox={ "0 0 " (WIDTH) " " (HEIGHT) } role="img"
             aria-label="Attempt duration per hour, p50 and p95" {
             title { "Attempt duration: p50 (blue) and p95 (purple), peak " (peak) " ms" }
-            polyline points=(line(&p50)) fill="none" stroke="#1c7ed6" stroke-width="2" {}
-            polyline points=(line(&p95)) fill="none" stroke="#9c36b5" stroke-width="2" {}
+            polyline points=(points_attr(&p50)) fill="none" stroke="#1c7ed6" stroke-width="2" {}
+            polyline points=(points_attr(&p95)) fill="none" stroke="#9c36b5" stroke-width="2" {}
             // A dot per hour, so an hour alone still shows.
             @for (x, y) in &p50 { circle cx=(format!("{x:.1}")) cy=(format!("{y:.1}")) r="2.5" fill="#1c7ed6" {} }
             @for (x, y) in &p95 { circle cx=(format!("{x:.1}")) cy=(format!("{y:.1}")) r="2.5" fill="#9c36b5" {} }
@@ -178,14 +181,10 @@ pub fn sparkline(buckets: &[Bucket]) -> Markup {
         }
     }
     let points = |run: &[(f64, f64)]| -> String {
-        let run: Vec<(f64, f64)> = match run {
-            [(x, y)] => vec![(x - 1.5, *y), (x + 1.5, *y)],
-            more => more.to_vec(),
-        };
-        run.iter()
-            .map(|(x, y)| format!("{x:.1},{y:.1}"))
-            .collect::<Vec<_>>()
-            .join(" ")
+        match run {
+            [(x, y)] => points_attr(&[(x - 1.5, *y), (x + 1.5, *y)]),
+            more => points_attr(more),
+        }
     };
     let total: u32 = buckets.iter().map(Bucket::total).sum();
     let ok: u32 = buckets.iter().map(|b| b.succeeded).sum();

@@ -29,7 +29,7 @@ use maud::Markup;
 use serde_json::Value;
 
 use crate::{
-    http::{authenticate, base_url, json_body, PortalCaller},
+    http::{authenticate, base_url, body_bytes_of, json_body, PortalCaller},
     response::{json_response, respond},
     App,
 };
@@ -282,11 +282,7 @@ fn same_origin(req: &Request) -> Result<(), PageError> {
 }
 
 fn read_form(req: &Request) -> Result<Form, PageError> {
-    let bytes: &[u8] = match req.body() {
-        Body::Text(t) => t.as_bytes(),
-        Body::Binary(b) => b,
-        _ => &[],
-    };
+    let bytes = body_bytes_of(req.body());
     if bytes.len() > form::FORM_LIMIT {
         return Err(ApiError::PayloadTooLarge {
             limit: form::FORM_LIMIT,
@@ -467,12 +463,8 @@ fn api_request(
     request
 }
 
-pub fn body_json(response: &Response<Body>) -> Value {
-    match response.body() {
-        Body::Text(text) => serde_json::from_str(text).unwrap_or(Value::Null),
-        Body::Binary(bytes) => serde_json::from_slice(bytes).unwrap_or(Value::Null),
-        _ => Value::Null,
-    }
+fn body_json(response: &Response<Body>) -> Value {
+    serde_json::from_slice(body_bytes_of(response.body())).unwrap_or(Value::Null)
 }
 
 /// The field errors of an API error body.

@@ -53,6 +53,23 @@ fn expect(answer: (StatusCode, Value)) -> Result<Value> {
     }
 }
 
+/// Calls an API handler on the webhook `id`'s route `/webhooks/{id}{rest}`.
+async fn call_on<'a, F, Fut>(
+    ctx: &Ctx<'a>,
+    handler: F,
+    method: Method,
+    id: &str,
+    rest: &str,
+    body: Option<&Value>,
+) -> (StatusCode, Value)
+where
+    F: FnOnce(&'a App, Request) -> Fut,
+    Fut: std::future::Future<Output = lambda_http::Response<lambda_http::Body>>,
+{
+    let uri = format!("/webhooks/{id}{rest}");
+    call(ctx, handler, method, &uri, &[("id", id)], &[], body).await
+}
+
 fn layout(site: &Site, caller: Option<&Caller>, title: &str, body: Markup) -> Markup {
     html! {
         (DOCTYPE)
@@ -268,18 +285,7 @@ pub async fn webhooks(ctx: &Ctx<'_>) -> Result<Page> {
 }
 
 async fn get_webhook(ctx: &Ctx<'_>, id: &str) -> Result<Value> {
-    expect(
-        call(
-            ctx,
-            webhooks::get,
-            Method::GET,
-            &format!("/webhooks/{id}"),
-            &[("id", id)],
-            &[],
-            None,
-        )
-        .await,
-    )
+    expect(call_on(ctx, webhooks::get, Method::GET, id, "", None).await)
 }
 
 fn field_list(w: &Value) -> Markup {
@@ -547,7 +553,7 @@ pub async fn save_webhook(ctx: &Ctx<'_>, id: Option<&str>, form: &Form) -> Resul
     let fields = WebhookFields::from_form(form);
     let action = form.text("do");
     if let (Some(id), Some(w), "preview" | "filter") = (id, &existing, action) {
-        let trial = trial(ctx, id, form, action == "preview").await;
+        let trial = trial(ctx, id, &fields, form.text("alert_id"), action == "preview").await;
         return webhook_form(ctx, Some((id, w)), Some((fields, Vec::new())), Some(trial)).await;
     }
     let body = match form::webhook_body(form, existing.as_ref()) {
@@ -569,18 +575,7 @@ pub async fn save_webhook(ctx: &Ctx<'_>, id: Option<&str>, form: &Form) -> Resul
             )
             .await
         }
-        Some(id) => {
-            call(
-                ctx,
-                webhooks::update,
-                Method::PATCH,
-                &format!("/webhooks/{id}"),
-                &[("id", id)],
-                &[],
-                Some(&body),
-            )
-            .await
-        }
+        Some(id) => call_on(ctx, webhooks::update, Method::PATCH, id, "", Some(&body)).await,
     };
     if status.is_success() {
         let saved = answer["id"].as_str().unwrap_or_default();
@@ -605,69 +600,63 @@ pub async fn save_webhook(ctx: &Ctx<'_>, id: Option<&str>, form: &Form) -> Resul
     Err(PageError::Api(status, answer))
 }
 
-/// A preview or a filter test of the form's draft.
-async fn trial(ctx: &Ctx<'_>, id: &str, form: &Form, preview: bool) -> Trial {
+/// A preview or a filter test of the form's draft, on `alert_id` (or the test alert).
+async fn trial(
+    ctx: &Ctx<'_>,
+    id: &str,
+    draft: &WebhookFields,
+    alert_id: &str,
+    preview: bool,
+) -> Trial {
+    let text_or_null = |t: &str| {
+        if t.trim().is_empty() {
+            Value::Null
+        } else {
+            json!(t)
+        }
+    };
     let mut body = serde_json::Map::new();
-    let alert_id = form.text("alert_id");
     if !alert_id.is_empty() {
         body.insert("alert_id".into(), json!(alert_id));
     }
-    let mut errors = Vec::new();
-    let params = [("id", id)];
     if preview {
-        let template = form.get("template").unwrap_or("").replace("\r\n", "\n");
-        body.insert("format".into(), json!(form.text("format")));
-        body.insert(
-            "template".into(),
-            if template.trim().is_empty() {
-                Value::Null
-            } else {
-                json!(template)
-            },
-        );
-        let ct = form.text("content_type");
-        body.insert(
-            "content_type".into(),
-            if ct.is_empty() {
-                Value::Null
-            } else {
-                json!(ct)
-            },
-        );
-        let uri = format!("/webhooks/{id}/preview");
-        let (s, v) = call(
+        body.insert("format".into(), json!(draft.format));
+        body.insert("template".into(), text_or_null(&draft.template));
+        body.insert("content_type".into(), text_or_null(&draft.content_type));
+        let body = Value::Object(body);
+        let (s, v) = call_on(
             ctx,
             payloads::preview,
             Method::POST,
-            &uri,
-            &params,
-            &[],
-            Some(&Value::Object(body)),
+            id,
+            "/preview",
+            Some(&body),
         )
         .await;
         return Trial::Preview(s, v);
     }
-    let raw = form.text("filter");
-    if !raw.is_empty() {
-        match serde_json::from_str::<Value>(raw) {
+    if !draft.filter.is_empty() {
+        match serde_json::from_str::<Value>(&draft.filter) {
             Ok(f) => {
                 body.insert("filter".into(), f);
             }
-            Err(e) => errors.push(format!("filter: is not JSON: {e}")),
+            Err(e) => {
+                let message = format!("filter: is not JSON: {e}");
+                return Trial::Filter(
+                    StatusCode::BAD_REQUEST,
+                    json!({"error": {"message": message}}),
+                );
+            }
         }
     }
-    if let Some(e) = errors.first() {
-        return Trial::Filter(StatusCode::BAD_REQUEST, json!({"error": {"message": e}}));
-    }
-    let uri = format!("/webhooks/{id}/filter/test");
-    let (s, v) = call(
+    let body = Value::Object(body);
+    let (s, v) = call_on(
         ctx,
         payloads::test_filter,
         Method::POST,
-        &uri,
-        &params,
-        &[],
-        Some(&Value::Object(body)),
+        id,
+        "/filter/test",
+        Some(&body),
     )
     .await;
     Trial::Filter(s, v)
@@ -675,13 +664,12 @@ async fn trial(ctx: &Ctx<'_>, id: &str, form: &Form, preview: bool) -> Trial {
 
 pub async fn set_enabled(ctx: &Ctx<'_>, id: &str, enabled: bool) -> Result<Page> {
     expect(
-        call(
+        call_on(
             ctx,
             webhooks::update,
             Method::PATCH,
-            &format!("/webhooks/{id}"),
-            &[("id", id)],
-            &[],
+            id,
+            "",
             Some(&json!({ "enabled": enabled })),
         )
         .await,
@@ -739,30 +727,17 @@ fn secret_page(ctx: &Ctx<'_>, id: &str, title: &str, secret: &str) -> Result<Pag
 /// Reveals the secret, or rotates it and shows the new one.
 pub async fn secret(ctx: &Ctx<'_>, id: &str, rotate: bool) -> Result<Page> {
     let answer = if rotate {
-        let uri = format!("/webhooks/{id}/secret/rotate");
-        let params = [("id", id)];
-        call(
+        call_on(
             ctx,
             webhooks::rotate_secret,
             Method::POST,
-            &uri,
-            &params,
-            &[],
+            id,
+            "/secret/rotate",
             None,
         )
         .await
     } else {
-        let uri = format!("/webhooks/{id}/secret");
-        call(
-            ctx,
-            webhooks::secret,
-            Method::GET,
-            &uri,
-            &[("id", id)],
-            &[],
-            None,
-        )
-        .await
+        call_on(ctx, webhooks::secret, Method::GET, id, "/secret", None).await
     };
     let body = expect(answer)?;
     let title = if rotate {
@@ -774,17 +749,7 @@ pub async fn secret(ctx: &Ctx<'_>, id: &str, rotate: bool) -> Result<Page> {
 }
 
 pub async fn send_test(ctx: &Ctx<'_>, id: &str) -> Result<Page> {
-    let uri = format!("/webhooks/{id}/test");
-    let (status, body) = call(
-        ctx,
-        webhooks::test,
-        Method::POST,
-        &uri,
-        &[("id", id)],
-        &[],
-        None,
-    )
-    .await;
+    let (status, body) = call_on(ctx, webhooks::test, Method::POST, id, "/test", None).await;
     if !status.is_success() && body["delivery_id"].is_null() {
         return Err(PageError::Api(status, body));
     }
@@ -1011,14 +976,12 @@ pub async fn recover(ctx: &Ctx<'_>, id: &str, form: &Form) -> Result<Page> {
     if !form.text("until").is_empty() {
         body["until"] = json!(form.text("until"));
     }
-    let uri = format!("/webhooks/{id}/recover");
-    let answer = call(
+    let answer = call_on(
         ctx,
         deliveries::recover,
         Method::POST,
-        &uri,
-        &[("id", id)],
-        &[],
+        id,
+        "/recover",
         Some(&body),
     )
     .await;

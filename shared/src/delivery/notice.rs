@@ -14,7 +14,7 @@ use sha2::{Digest, Sha256};
 
 use super::{
     queue::{DeliveryMessage, Queue},
-    record::{Delivery, Trigger},
+    record::{uuid_at, Delivery, Trigger},
 };
 use crate::{event::EventType, store::StoreError, webhook::Webhook, Store};
 
@@ -134,10 +134,7 @@ fn seeded_id(at: DateTime<Utc>, seed: &str) -> String {
     let hash = Sha256::digest(seed.as_bytes());
     let mut bytes = [0u8; 10];
     bytes.copy_from_slice(&hash[..10]);
-    let millis = u64::try_from(at.timestamp_millis()).unwrap_or(0);
-    uuid::Builder::from_unix_timestamp_millis(millis, &bytes)
-        .into_uuid()
-        .to_string()
+    uuid_at(at, &bytes)
 }
 
 /// Whether `webhook` is to be told of `event` about `subject`.

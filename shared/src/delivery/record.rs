@@ -240,13 +240,18 @@ pub fn uuid_time(id: &str) -> Option<DateTime<Utc>> {
     Utc.timestamp_opt(i64::try_from(secs).ok()?, nanos).single()
 }
 
+/// A UUIDv7 of time `at` with the given random part.
+pub fn uuid_at(at: DateTime<Utc>, random: &[u8; 10]) -> String {
+    let millis = u64::try_from(at.timestamp_millis()).unwrap_or(0);
+    uuid::Builder::from_unix_timestamp_millis(millis, random)
+        .into_uuid()
+        .to_string()
+}
+
 /// The least UUIDv7 made at `at`: every id made then or later sorts at or after it, so a
 /// time bounds a key range of ids.
 pub fn uuid_floor(at: DateTime<Utc>) -> String {
-    let millis = u64::try_from(at.timestamp_millis()).unwrap_or(0);
-    uuid::Builder::from_unix_timestamp_millis(millis, &[0; 10])
-        .into_uuid()
-        .to_string()
+    uuid_at(at, &[0; 10])
 }
 
 /// The `webhook-id` header of a delivery.

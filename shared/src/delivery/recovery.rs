@@ -16,7 +16,7 @@ use sha2::{Digest, Sha256};
 
 use super::{
     queue::{Queue, QueueError},
-    record::{uuid_floor, Delivery, DeliveryState},
+    record::{Delivery, DeliveryState},
     redeliver,
 };
 use crate::{settings::DeliverySettings, store::StoreError, webhook::Webhook, Store};
@@ -187,13 +187,12 @@ pub async fn run_page(
     now: DateTime<Utc>,
 ) -> Result<Option<Recovery>, RecoveryError> {
     let account = &webhook.account_id;
-    let lower = uuid_floor(earliest_made(recovery.since, settings));
-    let upper = uuid_floor(recovery.until + ChronoDuration::milliseconds(1));
+    let made = (earliest_made(recovery.since, settings), recovery.until);
     let page = store
         .delivery_page(
             account,
             &webhook.id,
-            (&lower, &upper),
+            made,
             recovery.cursor.as_deref(),
             PAGE_ITEMS,
             now,
@@ -251,7 +250,7 @@ pub async fn run_page(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::delivery::record::{uuid_time, Trigger};
+    use crate::delivery::record::{uuid_floor, uuid_time, Trigger};
     use crate::event::EventType;
 
     fn settings() -> DeliverySettings {

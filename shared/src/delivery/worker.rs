@@ -51,6 +51,15 @@ pub enum WorkerError {
     BadSecret,
 }
 
+impl From<recovery::RecoveryError> for WorkerError {
+    fn from(e: recovery::RecoveryError) -> Self {
+        match e {
+            recovery::RecoveryError::Store(e) => Self::Store(e),
+            recovery::RecoveryError::Queue(e) => Self::Queue(e),
+        }
+    }
+}
+
 /// What became of a message. All but [`Handled::Busy`] and [`Handled::Postponed`] let it
 /// be deleted.
 #[derive(Debug, PartialEq, Eq)]
@@ -415,12 +424,7 @@ impl Worker {
             return Ok(false);
         };
         let settings = &self.attempter.settings;
-        recovery::run_page(&self.store, &self.queue, &webhook, &recovery, settings, now)
-            .await
-            .map_err(|e| match e {
-                recovery::RecoveryError::Store(e) => WorkerError::Store(e),
-                recovery::RecoveryError::Queue(e) => WorkerError::Queue(e),
-            })?;
+        recovery::run_page(&self.store, &self.queue, &webhook, &recovery, settings, now).await?;
         Ok(true)
     }
 

@@ -74,8 +74,7 @@ impl Store {
         Ok(found)
     }
 
-    /// A webhook's deliveries, newest first; with `made`, only those made in that range
-    /// (a key range: delivery ids are UUIDv7).
+    /// A webhook's deliveries, newest first; with `made`, only those made in that range.
     #[allow(clippy::too_many_arguments)]
     pub async fn list_deliveries(
         &self,
@@ -87,44 +86,63 @@ impl Store {
         made: (Option<DateTime<Utc>>, Option<DateTime<Utc>>),
         now: DateTime<Utc>,
     ) -> Result<Page<Delivery>, StoreError> {
-        let query = PrefixQuery {
-            account_id,
-            prefix: format!("DLV#{webhook_id}#"),
-            after: after.map(str::to_string),
-            newest_first: true,
-            from: made.0.map(uuid_floor),
-            to: made
-                .1
-                .map(|t| uuid_floor(t + chrono::Duration::milliseconds(1))),
-        };
-        let live =
-            |d: &Delivery| d.expires_at > now.timestamp() && state.is_none_or(|s| d.state == s);
-        self.page(query, Some(limit), live, |d: &Delivery| {
-            d.delivery_id.clone()
-        })
+        let wanted = |d: &Delivery| state.is_none_or(|s| d.state == s);
+        self.deliveries_made(
+            account_id, webhook_id, made, after, true, limit, now, wanted,
+        )
         .await
     }
 
-    /// Up to `limit` live deliveries of a webhook with ids from `from` (or after
-    /// `after`) to `to`, oldest first: a page of the recovery's reading.
+    /// Up to `limit` live deliveries of a webhook made from `from` to `to` (after the
+    /// delivery `after`), oldest first: a page of the recovery's reading.
     pub async fn delivery_page(
         &self,
         account_id: &str,
         webhook_id: &str,
-        (from, to): (&str, &str),
+        (from, to): (DateTime<Utc>, DateTime<Utc>),
         after: Option<&str>,
         limit: usize,
         now: DateTime<Utc>,
+    ) -> Result<Page<Delivery>, StoreError> {
+        let made = (Some(from), Some(to));
+        self.deliveries_made(
+            account_id,
+            webhook_id,
+            made,
+            after,
+            false,
+            limit,
+            now,
+            |_| true,
+        )
+        .await
+    }
+
+    /// A page of a webhook's live deliveries that pass `filter`, made within `made` (a
+    /// key range: delivery ids are UUIDv7).
+    #[allow(clippy::too_many_arguments)]
+    async fn deliveries_made(
+        &self,
+        account_id: &str,
+        webhook_id: &str,
+        made: (Option<DateTime<Utc>>, Option<DateTime<Utc>>),
+        after: Option<&str>,
+        newest_first: bool,
+        limit: usize,
+        now: DateTime<Utc>,
+        filter: impl Fn(&Delivery) -> bool,
     ) -> Result<Page<Delivery>, StoreError> {
         let query = PrefixQuery {
             account_id,
             prefix: format!("DLV#{webhook_id}#"),
             after: after.map(str::to_string),
-            newest_first: false,
-            from: Some(from.to_string()),
-            to: Some(to.to_string()),
+            newest_first,
+            from: made.0.map(uuid_floor),
+            to: made
+                .1
+                .map(|t| uuid_floor(t + chrono::Duration::milliseconds(1))),
         };
-        let live = |d: &Delivery| d.expires_at > now.timestamp();
+        let live = |d: &Delivery| d.expires_at > now.timestamp() && filter(d);
         self.page(query, Some(limit), live, |d: &Delivery| {
             d.delivery_id.clone()
         })
