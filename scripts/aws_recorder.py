@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Records every AWS API call made to the local emulators, by whom, on what.
 
-A small HTTP proxy in front of DynamoDB Local and the SQS emulator. Each process of the
+A small HTTP proxy in front of DynamoDB Local and the SQS and KMS emulator. Each process of the
 local stack signs its requests with its own access key id (the function's name; see
 scripts/functions.py), so the `Credential=` field of the SigV4 `Authorization` header
 says who called. For each request it appends one JSON line to the log:
@@ -53,6 +53,12 @@ def dynamodb_actions(operation, body):
     return [[operation, table]]
 
 
+def kms_actions(operation, body):
+    """A KMS call on the key it names; Decrypt names none (the key is in the ciphertext),
+    and the stack has one key, which check-permissions puts in."""
+    return [[operation, body.get("KeyId", "")]]
+
+
 def sqs_actions(operation, body):
     queue = body.get("QueueUrl") or body.get("QueueName") or ""
     return [[SQS_ACTION.get(operation, operation), queue.rstrip("/").rsplit("/", 1)[-1]]]
@@ -70,6 +76,8 @@ def describe(service, headers, raw):
         operation, body = form.get("Action", "?"), form
     if service == "dynamodb":
         return operation, dynamodb_actions(operation, body)
+    if service == "kms":
+        return operation, kms_actions(operation, body)
     return operation, sqs_actions(operation, body)
 
 

@@ -8,9 +8,13 @@ cd "$ROOT"
 LOGS=$(mktemp -d -t hookline-bench-XXXX)
 trap stop_stack EXIT
 "$ROOT/scripts/install-tools.sh" >/dev/null
-cargo build --release --locked -p hookline-tests --bin bench
+# The bench runs the deliver function's code in-process; users' templates render in a
+# child of the deliver binary beside it.
+cargo build --release --locked -p hookline-tests --bin bench -p hookline-functions --bin deliver \
+  -p hookline-admin
 start_dynamodb "$(free_port)"
 start_sqs "$(free_port)"
 provision
+"$ROOT/target/release/hookline-admin" --table "$TABLE_NAME" create-data-key >/dev/null
 export ALLOWED_CIDRS=127.0.0.0/8 # the receiver is on loopback
 RUST_LOG=warn "$ROOT/target/release/bench" "$@"

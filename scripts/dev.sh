@@ -29,6 +29,10 @@ echo "==> starting DynamoDB Local (data in .data/dynamodb) and the SQS emulator"
 start_dynamodb "$DYNAMODB_PORT" "$ROOT/.data/dynamodb"
 start_sqs "$SQS_PORT"
 provision
+# The data key sealing credentials outlives this run's KMS key (moto keeps no state).
+python scripts/stack.py keep-data-key --dynamodb "$AWS_ENDPOINT_URL_DYNAMODB" \
+  --kms "$AWS_ENDPOINT_URL_KMS" --table "$TABLE_NAME" --key-id "$DATA_KEY_ID" \
+  --file "$ROOT/.data/data-key" --admin "$ROOT/target/debug/hookline-admin"
 # CloudWatch alarm changes (events/ingest-cloudwatch.json) raise alerts in the demo account.
 export CLOUDWATCH_ACCOUNT_ID=demo
 # Deliveries may reach this machine (a receiver on localhost), and nothing else private.
@@ -68,6 +72,7 @@ cat <<BANNER
 
   Admin tool (same environment):
     TABLE_NAME=$TABLE_NAME AWS_ENDPOINT_URL_DYNAMODB=$AWS_ENDPOINT_URL_DYNAMODB \\
+      DATA_KEY_ID=$DATA_KEY_ID AWS_ENDPOINT_URL_KMS=$AWS_ENDPOINT_URL_KMS \\
       AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local AWS_REGION=$AWS_REGION \\
       target/debug/hookline-admin list-tokens --account demo
 

@@ -10,15 +10,27 @@ function processes behind it alive, as Lambda does with execution environments:
   end exactly the processes this supervisor started (the crash test does).
 
 The functions inherit this process's environment (TABLE_NAME, the AWS endpoints, ...).
+
+They reach watch's runtime API through a pass-through of this process's, which sends each
+function's answer (`POST .../response` and `.../error`) to watch whole, on a connection of
+its own with `Connection: close`. cargo lambda watch (1.9) answers that POST before it has
+read its body, and hyper then finishes reading the body only when another request comes
+on the same connection; the function's next poll usually does that, but now and then its
+HTTP client opens a new connection instead, and an answer longer than hyper's first read
+(about 8 KB) was stranded: the API request waited forever, or got watch's own 500.
 """
 
 import argparse
+import http.client
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import urlsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from stack import ROOT, load_template, resources  # noqa: E402
@@ -29,6 +41,49 @@ def binaries():
         fn["Metadata"]["BuildProperties"]["Binary"]
         for fn in resources(load_template(), "AWS::Serverless::Function").values()
     )
+
+
+def runtime_proxy(upstream):
+    """Starts the pass-through to watch's runtime API at `upstream` (http://host:port/.rt);
+    returns its base URL, with the same path."""
+    target = urlsplit(upstream)
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *_):
+            pass
+
+        def forward(self):
+            body = self.rfile.read(int(self.headers.get("content-length") or 0))
+            headers = {k: v for k, v in self.headers.items() if k.lower() not in ("connection", "keep-alive")}
+            headers["Connection"] = "close"
+            # One connection per request: an answer is never left behind on a kept one.
+            # `next` waits as long as watch does (a day).
+            upstream = http.client.HTTPConnection(target.hostname, target.port, timeout=90000)
+            try:
+                upstream.request(self.command, self.path, body=body, headers=headers)
+                response = upstream.getresponse()
+                data = response.read()
+            except OSError as error:
+                self.send_error(502, f"runtime API unreachable: {error}")
+                return
+            finally:
+                upstream.close()
+            self.send_response(response.status)
+            for name, value in response.getheaders():
+                if name.lower() not in ("transfer-encoding", "connection", "content-length"):
+                    self.send_header(name, value)
+            self.send_header("content-length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        do_GET = do_POST = forward
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return f"http://127.0.0.1:{server.server_address[1]}{target.path}"
 
 
 class Instance:
@@ -93,8 +148,9 @@ def main():
         args.pids.mkdir(parents=True, exist_ok=True)
 
     log = open(args.log, "ab", buffering=0)
+    runtime_api = runtime_proxy(args.runtime_api)
     instances = [
-        Instance(b, i, args.runtime_api, log, args.pids) for b in binaries() for i in range(args.instances)
+        Instance(b, i, runtime_api, log, args.pids) for b in binaries() for i in range(args.instances)
     ]
     missing = sorted({i.binary for i in instances if not i.path.exists()})
     if missing:

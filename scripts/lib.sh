@@ -50,35 +50,41 @@ start_dynamodb() {
   export AWS_ENDPOINT_URL_DYNAMODB="http://127.0.0.1:$port"
 }
 
+# moto serves SQS, and KMS for the key that wraps the data key (credentials at rest).
 start_sqs() {
   local port=$1
   moto_server -H 127.0.0.1 -p "$port" >"$LOGS/sqs.log" 2>&1 &
   STACK_PIDS+=($!)
   wait_for_port "$port" sqs
   export AWS_ENDPOINT_URL_SQS="http://127.0.0.1:$port"
+  export AWS_ENDPOINT_URL_KMS="http://127.0.0.1:$port"
 }
 
-# start_recorder LOG: puts scripts/aws_recorder.py in front of both emulators; every call
+# start_recorder LOG: puts scripts/aws_recorder.py in front of the emulators; every call
 # from here on is in LOG, with its caller (each function signs with its own access key).
 start_recorder() {
-  local log=$1 ddb_port sqs_port
+  local log=$1 ddb_port sqs_port kms_port
   ddb_port=$(free_port)
   sqs_port=$(free_port)
+  kms_port=$(free_port)
   python "$ROOT/scripts/aws_recorder.py" --log "$log" \
     --route "dynamodb=$ddb_port=$AWS_ENDPOINT_URL_DYNAMODB" \
-    --route "sqs=$sqs_port=$AWS_ENDPOINT_URL_SQS" >"$LOGS/recorder.log" 2>&1 &
+    --route "sqs=$sqs_port=$AWS_ENDPOINT_URL_SQS" \
+    --route "kms=$kms_port=$AWS_ENDPOINT_URL_KMS" >"$LOGS/recorder.log" 2>&1 &
   STACK_PIDS+=($!)
   wait_for_port "$ddb_port" recorder
   wait_for_port "$sqs_port" recorder
+  wait_for_port "$kms_port" recorder
   export AWS_ENDPOINT_URL_DYNAMODB="http://127.0.0.1:$ddb_port"
   export AWS_ENDPOINT_URL_SQS="http://127.0.0.1:$sqs_port"
+  export AWS_ENDPOINT_URL_KMS="http://127.0.0.1:$kms_port"
 }
 
 # Creates the template's tables and queues and exports the functions' environment.
 provision() {
   local exports
   exports=$(python "$ROOT/scripts/stack.py" provision \
-    --dynamodb "$AWS_ENDPOINT_URL_DYNAMODB" --sqs "$AWS_ENDPOINT_URL_SQS")
+    --dynamodb "$AWS_ENDPOINT_URL_DYNAMODB" --sqs "$AWS_ENDPOINT_URL_SQS" --kms "$AWS_ENDPOINT_URL_KMS")
   eval "$exports"
   # The template refuses plain http (HttpsOnly); local receivers speak nothing else.
   export HTTPS_ONLY=false
@@ -129,4 +135,46 @@ stop_stack() {
     wait "$pid" 2>/dev/null || true
   done
   STACK_PIDS=()
+}
+
+# Builds the workspace and prints the path of the end-to-end test binary.
+build_e2e() {
+  cargo build --workspace --locked >&2
+  cargo test -p hookline-tests --locked --no-run --message-format=json \
+    | python3 -c 'import json,sys
+for line in sys.stdin:
+    m = json.loads(line)
+    if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["name"] == "hookline_tests":
+        print(m["executable"])'
+}
+
+# The stack the end-to-end tests run on (scripts/test.sh, scripts/e2e.sh), on free ports,
+# every AWS call recorded in $AWS_CALLS.
+start_test_stack() {
+  start_dynamodb "$(free_port)"
+  start_sqs "$(free_port)"
+  AWS_CALLS="$LOGS/aws-calls.jsonl"
+  start_recorder "$AWS_CALLS"
+  provision
+  # The data key that seals credentials at rest, as an operator makes it (creating an
+  # account does too; the tests make theirs in the table directly).
+  AWS_ACCESS_KEY_ID=hooklineadmin "$ROOT/target/debug/hookline-admin" --table "$TABLE_NAME" \
+    create-data-key >/dev/null
+  # A short retry schedule and lease, so retries, exhaustion and crash recovery take
+  # seconds. The lease outlasts an attempt (10 s), and the visibility timeout the lease.
+  export RETRY_SCHEDULE=1s,1s DELIVERY_LEASE=12s
+  # The test receivers listen on 127.0.0.1; every other private range stays refused.
+  export ALLOWED_CIDRS=127.0.0.0/8
+  start_api "$(free_port)"
+  export HOOKLINE_FUNCTIONS_LOG="$LOGS/functions.log"
+  start_trigger --visibility-timeout 15
+}
+
+# What the stack printed, on a failure: CI keeps nothing else.
+show_logs() {
+  echo "--- functions log (last 80 lines) ---"; tail -80 "$LOGS/functions.log"
+  echo "--- supervisor log ---"; tail -20 "$LOGS/supervisor.log"
+  echo "--- api (cargo lambda watch) log (last 20 lines) ---"; tail -20 "$LOGS/api.log"
+  echo "--- sqs trigger log (last 20 lines) ---"; tail -20 "$LOGS/sqs-trigger.log"
+  echo "--- recorder log (last 20 lines) ---"; tail -20 "$LOGS/recorder.log"
 }

@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
 """The local stack's link to template.yaml, its one source of truth.
 
-  provision     creates the template's DynamoDB tables and SQS queues on the local
-                emulators, then prints the functions' environment (Globals) as shell
-                `export` lines, with !Ref resolved to the local names.
+  provision     creates the template's DynamoDB tables, SQS queues and KMS key on the
+                local emulators, then prints the functions' environment (Globals) as
+                shell `export` lines, with !Ref resolved to the local names.
+  keep-data-key keeps the data key of dev.sh's persistent table across runs (moto's KMS
+                key does not last).
   check-routes  fails unless the HttpApi routes of template.yaml, the
                 `cargo lambda watch` router in Cargo.toml and the operations of
                 openapi.yaml are the same, and every binary is a function.
@@ -16,9 +18,11 @@
 """
 
 import argparse
+import base64
 import fnmatch
 import json
 import re
+import subprocess
 import sys
 from collections import Counter, defaultdict
 import tomllib
@@ -133,6 +137,8 @@ def policy_resource(resource):
         return re.sub(r"\$\{(\w+)\.Arn\}", r"\1", resource.value)
     if isinstance(resource, str) and ":table/${TableName}" in resource:
         return "Table" + resource.split(":table/${TableName}", 1)[1]
+    if isinstance(resource, str) and ":key/${DataKeyId}" in resource:
+        return "DataKey"
     sys.exit(f"check-permissions: a policy resource it cannot read: {resource!r}")
 
 
@@ -172,12 +178,17 @@ def check_permissions(args):
 
     # Each principal signs with its name, less what DynamoDB Local refuses in a key.
     by_key = {re.sub(r"[^A-Za-z0-9]", "", name): name for name in policies}
+    # A KMS call's key: the stack's one key (Decrypt names none; the key is in the blob).
+    kms_keys = list(resources(template, "AWS::KMS::Key"))
     used = defaultdict(Counter)  # caller -> Counter of (action, resource)
     for line in open(args.calls, encoding="utf-8"):
         call = json.loads(line)
         caller = by_key.get(call["caller"], call["caller"])
         for action, resource in call["actions"]:
             logical = resource.removeprefix(f"{args.prefix}-")
+            if call["service"] == "kms":
+                assert len(kms_keys) == 1, kms_keys
+                logical = kms_keys[0]
             used[caller][(f"{call['service']}:{action}", logical)] += 1
 
     failures = []
@@ -267,6 +278,13 @@ def provision(args):
             "Attributes"
         ]["QueueArn"]
 
+    # KMS keys (the data key's wrapping key): moto's, made afresh each start, as its state
+    # is not kept.
+    kms = boto3.client("kms", endpoint_url=args.kms)
+    for logical, res in resources(template, "AWS::KMS::Key").items():
+        made = kms.create_key(Description=res["Properties"].get("Description", logical))
+        names[logical] = made["KeyMetadata"]["KeyId"]
+
     env = template["Globals"]["Function"]["Environment"]["Variables"]
     for key, value in env.items():
         if isinstance(value, Tagged):
@@ -278,16 +296,59 @@ def provision(args):
             print(f"export HOOKLINE_{logical.upper()}_URL={json.dumps(url)}")
 
 
+KMS_CONTEXT = {"purpose": "hookline-credentials"}
+
+
+def keep_data_key(args):
+    """The local stack keeps its table but not moto's KMS key: keeps the data key in a
+    file beside the table's data, and wraps it again with each start's new KMS key, so
+    that credentials sealed in an earlier run still open. (In AWS the KMS key lasts.)"""
+    ddb = boto3.client("dynamodb", endpoint_url=args.dynamodb)
+    kms = boto3.client("kms", endpoint_url=args.kms)
+    key = {"pk": {"S": "KEYRING"}, "sk": {"S": "DATAKEY"}}
+    item = ddb.get_item(TableName=args.table, Key=key, ConsistentRead=True).get("Item")
+    keep = Path(args.file)
+    if item is None:
+        subprocess.run([args.admin, "--table", args.table, "create-data-key"], check=True,
+                       stdout=subprocess.DEVNULL)
+        item = ddb.get_item(TableName=args.table, Key=key, ConsistentRead=True)["Item"]
+        blob = base64.b64decode(item["wrapped"]["S"])
+        plain = kms.decrypt(CiphertextBlob=blob, EncryptionContext=KMS_CONTEXT)["Plaintext"]
+        keep.write_bytes(base64.b64encode(plain))
+        keep.chmod(0o600)
+        print(f"data key made; kept in {keep}")
+        return
+    if not keep.exists():
+        sys.exit(f"the table holds a data key wrapped by an earlier run's KMS key, and {keep} "
+                 "is missing: remove .data/ to start afresh")
+    wrapped = kms.encrypt(KeyId=args.key_id, Plaintext=base64.b64decode(keep.read_bytes()),
+                          EncryptionContext=KMS_CONTEXT)["CiphertextBlob"]
+    ddb.update_item(TableName=args.table, Key=key,
+                    UpdateExpression="SET wrapped = :w, kms_key = :k",
+                    ExpressionAttributeValues={":w": {"S": base64.b64encode(wrapped).decode()},
+                                               ":k": {"S": args.key_id}})
+    print(f"data key from {keep} wrapped with this run's KMS key")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     sub = parser.add_subparsers(required=True)
     p = sub.add_parser("provision")
     p.add_argument("--dynamodb", required=True, help="DynamoDB endpoint URL")
     p.add_argument("--sqs", required=True, help="SQS endpoint URL")
+    p.add_argument("--kms", required=True, help="KMS endpoint URL")
     p.add_argument("--prefix", default="hookline")
     p.set_defaults(func=provision)
     c = sub.add_parser("check-routes")
     c.set_defaults(func=check_routes)
+    d = sub.add_parser("keep-data-key")
+    d.add_argument("--dynamodb", required=True, help="DynamoDB endpoint URL")
+    d.add_argument("--kms", required=True, help="KMS endpoint URL")
+    d.add_argument("--table", required=True)
+    d.add_argument("--key-id", required=True, help="this run's KMS key")
+    d.add_argument("--file", required=True, help="where the data key is kept")
+    d.add_argument("--admin", required=True, help="the hookline-admin binary")
+    d.set_defaults(func=keep_data_key)
     k = sub.add_parser("check-permissions")
     k.add_argument("--calls", required=True, help="the JSON-lines log of scripts/aws_recorder.py")
     k.add_argument("--prefix", default="hookline")

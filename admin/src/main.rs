@@ -1,7 +1,8 @@
 //! `hookline-admin`: accounts and API tokens, straight in DynamoDB.
 //!
-//! It uses the ordinary AWS credential chain and honours `AWS_ENDPOINT_URL_DYNAMODB`, so
-//! the same commands work against AWS and against the local stack.
+//! It uses the ordinary AWS credential chain and honours `AWS_ENDPOINT_URL_DYNAMODB` and
+//! `AWS_ENDPOINT_URL_KMS`, so the same commands work against AWS and against the local
+//! stack.
 
 use std::process::ExitCode;
 
@@ -9,6 +10,7 @@ use chrono::Utc;
 use clap::{Parser, Subcommand, ValueEnum};
 use hookline_shared::{
     auth::{generate_token, hash_token, Scope},
+    keys::Keyring,
     store::{Account, StoreError, TokenInfo},
     Store,
 };
@@ -20,6 +22,10 @@ struct Cli {
     /// The Hookline table (the stack's TableName output).
     #[arg(long, env = "TABLE_NAME")]
     table: String,
+    /// The KMS key that wraps the data key sealing credentials (the stack's DataKeyId
+    /// output).
+    #[arg(long, env = "DATA_KEY_ID")]
+    data_key_id: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -43,6 +49,14 @@ impl From<ScopeArg> for Scope {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Makes the data key that seals credentials at rest, with KMS, unless it exists.
+    /// Creating an account does it too.
+    CreateDataKey,
+    /// Ends every portal session of the account (those of `portal-link` included).
+    EndPortalSessions {
+        #[arg(long)]
+        account: String,
+    },
     /// Creates an account and prints its id.
     CreateAccount {
         /// A display name.
@@ -108,7 +122,11 @@ enum Command {
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    let store = Store::from_env(cli.table).await;
+    let aws = hookline_shared::aws::config().await;
+    let mut store = Store::new(aws_sdk_dynamodb::Client::new(&aws), cli.table);
+    if let Some(key) = cli.data_key_id {
+        store = store.with_keys(Keyring::kms(aws_sdk_kms::Client::new(&aws), key));
+    }
     match run(&store, cli.command).await {
         Ok(output) => {
             println!("{output:#}");
@@ -123,6 +141,15 @@ async fn main() -> ExitCode {
 
 async fn run(store: &Store, command: Command) -> Result<serde_json::Value, StoreError> {
     match command {
+        Command::CreateDataKey => {
+            let (id, made) = store.keys().create_data_key(store).await?;
+            Ok(json!({"data_key_id": id, "created": made}))
+        }
+        Command::EndPortalSessions { account } => {
+            let now = Utc::now();
+            store.end_portal_sessions(&account, now).await?;
+            Ok(json!({"account_id": account, "ended_before": now}))
+        }
         Command::CreateAccount {
             name,
             id,
@@ -135,7 +162,12 @@ async fn run(store: &Store, command: Command) -> Result<serde_json::Value, Store
                 webhook_count: 0,
                 webhook_quota,
                 link_key: None,
+                sessions_ended_at: None,
             };
+            // Functions seal the account's first credentials with the data key.
+            if store.get_data_key().await?.is_none() {
+                store.keys().create_data_key(store).await?;
+            }
             store.create_account(&account).await?;
             Ok(json!(account))
         }
@@ -181,7 +213,7 @@ async fn run(store: &Store, command: Command) -> Result<serde_json::Value, Store
             let link = hookline_shared::session::PortalLink {
                 account_id: account.clone(),
                 scopes: hookline_shared::session::link_scopes(read_only),
-                created_by: "admin".into(),
+                origin: hookline_shared::session::Origin::admin(),
                 expires_at: (chrono::Utc::now() + chrono::Duration::seconds(expires_in))
                     .timestamp(),
             };

@@ -243,14 +243,14 @@ async fn get_alert(app: &App, req: &Request) -> Result<Response<Body>, ApiError>
         })
         .collect();
     #[derive(Serialize)]
-    struct Reply<'a> {
-        alert: &'a Alert,
+    struct Reply {
+        alert: Alert,
         deliveries: Vec<Value>,
     }
     Ok(json_response(
         StatusCode::OK,
         &Reply {
-            alert: &stored.alert,
+            alert: stored.alert.shown(principal.access()),
             deliveries: summaries,
         },
     ))

@@ -2,7 +2,7 @@
 
 use chrono::Utc;
 use hookline_shared::{
-    auth::Access,
+    auth::{Access, Principal},
     delivery::{
         record::{AttemptRecord, Delivery, DeliveryState},
         recovery::{self, Recovery, RecoveryError},
@@ -18,10 +18,10 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::{
-    http::{json_body, path_id},
+    http::{authenticate, json_body, path_id},
     paging,
     response::{json_response, respond},
-    webhooks::load,
+    webhooks::{load, load_in},
     App,
 };
 
@@ -86,34 +86,44 @@ pub async fn get(app: &App, req: Request) -> Response<Body> {
     respond(get_delivery(app, &req).await)
 }
 
-async fn find(app: &App, req: &Request, access: Access) -> Result<(Webhook, Delivery), ApiError> {
-    let webhook = load(app, req, access).await?;
+async fn find(
+    app: &App,
+    req: &Request,
+    access: Access,
+) -> Result<(Principal, Webhook, Delivery), ApiError> {
+    let principal = authenticate(&app.store, req, access).await?;
+    let webhook = load_in(app, req, &principal.account_id).await?;
     let delivery_id = path_id(req, "delivery_id", "delivery")?;
     let delivery = app
         .store
         .get_delivery(&webhook.account_id, &webhook.id, &delivery_id, Utc::now())
         .await?
         .ok_or(ApiError::NotFound("delivery"))?;
-    Ok((webhook, delivery))
+    Ok((principal, webhook, delivery))
 }
 
 async fn get_delivery(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
-    let (webhook, delivery) = find(app, req, Access::Read).await?;
+    let (principal, webhook, delivery) = find(app, req, Access::Read).await?;
+    let access = principal.access();
     let mut attempts = app
         .store
         .list_attempts(&webhook.account_id, &webhook.id, &delivery.delivery_id)
         .await?;
     // Records keep no body: each attempt's is rebuilt here from the alert, rendered as the
     // webhook's format or template renders it now. One that failed to render shows none.
-    let payload = payload_of(app, &webhook, &delivery).await?;
+    let payload = payload_of(app, &webhook, &delivery, access).await?;
     for attempt in &mut attempts {
         let made = DeliveryRef {
             id: &delivery.delivery_id,
             attempt: attempt.attempt,
         };
-        attempt.request.body = render::render(&webhook, payload.get(), made)
-            .map(|r| String::from_utf8_lossy(&r.body).into_owned())
-            .unwrap_or_default();
+        attempt.request = std::mem::take(&mut attempt.request).shown(access);
+        attempt.request.body =
+            render::render(&webhook, payload.get(), made, &app.attempter.sandbox)
+                .await
+                .map_err(|e| ApiError::Internal(e.to_string()))?
+                .map(|r| String::from_utf8_lossy(&r.body).into_owned())
+                .unwrap_or_default();
     }
     #[derive(Serialize)]
     struct Reply {
@@ -124,13 +134,15 @@ async fn get_delivery(app: &App, req: &Request) -> Result<Response<Body>, ApiErr
     Ok(json_response(StatusCode::OK, &Reply { delivery, attempts }))
 }
 
-/// The payload the delivery sends; not found once what it was built from has expired.
+/// The payload the delivery sends, as a caller with `access` sees it; not found once what
+/// it was built from has expired.
 async fn payload_of(
     app: &App,
     webhook: &Webhook,
     delivery: &Delivery,
+    access: Access,
 ) -> Result<Box<serde_json::value::RawValue>, ApiError> {
-    redeliver::payload_of(&app.store, webhook, delivery, Utc::now())
+    redeliver::payload_of(&app.store, webhook, delivery, access, Utc::now())
         .await?
         .ok_or(ApiError::NotFound("delivery"))
 }
@@ -152,9 +164,9 @@ pub async fn redeliver(app: &App, req: Request) -> Response<Body> {
 }
 
 async fn redeliver_delivery(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
-    let (webhook, delivery) = find(app, req, Access::Write).await?;
+    let (_, webhook, delivery) = find(app, req, Access::Write).await?;
     require_enabled(&webhook, "redelivering")?;
-    let payload = payload_of(app, &webhook, &delivery).await?;
+    let payload = payload_of(app, &webhook, &delivery, Access::Write).await?;
     let message = redeliver::message(&webhook, &delivery, payload);
     app.queue
         .send_delayed(&message, std::time::Duration::ZERO)

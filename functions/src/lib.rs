@@ -8,8 +8,14 @@ use std::{future::Future, sync::Arc};
 
 use hookline_shared::{
     clock::{Clock, Random, SystemClock, ThreadRandom},
-    delivery::{attempt::Attempter, queue::Queue, worker::Worker},
+    delivery::{
+        attempt::Attempter,
+        queue::Queue,
+        sandbox::{self, Sandbox},
+        worker::Worker,
+    },
     ingest::Ingest,
+    keys::Keyring,
     store::DynamoClient,
     telemetry, Settings, Store,
 };
@@ -23,6 +29,7 @@ pub mod paging;
 pub mod payloads;
 pub mod portal;
 pub mod response;
+pub mod sessions;
 pub mod triggers;
 pub mod webhooks;
 
@@ -45,7 +52,10 @@ impl App {
     pub async fn from_env() -> Result<Self, lambda_http::Error> {
         let settings = Settings::from_env()?;
         let aws = hookline_shared::aws::config().await;
-        let store = Store::new(DynamoClient::new(&aws), settings.table_name.clone());
+        let mut store = Store::new(DynamoClient::new(&aws), settings.table_name.clone());
+        if let Some(key) = &settings.data_key_id {
+            store = store.with_keys(Keyring::kms(aws_sdk_kms::Client::new(&aws), key));
+        }
         let queue = Queue::new(
             aws_sdk_sqs::Client::new(&aws),
             settings.delivery_queue_url.clone(),
@@ -56,6 +66,7 @@ impl App {
             settings,
             Arc::new(SystemClock),
             Arc::new(ThreadRandom),
+            Sandbox::current_exe()?,
         ))
     }
 
@@ -65,8 +76,9 @@ impl App {
         settings: Settings,
         clock: Arc<dyn Clock>,
         random: Arc<dyn Random>,
+        sandbox: Sandbox,
     ) -> Self {
-        let attempter = Attempter::new(&settings, clock, random);
+        let attempter = Attempter::new(&settings, clock, random, sandbox);
         let worker = Arc::new(Worker::new(store.clone(), queue.clone(), attempter.clone()));
         Self {
             store,
@@ -91,8 +103,10 @@ impl App {
 }
 
 /// Builds the App once; it lives as long as the execution environment, so handlers get
-/// a plain reference without an Arc clone per event.
+/// a plain reference without an Arc clone per event. Started as a template sandbox's
+/// child, the process renders its job and exits here instead.
 async fn leaked_app() -> Result<&'static App, lambda_http::Error> {
+    sandbox::serve_child();
     telemetry::init();
     Ok(Box::leak(Box::new(App::from_env().await?)))
 }

@@ -226,6 +226,8 @@ async fn preview_webhook(app: &App, req: &Request) -> Result<Response<Body>, Api
     let principal = authenticate(&app.store, req, Access::Read).await?;
     let mut webhook = load_in(app, req, &principal.account_id).await?;
     let fields = fields(req, &["attempt", "format", "template", "content_type"])?;
+    // Header templates render as they would be sent (their values are shown masked).
+    app.store.open_webhook(&mut webhook).await?;
     // A draft's `format`, `template` or `content_type` in place of the saved ones: the
     // portal's editor previews before saving.
     let draft: Map<String, Value> = fields
@@ -253,7 +255,9 @@ async fn preview_webhook(app: &App, req: &Request) -> Result<Response<Body>, Api
         },
     };
     let trial = trial(app, &webhook, &fields, &principal.token_id).await?;
-    let alert_json = to_json(&trial.alert)?;
+    // A reader's preview is rendered with masked links, as its delivery log shows them.
+    let access = principal.access();
+    let alert_json = to_json(&trial.alert.clone().shown(access))?;
     let payload = Payload::new(
         trial.event,
         &alert_json,
@@ -266,8 +270,10 @@ async fn preview_webhook(app: &App, req: &Request) -> Result<Response<Body>, Api
         id: &trial.delivery_id,
         attempt,
     };
-    let rendered =
-        render::render(&webhook, &payload, delivery).map_err(|e| ApiError::Unprocessable {
+    let rendered = render::render(&webhook, &payload, delivery, &app.attempter.sandbox)
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?
+        .map_err(|e| ApiError::Unprocessable {
             code: "template_error",
             message: e.to_string(),
         })?;
@@ -275,7 +281,7 @@ async fn preview_webhook(app: &App, req: &Request) -> Result<Response<Body>, Api
     let request =
         signing::build_request(&webhook, &msg_id, rendered, app.attempter.now().timestamp())
             .map_err(|e| ApiError::Internal(e.to_string()))?;
-    let mut shown = request.recorded();
+    let mut shown = request.recorded().shown(access);
     shown.body = String::from_utf8_lossy(&request.body).into_owned();
     #[derive(Serialize)]
     struct Preview {

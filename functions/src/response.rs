@@ -67,15 +67,17 @@ pub fn error_response(error: ApiError) -> Response<Body> {
     response
 }
 
-/// A JSON response with the given status.
+/// A JSON response with the given status. None may be cached: answers carry signing
+/// secrets, portal links and masked-or-not credentials by the caller's scope, and a
+/// shared or browser cache keyed on the URL alone would hand them to the next caller.
 pub fn json_response(status: StatusCode, body: &impl Serialize) -> Response<Body> {
     // Serializing our own response types cannot fail: they hold no non-string map keys.
     let text = serde_json::to_string(body).unwrap_or_else(|_| "{}".to_string());
     let mut response = Response::new(Body::Text(text));
     *response.status_mut() = status;
-    response
-        .headers_mut()
-        .insert("content-type", HeaderValue::from_static("application/json"));
+    let headers = response.headers_mut();
+    headers.insert("content-type", HeaderValue::from_static("application/json"));
+    headers.insert("cache-control", HeaderValue::from_static("no-store"));
     response
 }
 

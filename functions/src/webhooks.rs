@@ -149,7 +149,11 @@ async fn list_webhooks(app: &App, req: &Request) -> Result<Response<Body>, ApiEr
     Ok(json_response(
         StatusCode::OK,
         &ListReply {
-            webhooks: page.items.iter().map(Webhook::view).collect(),
+            webhooks: page
+                .items
+                .iter()
+                .map(|w| w.view(principal.access()))
+                .collect(),
             next_cursor: page.next_after.as_deref().map(paging::encode_cursor),
         },
     ))
@@ -188,7 +192,10 @@ async fn get_webhook(app: &App, req: &Request) -> Result<Response<Body>, ApiErro
         .get_webhook(&principal.account_id, &id)
         .await?
         .ok_or(ApiError::NotFound("webhook"))?;
-    Ok(json_response(StatusCode::OK, &webhook.view()))
+    Ok(json_response(
+        StatusCode::OK,
+        &webhook.view(principal.access()),
+    ))
 }
 
 /// `PATCH /webhooks/{id}` (any subset of fields) and `PUT /webhooks/{id}` (all of them).
@@ -211,13 +218,6 @@ async fn update_webhook(app: &App, req: &Request) -> Result<Response<Body>, ApiE
     }
     let account = &principal.account_id;
     let now = Utc::now();
-    if !changes.touches_combination() {
-        let webhook = app
-            .store
-            .update_webhook(account, &id, &changes, None, now)
-            .await?;
-        return Ok(updated(&webhook));
-    }
     // The change must fit the fields it leaves as they are (template or format, what a
     // format needs): checked against the webhook as read, and written only over that.
     for _ in 0..5 {
@@ -230,11 +230,7 @@ async fn update_webhook(app: &App, req: &Request) -> Result<Response<Body>, ApiE
             .applied_to(&current.settings)
             .check_combination()
             .map_err(ApiError::Validation)?;
-        match app
-            .store
-            .update_webhook(account, &id, &changes, Some(current.version), now)
-            .await
-        {
+        match app.store.update_webhook(&current, &changes, now).await {
             Ok(webhook) => return Ok(updated(&webhook)),
             Err(StoreError::Contended(_)) => continue,
             Err(e) => return Err(e.into()),
@@ -248,7 +244,7 @@ async fn update_webhook(app: &App, req: &Request) -> Result<Response<Body>, ApiE
 
 fn updated(webhook: &Webhook) -> Response<Body> {
     tracing::info!(account = %webhook.account_id, webhook = %webhook.id, "webhook updated");
-    json_response(StatusCode::OK, &webhook.view())
+    json_response(StatusCode::OK, &webhook.view(Access::Write))
 }
 
 /// `DELETE /webhooks/{id}`: 204.
@@ -272,7 +268,8 @@ pub async fn test(app: &App, req: Request) -> Response<Body> {
 }
 
 async fn test_webhook(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
-    let webhook = load(app, req, Access::Write).await?;
+    let mut webhook = load(app, req, Access::Write).await?;
+    app.store.open_webhook(&mut webhook).await?;
     let now = app.attempter.now();
     let alert = alert::test_alert(now);
     let alert_json = serde_json::to_value(&alert).map_err(|e| ApiError::Internal(e.to_string()))?;
@@ -346,11 +343,16 @@ async fn record_test(app: &App, webhook: &Webhook, alert: alert::Alert, attempte
 
 /// `GET /webhooks/{id}/secret`. Needs the `webhook` scope: the secret is a credential.
 pub async fn secret(app: &App, req: Request) -> Response<Body> {
-    respond(
-        load(app, &req, Access::Write)
-            .await
-            .map(|w| json_response(StatusCode::OK, &json!({"secret": w.secret}))),
-    )
+    respond(reveal_secret(app, &req).await)
+}
+
+async fn reveal_secret(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
+    let mut webhook = load(app, req, Access::Write).await?;
+    app.store.open_webhook(&mut webhook).await?;
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({"secret": webhook.secret}),
+    ))
 }
 
 /// `POST /webhooks/{id}/secret/rotate`: a new signing secret. The replaced one keeps
@@ -369,15 +371,10 @@ async fn rotate(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
         parse_rotation(&json_body(req)?)?
     };
     let now = Utc::now();
+    let secret = signing::generate_secret();
     let webhook = app
         .store
-        .rotate_secret(
-            &principal.account_id,
-            &id,
-            &signing::generate_secret(),
-            grace,
-            now,
-        )
+        .rotate_secret(&principal.account_id, &id, &secret, grace, now)
         .await?;
     tracing::info!(
         account = %webhook.account_id,
@@ -389,7 +386,7 @@ async fn rotate(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
     Ok(json_response(
         StatusCode::OK,
         &json!({
-            "secret": webhook.secret,
+            "secret": secret,
             "grace_period_seconds": grace.num_seconds(),
             "previous_secrets": webhook
                 .previous_secrets

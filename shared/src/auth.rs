@@ -37,9 +37,21 @@ pub struct Principal {
     pub account_id: String,
     pub token_id: String,
     pub scopes: Vec<Scope>,
+    /// The hash of the token behind the caller: what it leads to (a portal link, and the
+    /// session that link starts) ends when that token is revoked.
+    pub token_hash: Option<String>,
 }
 
 impl Principal {
+    /// The most this caller may do: what it sees of credentials follows from it.
+    pub fn access(&self) -> Access {
+        if self.require(Access::Write).is_ok() {
+            Access::Write
+        } else {
+            Access::Read
+        }
+    }
+
     pub fn require(&self, access: Access) -> Result<(), ApiError> {
         let allowed = match access {
             Access::Read => self
@@ -126,6 +138,7 @@ mod tests {
             account_id: "a".into(),
             token_id: "t".into(),
             scopes,
+            token_hash: None,
         };
         let ro = p(vec![Scope::WebhookReadonly]);
         assert!(ro.require(Access::Read).is_ok());

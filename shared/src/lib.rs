@@ -9,6 +9,8 @@
 //! - [`delivery`]: payload, signing, send, destination check, retry, worker, queue;
 //! - [`store`]: DynamoDB, by noun: accounts and tokens, webhooks, alerts, deliveries;
 //! - [`auth`]: bearer tokens, their hashes and scopes;
+//! - [`keys`]: credentials sealed at rest under a data key from KMS;
+//! - [`mask`]: what answers show of credentials, by the caller's access;
 //! - [`settings`]: every setting, read in one place;
 //! - [`clock`]: the time and the random source, passed in;
 //! - [`metrics`]: CloudWatch metrics, as Embedded Metric Format log lines;
@@ -66,6 +68,8 @@ pub mod delivery;
 pub mod error;
 pub mod event;
 pub mod ingest;
+pub mod keys;
+pub mod mask;
 pub mod metrics;
 pub mod session;
 pub mod settings;

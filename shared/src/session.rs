@@ -1,10 +1,14 @@
 //! Portal sign-in: sessions and one-time portal links.
 //!
 //! A session is a random id, stored only as its SHA-256 (like tokens), with the account,
-//! the scopes and, when it came from an API token, that token's hash: every request checks
-//! the token still exists, so revoking it ends its sessions. The cookie carries the id and
-//! an HMAC of it under the portal's key, so a forged or altered cookie is refused before
-//! any lookup. Each session has its own CSRF token, which every form posts back.
+//! the scopes and the hash of the API token it came from: the token signed in with, or the
+//! one that minted its portal link. Every request checks that token still exists, so
+//! revoking it ends every session it led to; and that the account has not ended its
+//! sessions since this one began (`DELETE /portal-sessions`, `hookline-admin
+//! end-portal-sessions`), which also ends those of links the admin tool made. The cookie
+//! carries the id and an HMAC of it under the portal's key, so a forged or altered cookie
+//! is refused before any lookup. Each session has its own CSRF token, which every form
+//! posts back.
 //!
 //! A portal link is a random token, stored as its hash for at most an hour, taken (deleted
 //! on condition that it exists) by its first use, which starts a session.
@@ -30,13 +34,46 @@ pub const SECURE_COOKIE: &str = "__Host-hookline_session";
 /// The token id a portal-link session acts as, in logs and `by` fields.
 pub const LINK_PRINCIPAL: &str = "portal-link";
 
+/// Where a session or a portal link came from.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Origin {
+    /// The hash of the API token behind it; `None` only for the admin tool's links.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_hash: Option<String>,
+    /// A token id, or `admin`.
+    pub created_by: String,
+}
+
+impl Origin {
+    /// What `principal` makes.
+    pub fn of(principal: &Principal) -> Self {
+        Self {
+            token_hash: principal.token_hash.clone(),
+            created_by: principal.token_id.clone(),
+        }
+    }
+
+    /// What the admin tool makes.
+    pub fn admin() -> Self {
+        Self {
+            token_hash: None,
+            created_by: ADMIN.into(),
+        }
+    }
+}
+
+/// Who made what the admin tool makes.
+pub const ADMIN: &str = "admin";
+
 /// A session as stored.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Session {
     pub account_id: String,
-    /// The hash of the API token signed in with; `None` for a portal link's session.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub token_hash: Option<String>,
+    #[serde(flatten)]
+    pub origin: Origin,
+    /// Started from a portal link: it acts with the link's scopes, not its token's.
+    #[serde(default)]
+    pub via_link: bool,
     pub scopes: Vec<Scope>,
     /// Posted back by every form of this session.
     pub csrf: String,
@@ -50,8 +87,8 @@ pub struct Session {
 pub struct PortalLink {
     pub account_id: String,
     pub scopes: Vec<Scope>,
-    /// Who made it: a token id, or `admin`.
-    pub created_by: String,
+    #[serde(flatten)]
+    pub origin: Origin,
     pub expires_at: i64,
 }
 
@@ -97,16 +134,42 @@ pub fn csrf_matches(session: &Session, presented: &str) -> bool {
 }
 
 impl Session {
-    pub fn new(
+    /// A session for `principal`, signed in with its own token.
+    pub fn signed_in(principal: &Principal, now: DateTime<Utc>) -> Self {
+        Self::new(
+            &principal.account_id,
+            Origin::of(principal),
+            false,
+            principal.scopes.clone(),
+            now,
+            now + Duration::hours(SESSION_HOURS),
+        )
+    }
+
+    /// A session from a portal link, taken at `now`.
+    pub fn from_link(link: PortalLink, now: DateTime<Utc>) -> Self {
+        Self::new(
+            &link.account_id,
+            link.origin,
+            true,
+            link.scopes,
+            now,
+            now + Duration::hours(SESSION_HOURS),
+        )
+    }
+
+    fn new(
         account_id: &str,
-        token_hash: Option<String>,
+        origin: Origin,
+        via_link: bool,
         scopes: Vec<Scope>,
         now: DateTime<Utc>,
         ends: DateTime<Utc>,
     ) -> Self {
         Self {
             account_id: account_id.to_string(),
-            token_hash,
+            origin,
+            via_link,
             scopes,
             csrf: random_secret(),
             created_at: now,
@@ -125,7 +188,24 @@ impl Session {
             account_id: self.account_id.clone(),
             token_id: LINK_PRINCIPAL.to_string(),
             scopes: self.scopes.clone(),
+            token_hash: self.origin.token_hash.clone(),
         }
+    }
+
+    /// Whether the session still stands, given the account's end of its sessions and
+    /// whether its token (if it has one) still exists in the account.
+    pub fn stands(
+        &self,
+        sessions_ended_at: Option<DateTime<Utc>>,
+        token: Option<&Principal>,
+    ) -> bool {
+        let ended = sessions_ended_at.is_some_and(|t| self.created_at <= t);
+        let token_ok = match (&self.origin.token_hash, token) {
+            (None, _) => true,
+            (Some(_), Some(p)) => p.account_id == self.account_id,
+            (Some(_), None) => false,
+        };
+        !ended && token_ok
     }
 }
 
@@ -173,28 +253,66 @@ mod tests {
         assert_eq!(open_cookie(&key, "a.%%%"), None);
     }
 
+    fn session(now: DateTime<Utc>, ends: DateTime<Utc>) -> Session {
+        Session::new("a", Origin::admin(), true, link_scopes(true), now, ends)
+    }
+
     #[test]
     fn csrf_must_match() {
         let now = Utc::now();
-        let s = Session::new("a", None, link_scopes(true), now, now + Duration::hours(1));
+        let s = session(now, now + Duration::hours(1));
         assert!(csrf_matches(&s, &s.csrf.clone()));
         assert!(!csrf_matches(&s, ""));
         assert!(!csrf_matches(&s, "x"));
-        let other = Session::new("a", None, link_scopes(true), now, now);
+        let other = session(now, now);
         assert!(!csrf_matches(&s, &other.csrf));
+    }
+
+    #[test]
+    fn a_session_stands_while_its_token_and_its_account_let_it() {
+        let now = Utc::now();
+        let token = Principal {
+            account_id: "a".into(),
+            token_id: "t".into(),
+            scopes: link_scopes(false),
+            token_hash: Some("h".into()),
+        };
+        let link = PortalLink {
+            account_id: "a".into(),
+            scopes: link_scopes(true),
+            origin: Origin::of(&token),
+            expires_at: 0,
+        };
+        let s = Session::from_link(link, now);
+        assert!(s.via_link && s.origin.token_hash.as_deref() == Some("h"));
+        assert!(s.stands(None, Some(&token)));
+        // Its token revoked, or moved to another account: ended.
+        assert!(!s.stands(None, None));
+        let elsewhere = Principal {
+            account_id: "b".into(),
+            ..token.clone()
+        };
+        assert!(!s.stands(None, Some(&elsewhere)));
+        // The account ended its sessions: those begun until then end, later ones stand.
+        assert!(!s.stands(Some(now), Some(&token)));
+        assert!(s.stands(Some(now - Duration::seconds(1)), Some(&token)));
+        // The admin tool's link has no token: only the account can end its session.
+        let admin = session(now, now + Duration::hours(1));
+        assert!(admin.stands(None, None));
+        assert!(!admin.stands(Some(now), None));
     }
 
     #[test]
     fn sessions_end() {
         let now = Utc::now();
-        let s = Session::new("a", None, vec![], now, now + Duration::days(30));
+        let s = session(now, now + Duration::days(30));
         assert_eq!(
             s.expires_at,
             (now + Duration::hours(SESSION_HOURS)).timestamp()
         );
         assert!(s.live(now));
         assert!(!s.live(now + Duration::hours(SESSION_HOURS)));
-        let short = Session::new("a", None, vec![], now, now + Duration::minutes(5));
+        let short = session(now, now + Duration::minutes(5));
         assert!(!short.live(now + Duration::minutes(6)));
         assert_ne!(s.csrf, short.csrf);
     }

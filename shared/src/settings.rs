@@ -13,6 +13,7 @@
 //! | `ALLOWED_CIDRS` | non-public ranges deliveries may reach anyway | none |
 //! | `HTTPS_ONLY` | refuse `http://` URLs | false |
 //! | `PUBLIC_BASE_URL` | the API's base URL, which action links start with | an API route's own request |
+//! | `DATA_KEY_ID` | the KMS key that wraps the data key sealing credentials at rest | none: only plain credentials read |
 
 use std::time::Duration;
 
@@ -48,6 +49,9 @@ pub struct Settings {
     /// The API's base URL, for action links. API routes fall back on the URL they were
     /// called at; functions without a request (queues, timers) need it set.
     pub public_base_url: Option<String>,
+    /// The KMS key that wraps the data key credentials are sealed with (see
+    /// [`crate::keys`]).
+    pub data_key_id: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -139,6 +143,7 @@ impl Settings {
                 None => None,
                 Some(raw) => Some(parse_base_url(&raw).map_err(invalid("PUBLIC_BASE_URL"))?),
             },
+            data_key_id: get("DATA_KEY_ID"),
         })
     }
 }

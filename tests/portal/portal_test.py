@@ -308,6 +308,14 @@ def main():
             assert r.status == 403, (action, r.status)
         assert rotated["secret"] not in ro.content()
         assert api("GET", f"/webhooks/{webhook_id}", writer)[1]["enabled"] is True
+        # A read-only session's preview of a body of its own shows no usable signature,
+        # and no webhook URL beyond its host.
+        r = ro.request.post(f"{API}/portal/webhooks/{webhook_id}/edit",
+                            form={"csrf": ro_csrf, "do": "preview", "name": "x", "url": "https://example.com/",
+                                  "template": '{"type": "alert.resolved", "forged": true}'})
+        shown = r.text()
+        assert r.status == 200 and "forged" in shown, (r.status, shown[:300])
+        assert "v1,********" in shown and not re.search(r"v1,[A-Za-z0-9+/]{20,}", shown), shown
 
         # Another account sees nothing of this one.
         cross = new_page()

@@ -25,9 +25,9 @@ use hookline_shared::{
 use serde_json::json;
 
 use crate::support::{
-    app_at,
+    deliver_batch, drop_queue,
     receiver::{Behaviour, Receiver},
-    settings_with, sqs, store, store_as,
+    sandbox, scratch_queue, settings_with, sqs, store, store_as,
 };
 
 async fn account(store: &Store, quota: u32) -> String {
@@ -40,6 +40,7 @@ async fn account(store: &Store, quota: u32) -> String {
             webhook_count: 0,
             webhook_quota: Some(quota),
             link_key: None,
+            sessions_ended_at: None,
         })
         .await
         .unwrap();
@@ -58,29 +59,6 @@ async fn webhooks(store: &Store, account: &str, url: &str, n: usize) -> Vec<Webh
         .buffer_unordered(20)
         .collect()
         .await
-}
-
-async fn scratch_queue() -> (Queue, String) {
-    let sqs = sqs().await;
-    let url = sqs
-        .create_queue()
-        .queue_name(format!("scratch-{}", uuid::Uuid::new_v4().simple()))
-        .send()
-        .await
-        .unwrap()
-        .queue_url
-        .unwrap();
-    (Queue::new(sqs, url.clone()), url)
-}
-
-async fn drop_queue(url: String) {
-    sqs()
-        .await
-        .delete_queue()
-        .queue_url(url)
-        .send()
-        .await
-        .unwrap();
 }
 
 async fn queue_depth(url: &str) -> (u64, u64) {
@@ -114,7 +92,7 @@ fn config(schedule: &str, disable_after: &str) -> Settings {
 
 /// A worker on `queue` with these settings and clock.
 fn worker(store: &Store, queue: Queue, settings: &Settings, clock: Arc<dyn Clock>) -> Worker {
-    let attempter = Attempter::new(settings, clock, Arc::new(ThreadRandom));
+    let attempter = Attempter::new(settings, clock, Arc::new(ThreadRandom), sandbox());
     Worker::new(store.clone(), queue, attempter)
 }
 
@@ -289,18 +267,7 @@ async fn a_message_not_yet_due_is_held_out_of_sight_until_it_is() {
         .unwrap()
         .messages
         .unwrap();
-    let mut record = aws_lambda_events::sqs::SqsMessage::default();
-    record.message_id = received[0].message_id.clone();
-    record.receipt_handle = received[0].receipt_handle.clone();
-    record.body = received[0].body.clone();
-    let mut event = aws_lambda_events::sqs::SqsEvent::default();
-    event.records.push(record);
-    let app = app_at(settings_with(&[("DELIVERY_QUEUE_URL", &url)]), Utc::now())
-        .await
-        .0;
-    let reply = hookline_functions::triggers::deliver(&app, event)
-        .await
-        .unwrap();
+    let reply = deliver_batch(&url, &received[..1]).await;
     assert_eq!(reply.batch_item_failures.len(), 1, "left on the queue");
     let (visible, _) = queue_depth(&url).await;
     assert_eq!(visible, 0, "held out of sight");

@@ -3,7 +3,9 @@
 use std::path::{Path, PathBuf};
 
 use chrono::Utc;
-use hookline_functions::{alerts, deliveries, links, payloads, portal, triggers, webhooks, App};
+use hookline_functions::{
+    alerts, deliveries, links, payloads, portal, sessions, triggers, webhooks, App,
+};
 use hookline_shared::{
     alert::{links::LinkKey, Alert, AlertInput},
     auth::{hash_token, Scope},
@@ -83,7 +85,8 @@ async fn invoke(app: &App, function: &str, text: &str) -> (u16, Value) {
             let request = lambda_http::request::from_str(&text).unwrap();
             http(deliveries::recover(app, request).await)
         }
-        "create-portal-link" => http(portal::create_link(app, request()).await),
+        "create-portal-link" => http(sessions::create_link(app, request()).await),
+        "end-portal-sessions" => http(sessions::end_sessions(app, request()).await),
         "portal" => {
             let page = portal::handle(app, request()).await;
             let html = match page.body() {
@@ -150,6 +153,7 @@ impl Fixtures {
                 id: "sample".into(),
                 secret: "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8".into(),
             }),
+            sessions_ended_at: None,
         };
         match store.create_account(&account_record).await {
             Ok(()) | Err(StoreError::AlreadyExists) => {}

@@ -64,7 +64,16 @@ fn rendered(webhook: &Webhook, alert: &Alert, event: EventType) -> Result<Render
         id: "019ab3c4-0000-7000-8000-000000000001",
         attempt: 1,
     };
-    render::render(webhook, &payload, delivery).map_err(|e| e.to_string())
+    // Users' templates render in the sandbox, a child of the deliver function's binary.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let sandbox = crate::support::sandbox();
+    runtime
+        .block_on(render::render(webhook, &payload, delivery, &sandbox))
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())
 }
 
 fn body(webhook: &Webhook, alert: &Alert, event: EventType) -> Value {

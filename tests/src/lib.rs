@@ -7,6 +7,8 @@
 #[cfg(test)]
 mod api;
 #[cfg(test)]
+mod attacks;
+#[cfg(test)]
 mod delivery;
 #[cfg(test)]
 mod engine;

@@ -1,7 +1,7 @@
 //! Secret rotation checked by the official Standard Webhooks library, credentials kept out
 //! of responses, records and logs, and tenant isolation on every route.
 
-use std::{collections::HashMap, io::Write, process::Stdio};
+use std::collections::HashMap;
 
 use base64::{engine::general_purpose::STANDARD, Engine};
 use chrono::{DateTime, Utc};
@@ -12,40 +12,9 @@ use serde_json::{json, Value};
 use crate::support::{
     alert, app_at, eventually, functions_log,
     receiver::{Behaviour, Received, Receiver},
-    reply, settings, settled, stored_items, webhook, Client, Reply, TestAccount, DELIVER, SOON,
+    reply, settings, settled, stored_items, verify_with_standardwebhooks, webhook, Client, Reply,
+    TestAccount, DELIVER, SOON,
 };
-
-/// Runs `tests/standardwebhooks_verify.py` (PyPI's `standardwebhooks`) on each (secret,
-/// request); returns "ok" or the library's reason for refusing, in order.
-fn verify_with_standardwebhooks(cases: &[(&str, &Received)]) -> Vec<String> {
-    let input: Vec<Value> = cases
-        .iter()
-        .map(|(secret, request)| {
-            json!({"secret": secret, "headers": request.headers, "body_base64": STANDARD.encode(&request.body)})
-        })
-        .collect();
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/standardwebhooks_verify.py");
-    let mut child = std::process::Command::new("python3")
-        .arg(script)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("python3 runs (scripts/test.sh puts the tools' venv first on PATH)");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(Value::Array(input).to_string().as_bytes())
-        .unwrap();
-    let output = child.wait_with_output().unwrap();
-    assert!(
-        output.status.success(),
-        "the standardwebhooks verifier failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_slice(&output.stdout).unwrap()
-}
 
 /// Sends the webhook's test request and returns what the receiver got.
 async fn test_delivery(c: &Client, id: &str, receiver: &Receiver) -> Received {

@@ -1,7 +1,7 @@
 //! `POST /portal-links`: a one-time portal URL.
-use hookline_functions::{portal, serve};
+use hookline_functions::{serve, sessions};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    serve(portal::create_link).await
+    serve(sessions::create_link).await
 }

@@ -14,11 +14,11 @@
 
 use std::collections::HashMap;
 
-use chrono::{Duration, Utc};
+use chrono::Utc;
 use hookline_shared::{
     auth::{hash_token, Access, Principal},
     error::FieldError,
-    session::{self, PortalLink, Session},
+    session::{self, Session},
     ApiError,
 };
 use lambda_http::{
@@ -29,8 +29,7 @@ use maud::Markup;
 use serde_json::Value;
 
 use crate::{
-    http::{authenticate, base_url, body_bytes_of, json_body, PortalCaller},
-    response::{json_response, respond},
+    http::{base_url, body_bytes_of, PortalCaller},
     App,
 };
 
@@ -312,7 +311,7 @@ fn cookie_of<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
 }
 
 /// The caller of a request with a live session, if any. A session whose token was
-/// revoked is ended here.
+/// revoked, or whose account ended its sessions since it began, is ended here.
 async fn signed_in(app: &App, req: &Request, site: &Site) -> Result<Option<Caller>, PageError> {
     let Some(value) = cookie_of(req, site.cookie_name()) else {
         return Ok(None);
@@ -325,16 +324,29 @@ async fn signed_in(app: &App, req: &Request, site: &Site) -> Result<Option<Calle
     let Some(session) = app.store.get_session(&hash, Utc::now()).await? else {
         return Ok(None);
     };
-    let principal = match &session.token_hash {
-        None => session.link_principal(),
-        Some(token_hash) => match app.store.find_token(token_hash).await? {
-            Some(p) if p.account_id == session.account_id => p,
-            _ => {
-                app.store.delete_session(&hash).await?;
-                tracing::info!(account = %session.account_id, "portal session ended: its token was revoked");
-                return Ok(None);
-            }
-        },
+    let token = async {
+        match &session.origin.token_hash {
+            Some(token_hash) => app.store.find_token(token_hash).await,
+            None => Ok(None),
+        }
+    };
+    let (account, token) = futures::join!(app.store.get_account(&session.account_id), token);
+    let (account, token) = (account?, token?);
+    let ended_at = account.as_ref().and_then(|a| a.sessions_ended_at);
+    let principal = match token {
+        Some(p) if !session.via_link && session.stands(ended_at, Some(&p)) => p,
+        token
+            if session.via_link
+                && account.is_some()
+                && session.stands(ended_at, token.as_ref()) =>
+        {
+            session.link_principal()
+        }
+        _ => {
+            app.store.delete_session(&hash).await?;
+            tracing::info!(account = %session.account_id, "portal session ended: its token was revoked, or its account ended its sessions");
+            return Ok(None);
+        }
     };
     Ok(Some(Caller {
         principal,
@@ -366,14 +378,7 @@ async fn sign_in(app: &App, req: &Request, site: &Site) -> Result<Page, PageErro
             Some("That token is not valid, or was revoked."),
         ));
     };
-    let now = Utc::now();
-    let session = Session::new(
-        &principal.account_id,
-        Some(hash_token(token)),
-        principal.scopes.clone(),
-        now,
-        now + Duration::hours(session::SESSION_HOURS),
-    );
+    let session = Session::signed_in(&principal, Utc::now());
     start_session(app, site, session).await
 }
 
@@ -388,15 +393,8 @@ async fn take_link(app: &App, site: &Site, token: &str) -> Result<Page, PageErro
             "this portal link is not valid: it was used already, expired, or never existed",
         ));
     };
-    tracing::info!(account = %link.account_id, by = %link.created_by, "portal link used");
-    let session = Session::new(
-        &link.account_id,
-        None,
-        link.scopes,
-        now,
-        now + Duration::hours(session::SESSION_HOURS),
-    );
-    start_session(app, site, session).await
+    tracing::info!(account = %link.account_id, by = %link.origin.created_by, "portal link used");
+    start_session(app, site, Session::from_link(link, now)).await
 }
 
 async fn sign_out(app: &App, site: &Site, caller: &Caller) -> Result<Page, PageError> {
@@ -553,109 +551,4 @@ fn into_response(page: Page, gzipped: bool) -> Response<Body> {
     builder
         .body(body)
         .unwrap_or_else(|_| Response::new(Body::Empty))
-}
-
-/// `POST /portal-links`: a one-time portal URL for the caller's account, valid for
-/// `expires_in_seconds` (at most and by default 3600). `read_only` defaults to the
-/// caller's own access; a read-only token can mint only read-only links.
-pub async fn create_link(app: &App, req: Request) -> Response<Body> {
-    respond(create_portal_link(app, &req).await)
-}
-
-async fn create_portal_link(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
-    let principal = authenticate(&app.store, req, Access::Read).await?;
-    let body = if crate::http::body_is_blank(req) {
-        Value::Object(Default::default())
-    } else {
-        json_body(req)?
-    };
-    let (read_only, expires_in) =
-        parse_link_request(&body, principal.require(Access::Write).is_ok())?;
-    if !read_only {
-        principal.require(Access::Write)?;
-    }
-    let base = app
-        .settings
-        .public_base_url
-        .clone()
-        .or_else(|| base_url(req))
-        .or_else(|| host(req).map(|h| format!("http://{h}")))
-        .unwrap_or_default();
-    let now = Utc::now();
-    let link = PortalLink {
-        account_id: principal.account_id.clone(),
-        scopes: session::link_scopes(read_only),
-        created_by: principal.token_id.clone(),
-        expires_at: (now + Duration::seconds(expires_in)).timestamp(),
-    };
-    let (url, expires_at) = session::mint_link(&app.store, &base, &link).await?;
-    tracing::info!(account = %principal.account_id, read_only, "portal link made");
-    Ok(json_response(
-        StatusCode::CREATED,
-        &serde_json::json!({"url": url, "expires_at": expires_at, "read_only": read_only}),
-    ))
-}
-
-fn parse_link_request(body: &Value, can_write: bool) -> Result<(bool, i64), ApiError> {
-    let Value::Object(map) = body else {
-        return Err(ApiError::field("body", "must be an object"));
-    };
-    let mut errors = Vec::new();
-    for key in map
-        .keys()
-        .filter(|k| !matches!(k.as_str(), "read_only" | "expires_in_seconds"))
-    {
-        errors.push(FieldError::new(key.clone(), "is not a known field"));
-    }
-    let read_only = match map.get("read_only") {
-        None | Some(Value::Null) => !can_write,
-        Some(Value::Bool(b)) => *b,
-        Some(_) => {
-            errors.push(FieldError::new("read_only", "must be true or false"));
-            false
-        }
-    };
-    let expires_in = match map.get("expires_in_seconds") {
-        None | Some(Value::Null) => session::LINK_MAX_SECS,
-        Some(v) => match v.as_i64() {
-            Some(n) if (60..=session::LINK_MAX_SECS).contains(&n) => n,
-            _ => {
-                errors.push(FieldError::new(
-                    "expires_in_seconds",
-                    format!(
-                        "must be a whole number from 60 to {}",
-                        session::LINK_MAX_SECS
-                    ),
-                ));
-                0
-            }
-        },
-    };
-    if errors.is_empty() {
-        Ok((read_only, expires_in))
-    } else {
-        Err(ApiError::Validation(errors))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn link_requests() {
-        assert_eq!(parse_link_request(&json!({}), true).unwrap(), (false, 3600));
-        assert_eq!(parse_link_request(&json!({}), false).unwrap(), (true, 3600));
-        assert_eq!(
-            parse_link_request(&json!({"read_only": true, "expires_in_seconds": 60}), true)
-                .unwrap(),
-            (true, 60)
-        );
-        assert!(parse_link_request(&json!({"expires_in_seconds": 3601}), true).is_err());
-        assert!(parse_link_request(&json!({"expires_in_seconds": 59}), true).is_err());
-        assert!(parse_link_request(&json!({"read_only": "yes"}), true).is_err());
-        assert!(parse_link_request(&json!({"other": 1}), true).is_err());
-        assert!(parse_link_request(&json!([]), true).is_err());
-    }
 }

@@ -202,6 +202,18 @@ impl Alert {
     pub fn last_move(&self) -> Option<&TimelineEntry> {
         self.timeline.last()
     }
+
+    /// The alert as a caller with `access` sees it: its action links are capabilities
+    /// for receivers, so a caller who may not act on the alert sees them masked, in the
+    /// alert and in every body rendered from it.
+    pub fn shown(mut self, access: crate::auth::Access) -> Self {
+        if access == crate::auth::Access::Read {
+            for url in self.links.iter_mut().flat_map(|l| l.urls.values_mut()) {
+                *url = crate::mask::link(url);
+            }
+        }
+        self
+    }
 }
 
 /// The synthetic alert the test route sends.

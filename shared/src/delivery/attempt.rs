@@ -14,6 +14,7 @@ use super::{
     record::{AttemptRecord, Delivery, DeliveryState, RecordedRequest, Trigger},
     render::{self, DeliveryRef},
     retry::{self, Outcome},
+    sandbox::{Sandbox, SandboxError},
     send::{self, Sent},
     signing::{self, BadSecret},
 };
@@ -41,6 +42,17 @@ pub struct Attempter {
     pub policy: Policy,
     pub clock: Arc<dyn Clock>,
     pub random: Arc<dyn Random>,
+    /// Where users' templates render.
+    pub sandbox: Sandbox,
+}
+
+/// Why an attempt could not be made at all: its message is to come back.
+#[derive(Debug, thiserror::Error)]
+pub enum AttemptError {
+    #[error(transparent)]
+    BadSecret(#[from] BadSecret),
+    #[error(transparent)]
+    Sandbox(#[from] SandboxError),
 }
 
 /// An attempt made, and everything it leaves to record.
@@ -59,13 +71,19 @@ pub struct Attempted {
 }
 
 impl Attempter {
-    pub fn new(settings: &Settings, clock: Arc<dyn Clock>, random: Arc<dyn Random>) -> Self {
+    pub fn new(
+        settings: &Settings,
+        clock: Arc<dyn Clock>,
+        random: Arc<dyn Random>,
+        sandbox: Sandbox,
+    ) -> Self {
         Self {
             http: Arc::default(),
             settings: settings.delivery.clone(),
             policy: settings.destinations.clone(),
             clock,
             random,
+            sandbox,
         }
     }
 
@@ -83,16 +101,13 @@ impl Attempter {
         number: u32,
         trigger: Trigger,
         payload: &str,
-    ) -> Result<Attempted, BadSecret> {
+    ) -> Result<Attempted, AttemptError> {
         let started = self.clock.now();
-        let rendered = render::render(
-            webhook,
-            payload,
-            DeliveryRef {
-                id: &delivery.delivery_id,
-                attempt: number,
-            },
-        );
+        let made = DeliveryRef {
+            id: &delivery.delivery_id,
+            attempt: number,
+        };
+        let rendered = render::render(webhook, payload, made, &self.sandbox).await?;
         let (recorded, sent) = match rendered {
             Ok(rendered) => {
                 let mut request = signing::build_request(

@@ -2,6 +2,7 @@
 //!
 //! - [`payload`]: the Standard Webhooks body;
 //! - [`template`]: the sandboxed Jinja engine; [`format`]: the built-in formats;
+//!   [`sandbox`]: the child process users' templates render in;
 //! - [`render`]: what an attempt sends (body, Content-Type, header values);
 //! - [`signing`]: the secret, the signature, the signed request, masking;
 //! - [`send`]: the HTTP client and one request;
@@ -29,6 +30,7 @@ pub mod recovery;
 pub mod redeliver;
 pub mod render;
 pub mod retry;
+pub mod sandbox;
 pub mod send;
 pub mod signing;
 pub mod template;

@@ -69,7 +69,7 @@ pub struct Delivery {
     pub out_of_order: bool,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RecordedRequest {
     pub url: String,
     pub method: String,
@@ -79,6 +79,27 @@ pub struct RecordedRequest {
     /// log rebuilds from the alert (a write unit saved on every attempt).
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub body: String,
+}
+
+/// The header that carries the signatures.
+pub const SIGNATURE_HEADER: &str = "webhook-signature";
+
+impl RecordedRequest {
+    /// Masks the signature: no answer carries one that verifies (see [`crate::mask`]).
+    /// Records are written masked; this also covers any written before they were.
+    pub fn mask_signature(&mut self) {
+        if let Some(value) = self.headers.get_mut(SIGNATURE_HEADER) {
+            *value = crate::mask::signature(value);
+        }
+    }
+
+    /// The request as a caller with `access` sees it: the signature always masked, the
+    /// URL masked for readers.
+    pub fn shown(mut self, access: crate::auth::Access) -> Self {
+        self.mask_signature();
+        self.url = crate::mask::url_for(access, &self.url);
+        self
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -19,7 +19,7 @@ use super::{
     record::{Delivery, DeliveryState},
     redeliver,
 };
-use crate::{settings::DeliverySettings, store::StoreError, webhook::Webhook, Store};
+use crate::{auth::Access, settings::DeliverySettings, store::StoreError, webhook::Webhook, Store};
 
 /// Delivery items read per page (one Query).
 pub const PAGE_ITEMS: usize = 200;
@@ -208,7 +208,7 @@ pub async fn run_page(
         let reads = join_all(
             chunk
                 .iter()
-                .map(|d| redeliver::payload_of(store, webhook, d, now)),
+                .map(|d| redeliver::payload_of(store, webhook, d, Access::Write, now)),
         )
         .await;
         for (d, payload) in chunk.iter().zip(reads) {

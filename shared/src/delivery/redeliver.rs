@@ -10,24 +10,37 @@ use super::{
     queue::DeliveryMessage,
     record::{Delivery, Trigger},
 };
-use crate::{store::StoreError, webhook::Webhook, Store};
+use crate::{auth::Access, store::StoreError, webhook::Webhook, Store};
 
-/// The standard payload `delivery` sends, or `None` when what it was built from has
-/// expired from the log.
+/// The standard payload `delivery` sends, as a caller with `access` sees it (a reader's
+/// has the alert's links and the subject webhook's URL masked; what is sent has neither
+/// masked), or `None` when what it was built from has expired from the log.
 pub async fn payload_of(
     store: &Store,
     webhook: &Webhook,
     delivery: &Delivery,
+    access: Access,
     now: DateTime<Utc>,
 ) -> Result<Option<Box<RawValue>>, StoreError> {
     let account = &webhook.account_id;
+    let corrupt = |e: serde_json::Error| StoreError::Corrupt(e.to_string());
     if delivery.event.is_operational() {
         let Some(notice) = store.get_notice(account, &delivery.alert_id, now).await? else {
             return Ok(None);
         };
+        if access == Access::Read {
+            let mut payload: serde_json::Value =
+                serde_json::from_str(&notice.payload).map_err(corrupt)?;
+            if let Some(url) = payload.pointer_mut("/data/webhook/url") {
+                *url = crate::mask::url(url.as_str().unwrap_or_default()).into();
+            }
+            return serde_json::value::to_raw_value(&payload)
+                .map(Some)
+                .map_err(corrupt);
+        }
         return RawValue::from_string(notice.payload)
             .map(Some)
-            .map_err(|e| StoreError::Corrupt(e.to_string()));
+            .map_err(corrupt);
     }
     let alert = match delivery.transition {
         Some(n) => store
@@ -39,7 +52,7 @@ pub async fn payload_of(
             .await?
             .map(|s| s.alert),
     };
-    let Some(alert) = alert else {
+    let Some(alert) = alert.map(|a| a.shown(access)) else {
         return Ok(None);
     };
     let entry = delivery

@@ -21,6 +21,7 @@ use serde_json::{json, Value};
 
 use super::{
     format::Format,
+    sandbox::{Job, Sandbox, SandboxError},
     template::{self, TemplateError},
 };
 use crate::webhook::Webhook;
@@ -61,60 +62,108 @@ pub fn is_template(value: &str) -> bool {
     value.contains("{{") || value.contains("{%") || value.contains("{#")
 }
 
-/// Renders what `webhook` is sent for `payload` (the standard payload's JSON).
-pub fn render(
+/// Renders what `webhook` is sent for `payload` (the standard payload's JSON). A built-in
+/// format renders here; the webhook's own template and header templates render in the
+/// `sandbox`. The outer error is the sandbox's own (nothing is known of the template: the
+/// attempt is to be made again); the inner one is the template's fault.
+pub async fn render(
     webhook: &Webhook,
     payload: &str,
-    delivery: DeliveryRef,
-) -> Result<Rendered, RenderError> {
+    delivery: DeliveryRef<'_>,
+    sandbox: &Sandbox,
+) -> Result<Result<Rendered, RenderError>, SandboxError> {
     let settings = &webhook.settings;
-    let templated_headers = settings.headers.values().any(|v| is_template(v));
-    let body_template = match (&settings.template, settings.format.template()) {
-        (Some(source), _) => Some((source.as_str(), "template".to_string())),
-        (None, Some(source)) => Some((source, format!("format {}", settings.format))),
-        (None, None) => None,
-    };
-    if body_template.is_none() && !templated_headers {
-        return Ok(Rendered::standard(webhook, payload.as_bytes().to_vec()));
+    let templated: Vec<(&String, &String)> = (settings.headers.iter())
+        .filter(|(_, v)| is_template(v))
+        .collect();
+    let format = settings.format.template();
+    if settings.template.is_none() && format.is_none() && templated.is_empty() {
+        return Ok(Ok(Rendered::standard(webhook, payload.as_bytes().to_vec())));
     }
-    let payload: Value = serde_json::from_str(payload).map_err(|e| RenderError {
-        part: "payload".into(),
-        error: TemplateError::new(format!("the payload is not JSON: {e}")),
-    })?;
-    let context = minijinja::Value::from(minijinja::value::Serde(context(
-        webhook, &payload, delivery,
-    )));
-    let (body, content_type) = match body_template {
-        None => (
+    let payload: Value = match serde_json::from_str(payload) {
+        Ok(payload) => payload,
+        Err(e) => {
+            return Ok(Err(RenderError {
+                part: "payload".into(),
+                error: TemplateError::new(format!("the payload is not JSON: {e}")),
+            }))
+        }
+    };
+    let context = context(webhook, &payload, delivery);
+    // The user's templates, body first, in one child.
+    let job = Job {
+        templates: (settings.template.iter())
+            .chain(templated.iter().map(|(_, v)| *v))
+            .cloned()
+            .collect(),
+        context: context.clone(),
+    };
+    let mut users = if job.templates.is_empty() {
+        Vec::new()
+    } else {
+        sandbox.run(&job).await?.results
+    }
+    .into_iter();
+    let (body, content_type) = match (&settings.template, format) {
+        (Some(_), _) => {
+            let fail = |error| RenderError {
+                part: "template".into(),
+                error,
+            };
+            let output = match users.next().unwrap_or_else(missing) {
+                Ok(output) => output,
+                Err(e) => return Ok(Err(fail(e))),
+            };
+            match body_of(output, settings.format, settings.content_type.as_deref()) {
+                Ok(body) => body,
+                Err(e) => return Ok(Err(fail(e))),
+            }
+        }
+        (None, Some(source)) => {
+            let fail = |error| RenderError {
+                part: format!("format {}", settings.format),
+                error,
+            };
+            let context = minijinja::Value::from(minijinja::value::Serde(&context));
+            let made = template::render(source, &context)
+                .and_then(|output| body_of(output, settings.format, None));
+            match made {
+                Ok(body) => body,
+                Err(e) => return Ok(Err(fail(e))),
+            }
+        }
+        (None, None) => (
             serde_json::to_vec(&payload).unwrap_or_default(),
             "application/json".to_string(),
         ),
-        Some((source, part)) => {
-            let fail = |error| RenderError {
-                part: part.clone(),
-                error,
-            };
-            let output = template::render(source, &context).map_err(fail)?;
-            body_of(output, settings.format, settings.content_type.as_deref()).map_err(fail)?
-        }
     };
     let mut headers = Vec::with_capacity(settings.headers.len());
     for (name, value) in &settings.headers {
         let value = if is_template(value) {
-            header_value(value, &context).map_err(|error| RenderError {
-                part: format!("header {name}"),
-                error: error.brief(),
-            })?
+            match users.next().unwrap_or_else(missing).and_then(header_value) {
+                Ok(value) => value,
+                Err(error) => {
+                    return Ok(Err(RenderError {
+                        part: format!("header {name}"),
+                        error: error.brief(),
+                    }))
+                }
+            }
         } else {
             value.clone()
         };
         headers.push((name.clone(), value));
     }
-    Ok(Rendered {
+    Ok(Ok(Rendered {
         body,
         content_type,
         headers,
-    })
+    }))
+}
+
+/// The sandbox answers for every template it is given.
+fn missing() -> Result<String, TemplateError> {
+    Err(TemplateError::new("the template sandbox gave no answer"))
 }
 
 impl Rendered {
@@ -156,8 +205,8 @@ fn body_of(
     Ok((output.into_bytes(), content_type))
 }
 
-fn header_value(source: &str, context: &minijinja::Value) -> Result<String, TemplateError> {
-    let value = template::render(source, context)?;
+/// A rendered header value, checked.
+fn header_value(value: String) -> Result<String, TemplateError> {
     if value.len() > HEADER_VALUE_MAX {
         return Err(TemplateError::new(format!(
             "the value is longer than {} KiB",

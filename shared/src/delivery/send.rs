@@ -65,11 +65,14 @@ pub fn use_ring_for_tls() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
-/// One HTTP client for all deliveries: no redirects followed, our User-Agent, and names
-/// resolved only to addresses `policy` permits.
+/// One HTTP client for all deliveries: no redirects followed, our User-Agent, names
+/// resolved only to addresses `policy` permits, and no proxy: a proxy resolves names
+/// itself, past the guarded resolver, so `HTTP(S)_PROXY` in the environment would reopen
+/// DNS rebinding.
 pub fn http_client(policy: &Policy) -> reqwest::Client {
     use_ring_for_tls();
     reqwest::Client::builder()
+        .no_proxy()
         .dns_resolver(Arc::new(GuardedResolver {
             policy: Arc::new(policy.clone()),
         }))
@@ -140,12 +143,13 @@ pub async fn send(
                 retry_after,
             }
         }
+        // The URL stays out of the message: it may be a credential, and the record has it.
         Err(err) => match refusal_in(&err) {
             Some(refusal) => refused(refusal),
             None => Sent {
                 outcome: Outcome::Retry,
                 status_code: None,
-                message: describe_error(&err, timeout),
+                message: describe_error(&err.without_url(), timeout),
                 duration_ms: elapsed_ms(started),
                 response_body: None,
                 retry_after: None,
@@ -250,6 +254,81 @@ mod tests {
             Some(RetryAfter::At(at))
         );
         assert_eq!(parse_retry_after("soon"), None);
+    }
+
+    /// The proxy variables reqwest reads, each pointing at a listener that counts the
+    /// connections it gets: a client that honoured them would connect there first.
+    #[tokio::test]
+    async fn proxy_settings_in_the_environment_are_ignored() {
+        use tokio::{
+            io::{AsyncReadExt, AsyncWriteExt},
+            net::TcpListener,
+        };
+        let proxy = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let proxy_url = format!("http://{}", proxy.local_addr().unwrap());
+        let receiver = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let target = format!("http://{}/hook", receiver.local_addr().unwrap());
+        let answer = |listener: TcpListener| async move {
+            loop {
+                let (mut socket, _) = listener.accept().await.unwrap();
+                let mut buf = [0u8; 4096];
+                let _ = socket.read(&mut buf).await;
+                let _ = socket
+                    .write_all(b"HTTP/1.1 204 No Content\r\ncontent-length: 0\r\n\r\n")
+                    .await;
+            }
+        };
+        let proxied = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let count = proxied.clone();
+        tokio::spawn(async move {
+            loop {
+                let (mut socket, _) = proxy.accept().await.unwrap();
+                count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let mut buf = [0u8; 4096];
+                let _ = socket.read(&mut buf).await;
+                let _ = socket
+                    .write_all(b"HTTP/1.1 502 Bad Gateway\r\ncontent-length: 0\r\n\r\n")
+                    .await;
+            }
+        });
+        tokio::spawn(answer(receiver));
+        let names = [
+            "HTTP_PROXY",
+            "http_proxy",
+            "HTTPS_PROXY",
+            "https_proxy",
+            "ALL_PROXY",
+            "all_proxy",
+        ];
+        for name in names {
+            std::env::set_var(name, &proxy_url);
+        }
+        std::env::remove_var("NO_PROXY");
+        std::env::remove_var("no_proxy");
+        let policy = Policy {
+            allowed: vec!["127.0.0.0/8".parse().unwrap()],
+            https_only: false,
+        };
+        let ours = http_client(&policy);
+        let plain = reqwest::Client::new();
+        for name in names {
+            std::env::remove_var(name);
+        }
+        // Without `no_proxy` the same variables route the request through the proxy.
+        let through = plain.get(&target).send().await;
+        assert_eq!(through.map(|r| r.status().as_u16()).ok(), Some(502));
+        let before = proxied.load(std::sync::atomic::Ordering::SeqCst);
+        assert!(before >= 1, "the control request did not reach the proxy");
+        let w = Webhook::new(
+            "a",
+            WebhookSettings::parse(&serde_json::json!({"name": "n", "url": target})).unwrap(),
+            generate_secret(),
+            Utc::now(),
+        );
+        let request = build_request(&w, "msg", Rendered::standard(&w, b"{}".to_vec()), 1).unwrap();
+        let sent = send(&ours, &request, Duration::from_secs(5), &policy).await;
+        assert_eq!(sent.status_code, Some(204), "{}", sent.message);
+        assert_eq!(proxied.load(std::sync::atomic::Ordering::SeqCst), before);
     }
 
     #[tokio::test]

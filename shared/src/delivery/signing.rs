@@ -8,7 +8,11 @@ use hmac::{Hmac, Mac};
 use rand::RngCore;
 use sha2::Sha256;
 
-use super::{record::RecordedRequest, render::Rendered, send::USER_AGENT};
+use super::{
+    record::{RecordedRequest, SIGNATURE_HEADER},
+    render::Rendered,
+    send::USER_AGENT,
+};
 use crate::webhook::{HttpMethod, Webhook, MASK};
 
 pub const SECRET_PREFIX: &str = "whsec_";
@@ -21,7 +25,7 @@ pub fn generate_secret() -> String {
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("the stored signing secret is malformed")]
+#[error("the stored signing secret is malformed, or the webhook's credentials are still sealed")]
 pub struct BadSecret;
 
 /// `v1,<base64 HMAC-SHA256 of "{id}.{timestamp}.{body}">`, per Standard Webhooks.
@@ -66,6 +70,14 @@ pub fn build_request(
     rendered: Rendered,
     timestamp: i64,
 ) -> Result<OutboundRequest, BadSecret> {
+    // A credential still sealed was not opened (`Store::open_webhook`): never sent.
+    let sealed = |v: &str| crate::keys::is_sealed(v);
+    let secrets_sealed = webhook.signing_secrets(Utc::now()).any(sealed);
+    let headers_sealed = rendered.headers.iter().any(|(_, v)| sealed(v));
+    let password_sealed = (webhook.settings.basic_auth.iter()).any(|a| sealed(&a.password));
+    if secrets_sealed || headers_sealed || password_sealed {
+        return Err(BadSecret);
+    }
     let body = rendered.body;
     // During a rotation's grace period every live secret signs, space-separated, so a
     // receiver holding either the old or the new one accepts the message.
@@ -77,7 +89,12 @@ pub fn build_request(
         .collect::<Result<Vec<_>, _>>()?
         .join(" ");
     let mut headers = Vec::with_capacity(rendered.headers.len() + 6);
+    // The signature too: an endpoint that echoes it would put a replayable one in the log.
     let mut sensitive: Vec<String> = secrets.iter().map(|s| s.to_string()).collect();
+    sensitive.extend(signature.split(' ').map(str::to_string));
+    sensitive.extend(
+        (signature.split(' ')).filter_map(|s| s.split_once(',').map(|(_, mac)| mac.to_string())),
+    );
     // Custom headers first; with basic auth set, it owns Authorization. The model refuses
     // the names the service sets itself.
     for (name, value) in rendered.headers {
@@ -97,7 +114,7 @@ pub fn build_request(
     headers.push(("user-agent".into(), USER_AGENT.into(), false));
     headers.push(("webhook-id".into(), msg_id.into(), false));
     headers.push(("webhook-timestamp".into(), timestamp.to_string(), false));
-    headers.push(("webhook-signature".into(), signature, false));
+    headers.push((SIGNATURE_HEADER.into(), signature, false));
     sensitive.retain(|value| value.len() >= SENSITIVE_MIN_LEN);
     // Longest first, so a value that contains another is masked whole.
     sensitive.sort_by_key(|value| std::cmp::Reverse(value.len()));
@@ -112,10 +129,10 @@ pub fn build_request(
 }
 
 impl OutboundRequest {
-    /// The request as a delivery record keeps it: secret values masked, and no body (see
-    /// [`RecordedRequest::body`]).
+    /// The request as a delivery record keeps it: secret values and the signature
+    /// masked, and no body (see [`RecordedRequest::body`]).
     pub fn recorded(&self) -> RecordedRequest {
-        RecordedRequest {
+        let mut recorded = RecordedRequest {
             url: self.url.clone(),
             method: self.method.as_str().into(),
             headers: self
@@ -133,7 +150,9 @@ impl OutboundRequest {
                 })
                 .collect(),
             body: String::new(),
-        }
+        };
+        recorded.mask_signature();
+        recorded
     }
 
     /// `text` with every credential of this request masked.
@@ -196,6 +215,20 @@ mod tests {
         assert!(!recorded.contains("k3y") && !recorded.contains("ignored-with-basic-auth"));
         assert!(!recorded.contains(&STANDARD.encode("u:pw")));
         assert_eq!(request.recorded().headers["webhook-id"], "msg_1");
+        // The signature is shown masked: nothing in a record verifies.
+        let signature = &request
+            .headers
+            .iter()
+            .find(|h| h.0 == SIGNATURE_HEADER)
+            .unwrap()
+            .1;
+        assert_eq!(request.recorded().headers[SIGNATURE_HEADER], "v1,********");
+        assert!(!recorded.contains(signature.trim_start_matches("v1,")));
+        let echoed = request.redact(format!("you signed {signature}"));
+        assert!(
+            !echoed.contains(signature.trim_start_matches("v1,")),
+            "{echoed}"
+        );
         let auth: Vec<_> = request
             .headers
             .iter()

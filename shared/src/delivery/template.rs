@@ -5,7 +5,9 @@
 //! The sandbox:
 //! - no loader, so `include`, `import` and `extends` find nothing: no file or network access;
 //! - fuel ([`FUEL`]) pays for every instruction and every byte made, so every loop ends and
-//!   no value grows without bound;
+//!   no value grows without bound; minijinja checks what an operator or a built-in filter
+//!   is about to allocate against the fuel left before it allocates, and so do our own
+//!   filters ([`bytes_left`]), so no single step can allocate past the budget either;
 //! - at most [`OUTPUT_MAX_BYTES`] of output, and [`RECURSION_LIMIT`] levels of calls;
 //! - strict undefined values: a misspelt field is an error, not an empty string.
 
@@ -15,7 +17,7 @@ use chrono::{DateTime, Utc};
 use minijinja::{
     machinery::{get_compiled_template, Instruction},
     value::Kwargs,
-    Environment, Error, ErrorKind, UndefinedBehavior, Value,
+    Environment, Error, ErrorKind, State, UndefinedBehavior, Value,
 };
 
 /// The largest template a webhook may hold, in bytes.
@@ -28,11 +30,15 @@ pub const FUEL: u64 = 200_000;
 pub const RECURSION_LIMIT: usize = 64;
 /// The longest pattern `regex_replace` takes, and the most its compiled form may use.
 const REGEX_MAX_CHARS: usize = 1024;
+/// The longest format `date` takes: a specifier writes at most about 40 bytes.
+const DATE_FORMAT_MAX_CHARS: usize = 256;
+/// Bytes of data one fuel pays for (minijinja's own rate).
+const BYTES_PER_FUEL: u64 = 64;
 pub const REGEX_SIZE_LIMIT: usize = 256 * 1024;
 
 /// Why a template cannot be saved or rendered: a message as the delivery record and the
 /// API show it, and where in the template, when known.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize)]
 #[error("{message}{}", at(*.line, *.column))]
 pub struct TemplateError {
     pub message: String,
@@ -244,6 +250,14 @@ fn truncate(value: String, length: Option<usize>, kwargs: Kwargs) -> Result<Stri
 /// `date(format="%Y-%m-%dT%H:%M:%SZ")`: an RFC 3339 time or Unix seconds, in UTC, with
 /// chrono's strftime specifiers.
 fn date(value: Value, format: Option<String>) -> Result<String, Error> {
+    if format
+        .as_ref()
+        .is_some_and(|f| f.chars().count() > DATE_FORMAT_MAX_CHARS)
+    {
+        return Err(invalid(format!(
+            "date: the format is longer than {DATE_FORMAT_MAX_CHARS} characters"
+        )));
+    }
     use chrono::format::{Item, StrftimeItems};
     let time: DateTime<Utc> = if let Some(text) = value.as_str() {
         DateTime::parse_from_rfc3339(text)
@@ -267,10 +281,52 @@ fn date(value: Value, format: Option<String>) -> Result<String, Error> {
     Ok(time.format_with_items(items.into_iter()).to_string())
 }
 
-/// `regex_replace(pattern, replacement)`: every match replaced; `$1` names a group.
-fn regex_replace(value: String, pattern: String, replacement: String) -> Result<String, Error> {
+/// How many bytes the fuel left can still pay for: a filter that would make more refuses
+/// before it allocates, as minijinja's own do.
+fn bytes_left(state: &State) -> u64 {
+    state
+        .fuel_levels()
+        .map_or(u64::MAX, |(_, left)| left.saturating_mul(BYTES_PER_FUEL))
+}
+
+fn out_of_fuel(what: &str) -> Error {
+    Error::new(
+        ErrorKind::OutOfFuel,
+        format!("{what} would make more than the fuel left pays for"),
+    )
+}
+
+/// `regex_replace(pattern, replacement)`: every match replaced; `$1` names a group. Built
+/// one match at a time, each checked against the fuel before it is written: a pattern
+/// that matches everywhere (`""`) with a long replacement would otherwise make gigabytes
+/// before any limit saw them.
+fn regex_replace(
+    state: &State,
+    value: String,
+    pattern: String,
+    replacement: String,
+) -> Result<String, Error> {
     let regex = compile_regex(&pattern).map_err(|e| invalid(format!("regex_replace: {e}")))?;
-    Ok(regex.replace_all(&value, replacement.as_str()).into_owned())
+    let budget = bytes_left(state);
+    // The most one replacement can write: its own text, and the whole value for each `$`.
+    let references = replacement.matches('$').count() as u64;
+    let per_match =
+        (replacement.len() as u64).saturating_add(references.saturating_mul(value.len() as u64));
+    let mut out = String::new();
+    let mut last = 0;
+    for caps in regex.captures_iter(&value) {
+        let whole = caps.get(0).expect("group 0 is the whole match");
+        let grown = (out.len() + whole.start() - last) as u64 + per_match;
+        if grown > budget {
+            return Err(out_of_fuel("regex_replace"));
+        }
+        state.consume_fuel(1)?;
+        out.push_str(&value[last..whole.start()]);
+        caps.expand(&replacement, &mut out);
+        last = whole.end();
+    }
+    out.push_str(&value[last..]);
+    Ok(out)
 }
 
 /// A pattern compiled within the size limit: the `regex` crate runs in linear time, so a
@@ -371,6 +427,26 @@ mod tests {
         assert!(err.message.contains("larger than 256 KiB"), "{err}");
         // No loader: nothing outside the template can be read.
         assert!(render("{% include '/etc/passwd' %}", &ctx()).is_err());
+    }
+
+    /// Our own filters check what they would make against the fuel left before they
+    /// make it: the audit's 400 MB `regex_replace` stops at once.
+    #[test]
+    fn amplifying_filters_stop_before_they_allocate() {
+        for source in [
+            r#"{{ ("a" * 20000)|regex_replace("", "b" * 20000) }}"#,
+            r#"{{ ("a" * 60000)|regex_replace("a", "$0$0$0$0$0$0$0$0" * 1000) }}"#,
+        ] {
+            let started = std::time::Instant::now();
+            let err = render(source, &ctx()).unwrap_err();
+            assert!(err.message.contains("fuel"), "{source}: {err}");
+            assert!(started.elapsed() < std::time::Duration::from_secs(1));
+        }
+        assert!(render(&format!("{{{{ 0|date({:?}) }}}}", "%c".repeat(200)), &ctx()).is_err());
+        assert_eq!(
+            render(r#"{{ "a-b"|regex_replace("(\w)", "<$1>") }}"#, &ctx()).unwrap(),
+            "<a>-<b>"
+        );
     }
 
     #[test]

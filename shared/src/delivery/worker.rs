@@ -26,7 +26,7 @@ use chrono::{DateTime, Utc};
 use futures::future::join_all;
 
 use super::{
-    attempt::{Attempted, Attempter},
+    attempt::{AttemptError, Attempted, Attempter},
     notice::{self, Notice},
     order::{self, Turn},
     queue::{not_yet_due, DeliveryMessage, Queue, QueueError},
@@ -47,8 +47,8 @@ pub enum WorkerError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Queue(#[from] QueueError),
-    #[error("the webhook's signing secret is malformed")]
-    BadSecret,
+    #[error(transparent)]
+    Attempt(#[from] AttemptError),
 }
 
 impl From<recovery::RecoveryError> for WorkerError {
@@ -176,14 +176,21 @@ impl Worker {
                 return outcomes;
             }
         };
+        // Their credentials opened; one that does not open fails its own messages only.
+        let webhooks = join_all(webhooks.into_iter().map(|mut w| async {
+            let opened = self.store.open_webhook(&mut w).await;
+            (w, opened)
+        }))
+        .await;
         let mut jobs = Vec::with_capacity(due.len());
         for (i, msg) in due {
             let found = webhooks
                 .iter()
-                .find(|w| w.account_id == msg.account_id && w.id == msg.webhook_id);
+                .find(|(w, _)| w.account_id == msg.account_id && w.id == msg.webhook_id);
             match found {
                 None => outcomes.push((i, Ok(Handled::Dropped))),
-                Some(webhook) => {
+                Some((_, Err(e))) => outcomes.push((i, Err(e.clone().into()))),
+                Some((webhook, Ok(()))) => {
                     let delivery = msg.delivery(now, self.attempter.settings.expires_at(now));
                     let webhook = webhook.clone();
                     jobs.push((
@@ -227,7 +234,7 @@ impl Worker {
             match attempt {
                 Ok(attempted) => made.push((i, job, attempted)),
                 // Claimed but not sent: the lease runs out and the message comes back.
-                Err(_) => outcomes.push((i, Err(WorkerError::BadSecret))),
+                Err(e) => outcomes.push((i, Err(e.into()))),
             }
         }
         outcomes.extend(self.record(made).await);

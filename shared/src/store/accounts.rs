@@ -24,6 +24,9 @@ pub struct Account {
     /// Signs the account's action links; made with its first link.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub link_key: Option<LinkKey>,
+    /// Every portal session started at or before this time has ended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sessions_ended_at: Option<DateTime<Utc>>,
 }
 
 /// A token as the admin tool lists it: never the token, never its hash.
@@ -39,17 +42,10 @@ pub struct TokenInfo {
 impl Store {
     pub async fn create_account(&self, account: &Account) -> Result<(), StoreError> {
         let item = item_of(&account.account_id, ACCOUNT_SK.into(), "account", account)?;
-        let result = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(pk)")
-            .send()
-            .await;
-        conditional(result)?
-            .map(|_| ())
-            .ok_or(StoreError::AlreadyExists)
+        match self.insert(item).await? {
+            true => Ok(()),
+            false => Err(StoreError::AlreadyExists),
+        }
     }
 
     pub async fn get_account(&self, account_id: &str) -> Result<Option<Account>, StoreError> {
@@ -78,7 +74,7 @@ impl Store {
             return Ok(None);
         };
         if let Some(key) = account.link_key {
-            return Ok(Some(key));
+            return self.opened_link_key(account_id, key).await.map(Some);
         }
         match self.set_link_key(account_id, true).await {
             // A concurrent first link made it.
@@ -89,7 +85,61 @@ impl Store {
 
     /// The account's link key, without making one (for checking a link).
     pub async fn link_key_if_any(&self, account_id: &str) -> Result<Option<LinkKey>, StoreError> {
-        Ok(self.get_account(account_id).await?.and_then(|a| a.link_key))
+        match self.get_account(account_id).await?.and_then(|a| a.link_key) {
+            Some(key) => self.opened_link_key(account_id, key).await.map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// A stored link key opened. One still stored plain (made before keys were sealed) is
+    /// sealed in place now, on condition that it is unchanged: it has no other next write.
+    async fn opened_link_key(
+        &self,
+        account_id: &str,
+        stored: LinkKey,
+    ) -> Result<LinkKey, StoreError> {
+        let owner = keys::link_key_owner(account_id);
+        if crate::keys::is_sealed(&stored.secret) {
+            let secret = self.open(&owner, &stored.secret).await?;
+            return Ok(LinkKey { secret, ..stored });
+        }
+        let sealed = self.sealed_link_key(account_id, &stored).await?;
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key_of(account_id, ACCOUNT_SK.into())))
+            .update_expression("SET link_key = :sealed")
+            .condition_expression("link_key = :plain")
+            .expression_attribute_values(":sealed", av(&sealed)?)
+            .expression_attribute_values(":plain", av(&stored)?)
+            .send()
+            .await;
+        // Lost to a rotation: the key read is still this call's answer.
+        conditional(result)?;
+        Ok(stored)
+    }
+
+    /// Ends every portal session of the account started until `now` (each request checks
+    /// the account's time: sessions are found by their own hashes, so none is listed).
+    pub async fn end_portal_sessions(
+        &self,
+        account_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key_of(account_id, ACCOUNT_SK.into())))
+            .update_expression("SET sessions_ended_at = :now")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":now", time(now)?)
+            .send()
+            .await;
+        conditional(result)?
+            .map(|_| ())
+            .ok_or(StoreError::NoAccount)
     }
 
     /// Replaces the account's link key: every link made with the old one stops working.
@@ -99,6 +149,7 @@ impl Store {
 
     async fn set_link_key(&self, account_id: &str, first: bool) -> Result<LinkKey, StoreError> {
         let key = LinkKey::generate();
+        let sealed = self.sealed_link_key(account_id, &key).await?;
         let condition = if first {
             "attribute_exists(pk) AND attribute_not_exists(link_key)"
         } else {
@@ -111,7 +162,7 @@ impl Store {
             .set_key(Some(key_of(account_id, ACCOUNT_SK.into())))
             .update_expression("SET link_key = :k")
             .condition_expression(condition)
-            .expression_attribute_values(":k", av(&key)?)
+            .expression_attribute_values(":k", av(&sealed)?)
             .send()
             .await;
         match conditional(result)? {
@@ -168,6 +219,7 @@ impl Store {
             account_id: t.account_id,
             token_id: t.token_id,
             scopes: t.scopes,
+            token_hash: Some(token_hash.to_string()),
         }))
     }
 

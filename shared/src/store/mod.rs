@@ -35,9 +35,12 @@ use aws_sdk_dynamodb::{
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use crate::keys::Keyring;
+
 pub mod accounts;
 pub mod alerts;
 pub mod deliveries;
+pub mod keys;
 pub mod notices;
 pub mod recoveries;
 pub mod sessions;
@@ -72,6 +75,9 @@ pub enum StoreError {
     /// Concurrent writers kept winning a conditional write; the caller may try again.
     #[error("{0}")]
     Contended(&'static str),
+    /// A credential could not be sealed or opened (no data key, KMS refused, altered).
+    #[error("credentials at rest: {0}")]
+    Sealing(String),
 }
 
 fn sdk_error<E: ProvideErrorMetadata + std::fmt::Debug, R: std::fmt::Debug>(
@@ -210,20 +216,40 @@ pub struct Page<T> {
 pub struct Store {
     client: Client,
     table: String,
+    /// Seals and opens credentials (see [`crate::keys`]).
+    keys: Keyring,
 }
 
 impl Store {
+    /// A store that reads plain credentials only: see [`Store::with_keys`].
     pub fn new(client: Client, table: impl Into<String>) -> Self {
         Self {
             client,
             table: table.into(),
+            keys: Keyring::none(),
         }
     }
 
-    /// A store on the default AWS configuration (which honours `AWS_ENDPOINT_URL_DYNAMODB`).
+    /// The store with the data key that seals and opens credentials.
+    pub fn with_keys(self, keys: Keyring) -> Self {
+        Self { keys, ..self }
+    }
+
+    pub fn keys(&self) -> &Keyring {
+        &self.keys
+    }
+
+    /// A store on the default AWS configuration (which honours `AWS_ENDPOINT_URL_DYNAMODB`
+    /// and `AWS_ENDPOINT_URL_KMS`), sealing with the KMS key `DATA_KEY_ID` when it is set.
     pub async fn from_env(table: impl Into<String>) -> Self {
         let config = crate::aws::config().await;
-        Self::new(Client::new(&config), table)
+        let store = Self::new(Client::new(&config), table);
+        match std::env::var("DATA_KEY_ID") {
+            Ok(key) if !key.is_empty() => {
+                store.with_keys(Keyring::kms(aws_sdk_kms::Client::new(&config), key))
+            }
+            _ => store,
+        }
     }
 
     pub fn table(&self) -> &str {
@@ -248,6 +274,19 @@ impl Store {
             .item
             .map(|item| serde_dynamo::from_item(item).map_err(corrupt))
             .transpose()
+    }
+
+    /// Writes `item` unless an item of its key exists; false when one did.
+    async fn insert(&self, item: Item) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        Ok(conditional(result)?.is_some())
     }
 
     fn put_new(&self, item: Item) -> Result<Put, StoreError> {

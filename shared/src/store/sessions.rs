@@ -31,15 +31,10 @@ impl Store {
     /// Writes an item whose key is a fresh random secret's hash: a collision is refused,
     /// never overwritten.
     async fn put_absent(&self, item: Item) -> Result<(), StoreError> {
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(pk)")
-            .send()
-            .await
-            .map_err(sdk_error)?;
-        Ok(())
+        match self.insert(item).await? {
+            true => Ok(()),
+            false => Err(StoreError::Corrupt("a random key collided".into())),
+        }
     }
 
     pub async fn put_session(&self, hash: &str, session: &Session) -> Result<(), StoreError> {
@@ -101,37 +96,47 @@ impl Store {
         Ok(link.filter(|l| l.expires_at > now.timestamp()))
     }
 
-    /// The key that signs session cookies: made by the first sign-in, then read.
+    /// The key that signs session cookies: made (sealed) by the first sign-in, then read.
+    /// One stored plain before keys were sealed is sealed in place when read.
     pub async fn portal_key(&self) -> Result<Vec<u8>, StoreError> {
         #[derive(Serialize, serde::Deserialize)]
         struct PortalKey {
             secret: String,
         }
-        let read = |k: PortalKey| {
-            base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, k.secret)
+        let decode = |secret: &str| {
+            base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, secret)
                 .map_err(corrupt)
         };
+        let owner = keys::PORTAL_KEY_OWNER;
         if let Some(k) = self.get::<PortalKey>("PORTAL".into(), "KEY".into()).await? {
-            return read(k);
+            let secret = self.open(owner, &k.secret).await?;
+            if !crate::keys::is_sealed(&k.secret) {
+                let result = self
+                    .client
+                    .update_item()
+                    .table_name(&self.table)
+                    .set_key(Some(key("PORTAL".into(), "KEY".into())))
+                    .update_expression("SET secret = :sealed")
+                    .condition_expression("secret = :plain")
+                    .expression_attribute_values(":sealed", s(self.seal(owner, &secret).await?))
+                    .expression_attribute_values(":plain", s(k.secret))
+                    .send()
+                    .await;
+                conditional(result)?;
+            }
+            return decode(&secret);
         }
+        let secret = random_secret();
         let made = PortalKey {
-            secret: random_secret(),
+            secret: self.seal(owner, &secret).await?,
         };
         let mut item: Item = serde_dynamo::to_item(&made).map_err(corrupt)?;
         item.extend(key("PORTAL".into(), "KEY".into()));
-        let result = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(pk)")
-            .send()
-            .await;
-        match conditional(result)? {
-            Some(_) => read(made),
+        match self.insert(item).await? {
+            true => decode(&secret),
             // Another instance made it first: use that one.
-            None => match self.get::<PortalKey>("PORTAL".into(), "KEY".into()).await? {
-                Some(k) => read(k),
+            false => match self.get::<PortalKey>("PORTAL".into(), "KEY".into()).await? {
+                Some(k) => decode(&self.open(owner, &k.secret).await?),
                 None => Err(StoreError::Contended("the portal key was just made")),
             },
         }

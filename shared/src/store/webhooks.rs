@@ -37,7 +37,7 @@ impl Store {
             &webhook.account_id,
             webhook_sk(&webhook.id),
             "webhook",
-            webhook,
+            &self.sealed_webhook(webhook).await?,
         )?;
         let count = Update::builder()
             .table_name(&self.table)
@@ -183,29 +183,35 @@ impl Store {
             .items)
     }
 
-    /// Applies `changes` in one conditional UpdateItem, so fields the request did not name
-    /// (including health written concurrently) are never overwritten; with
-    /// `expected_version`, only to the webhook as it was read (else `Contended`). Turning a
-    /// webhook back on also ends its failure streak, in the same transaction. Returns the
-    /// webhook as it now is, with its health.
+    /// Applies `changes` to the webhook as `current` was read, in one UpdateItem on
+    /// condition that it is still at that version (else `Contended`), so fields the request
+    /// did not name (including health written concurrently) are never overwritten, and a
+    /// change checked against `current` is written only over it. Credentials are sealed,
+    /// the new ones and any `current` still held plain. Turning a webhook back on also
+    /// ends its failure streak, in the same transaction. Returns the webhook as it now is,
+    /// with its health.
     pub async fn update_webhook(
         &self,
-        account_id: &str,
-        webhook_id: &str,
+        current: &Webhook,
         changes: &WebhookChanges,
-        expected_version: Option<u64>,
         now: DateTime<Utc>,
     ) -> Result<Webhook, StoreError> {
+        let (account_id, webhook_id) = (current.account_id.as_str(), current.id.as_str());
         let mut update = UpdateBuilder::default();
-        update.set_or_remove(serde_dynamo::to_item(changes).map_err(corrupt)?);
+        let mut changed = current.clone();
+        changed.settings = changes.applied_to(&current.settings);
+        let sealed = self.sealed_webhook(&changed).await?;
+        let mut written: Item = serde_dynamo::to_item(changes).map_err(corrupt)?;
+        for (attribute, value) in sealed_attributes(current, &sealed, changes)? {
+            written.insert(attribute.into(), value);
+        }
+        update.set_or_remove(written);
         update.set("updated_at", time(now)?);
         update.add("version", 1);
-        let lost = || match expected_version {
-            Some(_) => StoreError::Contended(
-                "the webhook changed while this update was applied; try again",
-            ),
-            None => StoreError::NotFound,
+        let lost = || {
+            StoreError::Contended("the webhook changed while this update was applied; try again")
         };
+        let expected_version = Some(current.version);
         if changes.reenables() {
             update.remove("disabled_reason");
             let (expression, condition) = existing_at(update, expected_version);
@@ -295,12 +301,14 @@ impl Store {
                 .get_webhook_config(account_id, webhook_id)
                 .await?
                 .ok_or(StoreError::NotFound)?;
+            let mut rotated = current.clone();
+            rotated.previous_secrets = current.previous_secrets_after_rotation(now, grace);
+            rotated.secret = new_secret.to_string();
+            // The replaced secrets as stored, sealed if one was still plain.
+            let rotated = self.sealed_webhook(&rotated).await?;
             let mut update = UpdateBuilder::default();
-            update.set("secret", s(new_secret));
-            update.set(
-                "previous_secrets",
-                av(&current.previous_secrets_after_rotation(now, grace))?,
-            );
+            update.set("secret", s(rotated.secret));
+            update.set("previous_secrets", av(&rotated.previous_secrets)?);
             update.set("updated_at", time(now)?);
             update.add("version", 1);
             // A concurrent change of the webhook (a rotation, an edit) means reading again.
@@ -455,6 +463,38 @@ fn status_expression(status: &WebhookStatus) -> Result<Expression, StoreError> {
         }
     }
     Ok(u.build())
+}
+
+/// The credential attributes to write besides `changes`: the sealed form of each the
+/// change sets, and of each it leaves that `current` still holds plain (written before
+/// credentials were sealed: sealed on this next write).
+fn sealed_attributes(
+    current: &Webhook,
+    sealed: &Webhook,
+    changes: &WebhookChanges,
+) -> Result<Vec<(&'static str, AttributeValue)>, StoreError> {
+    use crate::keys::is_sealed;
+    let mut attributes = Vec::new();
+    let was = &current.settings;
+    let plain_headers = was.headers.values().any(|v| !is_sealed(v));
+    if changes.headers.is_some() || plain_headers {
+        attributes.push(("headers", av(&sealed.settings.headers)?));
+    }
+    let plain_password = (was.basic_auth.iter()).any(|a| !is_sealed(&a.password));
+    if changes.basic_auth.is_some() || plain_password {
+        attributes.push(("basic_auth", av(&sealed.settings.basic_auth)?));
+    }
+    if !is_sealed(&current.secret) {
+        attributes.push(("secret", s(sealed.secret.clone())));
+    }
+    if current
+        .previous_secrets
+        .iter()
+        .any(|p| !is_sealed(&p.secret))
+    {
+        attributes.push(("previous_secrets", av(&sealed.previous_secrets)?));
+    }
+    Ok(attributes)
 }
 
 /// `update` with its condition: the webhook exists and, when `expected_version` is given,

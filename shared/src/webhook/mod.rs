@@ -18,12 +18,12 @@ pub mod settings;
 pub use settings::{MaskedSettings, Metadata, WebhookChanges, WebhookSettings};
 
 use crate::{
+    auth::Access,
     error::{ApiError, FieldError},
     event::EventType,
 };
 
-/// What responses show in place of a write-only value.
-pub const MASK: &str = "********";
+pub use crate::mask::MASK;
 
 /// Fields the service keeps itself; a request naming one is told so.
 const READ_ONLY_FIELDS: [&str; 11] = [
@@ -220,21 +220,23 @@ impl Webhook {
         }
     }
 
-    pub fn view(&self) -> WebhookView<'_> {
-        self.view_showing(None)
+    /// The webhook as a caller with `access` sees it: write-only values masked, and the
+    /// URL too for readers.
+    pub fn view(&self, access: Access) -> WebhookView<'_> {
+        self.view_showing(access, None)
     }
 
     /// The view returned on create: the only response besides the secret routes that
     /// carries the signing secret.
     pub fn view_with_secret(&self) -> WebhookView<'_> {
-        self.view_showing(Some(&self.secret))
+        self.view_showing(Access::Write, Some(&self.secret))
     }
 
-    fn view_showing<'a>(&'a self, secret: Option<&'a str>) -> WebhookView<'a> {
+    fn view_showing<'a>(&'a self, access: Access, secret: Option<&'a str>) -> WebhookView<'a> {
         let h = &self.health;
         WebhookView {
             id: &self.id,
-            settings: MaskedSettings(&self.settings),
+            settings: MaskedSettings(&self.settings, access),
             created_at: self.created_at,
             updated_at: self.updated_at,
             last_success: h.last_success,
@@ -443,7 +445,7 @@ mod tests {
         let settings =
             WebhookSettings::parse(&json!({"name": "n", "url": "https://e.com"})).unwrap();
         let w = Webhook::new("a", settings, "whsec_x".into(), chrono::Utc::now());
-        let shown = serde_json::to_string(&w.view()).unwrap();
+        let shown = serde_json::to_string(&w.view(Access::Write)).unwrap();
         let keys: Vec<String> = serde_json::from_str::<serde_json::Map<String, Value>>(&shown)
             .unwrap()
             .keys()

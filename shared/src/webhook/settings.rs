@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 use serde_with::{json::JsonString, serde_as};
 
 use super::{filter::ContentFilter, rules, BasicAuth, HttpMethod, MASK};
-use crate::{delivery::format::Format, error::FieldError, event::EventType};
+use crate::{auth::Access, delivery::format::Format, error::FieldError, event::EventType};
 
 /// Free-form JSON a user attaches to a webhook. Stored as JSON text: DynamoDB maps nest at
 /// most 32 deep and would reshape numbers.
@@ -53,9 +53,14 @@ macro_rules! webhook_settings {
                 WebhookChanges { $( $field: Some(self.$field), )* }
             }
 
-            /// Writes the fields as the API shows them: credentials masked.
-            fn serialize_masked<M: SerializeMap>(&self, map: &mut M) -> Result<(), M::Error> {
-                $( map.serialize_entry(stringify!($field), &$view(&self.$field))?; )*
+            /// Writes the fields as the API shows them to a caller with `access`:
+            /// credentials masked.
+            fn serialize_masked<M: SerializeMap>(
+                &self,
+                map: &mut M,
+                access: Access,
+            ) -> Result<(), M::Error> {
+                $( map.serialize_entry(stringify!($field), &$view(&self.$field, access))?; )*
                 Ok(())
             }
         }
@@ -101,7 +106,7 @@ webhook_settings! {
     /// Trimmed, 1 to 200 characters.
     name: String = rules::name, default required, view shown;
     /// Absolute http(s), normalised.
-    url: String = rules::url, default required, view shown;
+    url: String = rules::url, default required, view url;
     enabled: bool = rules::enabled, default (true), view shown;
     /// Empty means every alert type.
     alert_types: Vec<String> = rules::alert_types, default (Vec::new()), view shown;
@@ -128,11 +133,16 @@ webhook_settings! {
     filter: Option<ContentFilter> = rules::filter, default (None), view filter;
 }
 
-fn shown<T>(value: &T) -> &T {
+fn shown<T>(value: &T, _: Access) -> &T {
     value
 }
 
-fn masked_headers(headers: &BTreeMap<String, String>) -> BTreeMap<&str, &'static str> {
+/// In full only to callers who may write: an incoming-webhook URL is its own credential.
+fn url(url: &str, access: Access) -> String {
+    crate::mask::url_for(access, url)
+}
+
+fn masked_headers(headers: &BTreeMap<String, String>, _: Access) -> BTreeMap<&str, &'static str> {
     headers.keys().map(|k| (k.as_str(), MASK)).collect()
 }
 
@@ -142,28 +152,28 @@ struct MaskedAuth<'a> {
     password: &'static str,
 }
 
-fn masked_auth(auth: &Option<BasicAuth>) -> Option<MaskedAuth<'_>> {
+fn masked_auth(auth: &Option<BasicAuth>, _: Access) -> Option<MaskedAuth<'_>> {
     auth.as_ref().map(|a| MaskedAuth {
         username: &a.username,
         password: MASK,
     })
 }
 
-fn metadata(metadata: &Metadata) -> &Map<String, Value> {
+fn metadata(metadata: &Metadata, _: Access) -> &Map<String, Value> {
     &metadata.0
 }
 
-fn filter(filter: &Option<ContentFilter>) -> Option<&Value> {
+fn filter(filter: &Option<ContentFilter>, _: Access) -> Option<&Value> {
     filter.as_ref().map(|f| &f.0)
 }
 
-/// The settings as the API shows them.
-pub struct MaskedSettings<'a>(pub &'a WebhookSettings);
+/// The settings as the API shows them to a caller with the given access.
+pub struct MaskedSettings<'a>(pub &'a WebhookSettings, pub Access);
 
 impl Serialize for MaskedSettings<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut map = serializer.serialize_map(None)?;
-        self.0.serialize_masked(&mut map)?;
+        self.0.serialize_masked(&mut map, self.1)?;
         map.end()
     }
 }
@@ -340,13 +350,20 @@ mod tests {
             password: "hunter2".into(),
         });
         let w = Webhook::new("acct", settings, "whsec_abc".into(), Utc::now());
-        let shown = serde_json::to_string(&w.view()).unwrap();
+        let shown = serde_json::to_string(&w.view(Access::Write)).unwrap();
         assert!(!shown.contains("s3cret-value") && !shown.contains("hunter2"));
         assert!(!shown.contains("whsec_abc"));
         assert!(shown.contains("X-Token"));
         assert!(serde_json::to_string(&w.view_with_secret())
             .unwrap()
             .contains("whsec_abc"));
+        // A reader sees the URL's scheme and host only.
+        let mut slack = w.clone();
+        slack.settings.url = "https://hooks.slack.com/services/T0/B0/s3cret".into();
+        let read = serde_json::to_value(slack.view(Access::Read)).unwrap();
+        assert_eq!(read["url"], "https://hooks.slack.com/********");
+        let written = serde_json::to_value(slack.view(Access::Write)).unwrap();
+        assert_eq!(written["url"], slack.settings.url.as_str());
     }
 
     #[test]

@@ -2,14 +2,16 @@
 //! addresses, accounts and tokens, an API client, in-process Apps, waiting with a
 //! deadline, and (in [`receiver`]) webhook endpoints.
 
-use std::{collections::HashMap, sync::Arc, time::Duration};
+use std::{collections::HashMap, io::Write, process::Stdio, sync::Arc, time::Duration};
 
 use aws_sdk_dynamodb::types::AttributeValue;
+use base64::{engine::general_purpose::STANDARD, Engine};
 use chrono::{DateTime, Utc};
 use hookline_shared::{
     auth::{generate_token, hash_token, Scope},
     clock::{Clock, ManualClock, SystemClock, ThreadRandom},
-    delivery::queue::Queue,
+    delivery::{queue::Queue, sandbox::Sandbox},
+    keys::Keyring,
     store::{Account, TokenInfo},
     Settings, Store,
 };
@@ -71,12 +73,17 @@ async fn aws_as(function: &str) -> aws_config::SdkConfig {
         .await
 }
 
+/// A store on `aws`, sealing credentials with the stack's KMS key as the functions do.
+fn keyed_store(aws: &aws_config::SdkConfig) -> Store {
+    Store::new(aws_sdk_dynamodb::Client::new(aws), env("TABLE_NAME")).with_keys(Keyring::kms(
+        aws_sdk_kms::Client::new(aws),
+        env("DATA_KEY_ID"),
+    ))
+}
+
 /// A store whose calls are signed as `function`'s (see [`app_as`]).
 pub async fn store_as(function: &str) -> Store {
-    Store::new(
-        aws_sdk_dynamodb::Client::new(&aws_as(function).await),
-        env("TABLE_NAME"),
-    )
+    keyed_store(&aws_as(function).await)
 }
 
 /// An App whose AWS calls are signed as `function`'s, as that function's process signs
@@ -85,10 +92,7 @@ pub async fn store_as(function: &str) -> Store {
 pub async fn app_as(function: &str) -> hookline_functions::App {
     let aws = aws_as(function).await;
     let settings = settings();
-    let store = Store::new(
-        aws_sdk_dynamodb::Client::new(&aws),
-        settings.table_name.clone(),
-    );
+    let store = keyed_store(&aws);
     let queue = Queue::new(
         aws_sdk_sqs::Client::new(&aws),
         settings.delivery_queue_url.clone(),
@@ -99,6 +103,7 @@ pub async fn app_as(function: &str) -> hookline_functions::App {
         settings,
         Arc::new(SystemClock),
         Arc::new(ThreadRandom),
+        sandbox(),
     )
 }
 
@@ -119,7 +124,13 @@ async fn app_with(settings: Settings, clock: Arc<dyn Clock>) -> hookline_functio
         settings,
         clock,
         Arc::new(ThreadRandom),
+        sandbox(),
     )
+}
+
+/// The template sandbox of the functions built beside the tests.
+pub fn sandbox() -> Sandbox {
+    Sandbox::beside("deliver").expect("the test binary knows its path")
 }
 
 /// The test stack's settings, with `overrides` on top (for engines run in-process).
@@ -174,6 +185,7 @@ impl TestAccount {
                 webhook_count: 0,
                 webhook_quota: quota,
                 link_key: None,
+                sessions_ended_at: None,
             })
             .await
             .unwrap();
@@ -438,4 +450,94 @@ pub fn function_pids(function: &str) -> Vec<u32> {
         }
     }
     pids
+}
+
+/// Runs `tests/standardwebhooks_verify.py` (PyPI's `standardwebhooks`) on each (secret,
+/// request); returns "ok" or the library's reason for refusing, in order.
+pub fn verify_with_standardwebhooks(cases: &[(&str, &receiver::Received)]) -> Vec<String> {
+    let input: Vec<Value> = cases
+        .iter()
+        .map(|(secret, request)| {
+            json!({"secret": secret, "headers": request.headers, "body_base64": STANDARD.encode(&request.body)})
+        })
+        .collect();
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/standardwebhooks_verify.py");
+    let mut child = std::process::Command::new("python3")
+        .arg(script)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("python3 runs (scripts/test.sh puts the tools' venv first on PATH)");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(Value::Array(input).to_string().as_bytes())
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(
+        output.status.success(),
+        "the standardwebhooks verifier failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+/// A queue of the test's own, which no trigger reads: its messages wait to be handed to
+/// a worker by the test.
+pub async fn scratch_queue() -> (Queue, String) {
+    let sqs = sqs().await;
+    let url = sqs
+        .create_queue()
+        .queue_name(format!("scratch-{}", uuid::Uuid::new_v4().simple()))
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    (Queue::new(sqs, url.clone()), url)
+}
+
+pub async fn drop_queue(url: String) {
+    sqs()
+        .await
+        .delete_queue()
+        .queue_url(url)
+        .send()
+        .await
+        .unwrap();
+}
+
+/// The deliver function's answer to `received` (from the queue `queue_url`, where it puts
+/// what follows), in-process, as Lambda's SQS trigger would hand them to it.
+pub async fn deliver_batch(
+    queue_url: &str,
+    received: &[aws_sdk_sqs::types::Message],
+) -> aws_lambda_events::sqs::SqsBatchResponse {
+    let app = app_at(
+        settings_with(&[("DELIVERY_QUEUE_URL", queue_url)]),
+        Utc::now(),
+    )
+    .await
+    .0;
+    hookline_functions::triggers::deliver(&app, sqs_event(received))
+        .await
+        .unwrap()
+}
+
+/// The event Lambda's SQS trigger makes of `received`, each on its first receive.
+fn sqs_event(received: &[aws_sdk_sqs::types::Message]) -> aws_lambda_events::sqs::SqsEvent {
+    let mut event = aws_lambda_events::sqs::SqsEvent::default();
+    for m in received {
+        let mut record = aws_lambda_events::sqs::SqsMessage::default();
+        record.message_id = m.message_id.clone();
+        record.receipt_handle = m.receipt_handle.clone();
+        record.body = m.body.clone();
+        record
+            .attributes
+            .insert("ApproximateReceiveCount".into(), "1".into());
+        event.records.push(record);
+    }
+    event
 }

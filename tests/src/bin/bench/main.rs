@@ -24,7 +24,8 @@ use futures::{stream, StreamExt};
 use hookline_functions::App;
 use hookline_shared::{
     clock::{SystemClock, ThreadRandom},
-    delivery::{queue::Queue, signing::generate_secret},
+    delivery::{queue::Queue, sandbox::Sandbox, signing::generate_secret},
+    keys::Keyring,
     metrics,
     store::Account,
     webhook::{Webhook, WebhookSettings},
@@ -78,6 +79,7 @@ impl Bench {
             settings,
             Arc::new(SystemClock),
             Arc::new(ThreadRandom),
+            Sandbox::beside("deliver").expect("the benchmark knows its path"),
         )
     }
 
@@ -118,6 +120,7 @@ impl Bench {
                 webhook_count: 0,
                 webhook_quota: Some(u32::try_from(n).unwrap()),
                 link_key: None,
+                sessions_ended_at: None,
             })
             .await
             .unwrap();
@@ -222,8 +225,12 @@ async fn main() {
             .interceptor(meter.clone())
             .build(),
     );
+    let mut store = Store::new(dynamo.clone(), settings.table_name.clone());
+    if let Some(key) = &settings.data_key_id {
+        store = store.with_keys(Keyring::kms(aws_sdk_kms::Client::new(&aws), key));
+    }
     let bench = Bench {
-        store: Store::new(dynamo.clone(), settings.table_name.clone()),
+        store,
         settings,
         dynamo,
         sqs: aws_sdk_sqs::Client::new(&aws),
