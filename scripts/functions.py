@@ -23,7 +23,9 @@ HTTP client opens a new connection instead, and an answer longer than hyper's fi
 import argparse
 import http.client
 import os
+import select
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -54,6 +56,15 @@ def runtime_proxy(upstream):
         def log_message(self, *_):
             pass
 
+        def client_gone(self):
+            """Whether the function closed its connection (it died, or was killed)."""
+            try:
+                return self.connection.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+            except BlockingIOError:
+                return False
+            except OSError:
+                return True
+
         def forward(self):
             body = self.rfile.read(int(self.headers.get("content-length") or 0))
             headers = {k: v for k, v in self.headers.items() if k.lower() not in ("connection", "keep-alive")}
@@ -63,6 +74,11 @@ def runtime_proxy(upstream):
             upstream = http.client.HTTPConnection(target.hostname, target.port, timeout=90000)
             try:
                 upstream.request(self.command, self.path, body=body, headers=headers)
+                # While watch holds a `next`, a function that dies must let it go, as its
+                # own connection closing would have: else watch hands the next event to it.
+                while not select.select([upstream.sock], [], [], 0.2)[0]:
+                    if self.client_gone():
+                        return
                 response = upstream.getresponse()
                 data = response.read()
             except OSError as error:

@@ -58,8 +58,8 @@ def _construct_tagged(loader, tag_suffix, node):
 TemplateLoader.add_multi_constructor("!", _construct_tagged)
 
 
-def load_template():
-    with open(ROOT / "template.yaml") as f:
+def load_template(path=None):
+    with open(path or ROOT / "template.yaml") as f:
         return yaml.load(f, Loader=TemplateLoader)
 
 
@@ -127,6 +127,107 @@ def check_routes(_args):
         )
     print(f"routes: {len(in_template)} in template.yaml, the watch router and openapi.yaml, all equal; "
           f"{len(binaries)} functions, each a binary")
+
+
+def logical_of(value):
+    """The logical id an intrinsic (!Ref X, !GetAtt X.Arn, X.QueueName) names, if any."""
+    if isinstance(value, Tagged) and value.tag == "Ref":
+        return value.value
+    if isinstance(value, Tagged) and value.tag == "GetAtt":
+        return value.value.split(".")[0]
+    return None
+
+
+def sqs_triggers(fn):
+    """The queues (logical ids) whose messages invoke a function."""
+    events = fn["Properties"].get("Events", {}).values()
+    return {logical_of(e["Properties"]["Queue"]) for e in events if e["Type"] == "SQS"}
+
+
+ASYNC_EVENTS = {"EventBridgeRule", "CloudWatchEvent", "Schedule", "ScheduleV2", "SNS", "S3",
+                "CloudWatchLogs", "IoTRule"}
+
+
+def alarmed_queues(template):
+    """Queues some alarm watches, and the metric it watches each with."""
+    watched = set()
+    for alarm in resources(template, "AWS::CloudWatch::Alarm").values():
+        props = alarm["Properties"]
+        stats = [props] + [m["MetricStat"]["Metric"] for m in props.get("Metrics", []) if "MetricStat" in m]
+        for stat in stats:
+            for dim in stat.get("Dimensions", []):
+                if dim["Name"] == "QueueName":
+                    watched.add((logical_of(dim["Value"]), stat.get("MetricName")))
+    return watched
+
+
+def check_template(args):
+    """Rules the emulators cannot show (AWS behaviour), checked on the template itself."""
+    template = load_template(args.template)
+    functions = resources(template, "AWS::Serverless::Function")
+    alarms = resources(template, "AWS::CloudWatch::Alarm")
+    watched = alarmed_queues(template)
+    faults = []
+    for logical, fn in functions.items():
+        props = fn["Properties"]
+        grants = grants_of([s for p in props.get("Policies", []) for s in p.get("Statement", [])])
+        # A function that may send to the queue that invokes it re-queues on purpose:
+        # Lambda's loop detection must let it (check-permissions checks the real sends).
+        loops = {q for a, q in grants if a == "sqs:SendMessage"} & sqs_triggers(fn)
+        if loops and props.get("RecursiveLoop") != "Allow":
+            faults.append(f"{logical} may send to {sorted(loops)}, which invoke it, without RecursiveLoop: Allow")
+        # An asynchronous invocation's error is retried twice, then dropped, unless the
+        # function has an on-failure destination or a dead-letter queue, which an alarm watches.
+        events = props.get("Events", {}).values()
+        if any(e["Type"] in ASYNC_EVENTS for e in events):
+            on_failure = props.get("EventInvokeConfig", {}).get("DestinationConfig", {}).get("OnFailure", {})
+            target = logical_of(on_failure.get("Destination")) or logical_of(
+                props.get("DeadLetterQueue", {}).get("TargetArn"))
+            if target is None:
+                faults.append(f"{logical} is invoked asynchronously with no on-failure destination or dead-letter queue")
+            elif not any(q == target for q, _ in watched):
+                faults.append(f"{logical}'s failures go to {target}, which no alarm watches")
+    # A queue whose messages are held on purpose (ChangeMessageVisibility) always has an old
+    # message: its age says nothing of lateness, which the Lateness metric measures.
+    held = {q for fn in functions.values()
+            for a, q in grants_of([s for p in fn["Properties"].get("Policies", []) for s in p.get("Statement", [])])
+            if a == "sqs:ChangeMessageVisibility"}
+    for queue, metric in watched:
+        if queue in held and metric == "ApproximateAgeOfOldestMessage":
+            faults.append(f"an alarm on {queue}'s ApproximateAgeOfOldestMessage fires whenever a message is held on purpose")
+    if held and not any(
+        m.get("MetricStat", {}).get("Metric", {}).get("MetricName") == "Lateness"
+        for a in alarms.values() for m in a["Properties"].get("Metrics", [])
+    ):
+        faults.append("no alarm watches the Lateness metric of the queue's held messages")
+    # Metric math over two series gives no datapoint when one of them did not report.
+    for logical, alarm in alarms.items():
+        for m in alarm["Properties"].get("Metrics", []):
+            expression = m.get("Expression")
+            if not expression:
+                continue
+            ids = [i["Id"] for i in alarm["Properties"]["Metrics"] if "MetricStat" in i and i["Id"] in expression]
+            bare = [i for i in ids if not re.search(rf"FILL\(\s*{i}\s*,", expression)]
+            if len(ids) > 1 and bare:
+                faults.append(f"{logical}: {expression!r} uses {bare} without FILL: no datapoint when one is missing")
+    if faults:
+        for fault in faults:
+            print(f"FAIL {fault}")
+        sys.exit(1)
+    print(f"template: {len(functions)} functions and {len(alarms)} alarms pass the AWS-behaviour rules")
+
+
+def check_recursion(template, used):
+    """Faults: a function that sent (recorded calls) to a queue that invokes it, without
+    RecursiveLoop: Allow."""
+    faults = []
+    for logical, fn in resources(template, "AWS::Serverless::Function").items():
+        binary = fn["Metadata"]["BuildProperties"]["Binary"]
+        sent = {r for (a, r) in used.get(binary, {}) if a == "sqs:SendMessage"}
+        loops = sent & sqs_triggers(fn)
+        if loops and fn["Properties"].get("RecursiveLoop") != "Allow":
+            faults.append(f"{binary}: sent to {sorted(loops)}, which invoke it, without RecursiveLoop: Allow")
+    return faults
 
 
 def policy_resource(resource):
@@ -213,6 +314,7 @@ def check_permissions(args):
         print(f"  {caller}: {sum(calls.values())} calls ({used_actions})"
               + ("" if faults else ", all within its policy"))
         failures += [f"{caller}: {fault}" for fault in faults]
+    failures += check_recursion(template, used)
     unchecked = sorted(c for c in used if c not in policies)
     print(f"permissions: {sum(sum(c.values()) for c in used.values())} calls recorded; "
           f"not a function or the admin tool, so not checked: {', '.join(str(c) for c in unchecked)}",
@@ -341,6 +443,9 @@ def main():
     p.set_defaults(func=provision)
     c = sub.add_parser("check-routes")
     c.set_defaults(func=check_routes)
+    t = sub.add_parser("check-template")
+    t.add_argument("--template", help="the template to check (template.yaml by default)")
+    t.set_defaults(func=check_template)
     d = sub.add_parser("keep-data-key")
     d.add_argument("--dynamodb", required=True, help="DynamoDB endpoint URL")
     d.add_argument("--kms", required=True, help="KMS endpoint URL")

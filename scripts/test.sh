@@ -20,6 +20,11 @@ step "template checks"
 cfn-lint template.yaml
 sam validate --lint --template template.yaml
 python scripts/stack.py check-routes
+# What the emulators cannot show (loop detection, asynchronous failures, alarms): checked
+# on the template, and each rule shown to catch its fix undone.
+python scripts/stack.py check-template
+python tests/scripts/template_checks_test.py
+python tests/scripts/deploy_test.py
 
 step "unit tests"
 cargo test --workspace --locked --exclude hookline-tests

@@ -107,8 +107,9 @@ enum Command {
     PortalLink {
         #[arg(long)]
         account: String,
-        /// The API's base URL (PUBLIC_BASE_URL in AWS), which the portal is under.
-        #[arg(long, env = "PUBLIC_BASE_URL", default_value = "http://localhost:9000")]
+        /// The API's base URL, which the portal is under: the stack's ApiUrl output (or
+        /// PUBLIC_BASE_URL); http://127.0.0.1:9000 for scripts/dev.sh.
+        #[arg(long, env = "PUBLIC_BASE_URL")]
         base_url: String,
         /// A portal that can look but not change anything.
         #[arg(long)]

@@ -51,7 +51,7 @@ pub struct App {
 impl App {
     pub async fn from_env() -> Result<Self, lambda_http::Error> {
         let settings = Settings::from_env()?;
-        let aws = hookline_shared::aws::config().await;
+        let aws = hookline_shared::aws::function_config();
         let mut store = Store::new(DynamoClient::new(&aws), settings.table_name.clone());
         if let Some(key) = &settings.data_key_id {
             store = store.with_keys(Keyring::kms(aws_sdk_kms::Client::new(&aws), key));

@@ -3,14 +3,17 @@
 
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use futures::future::join_all;
+use std::collections::HashMap;
+
 use hookline_shared::{
     alert::{cloudwatch, lifecycle::Actor, AlertInput},
     delivery::{
-        queue::{not_yet_due, QueueMessage, TimerMessage},
+        queue::{self, not_yet_due, QueueMessage, TimerMessage},
         worker::Handled,
     },
     error::FieldError,
     ingest::idempotency_key,
+    metrics::{Metrics, Unit},
     ApiError,
 };
 use serde_json::{json, Value};
@@ -40,33 +43,31 @@ where
 
 /// The deliver function: one attempt per message, all of a batch at once, claimed and
 /// recorded together; and the alert timers that ride the same queue. A message not yet
-/// due is put off until it is (see [`Queue::postpone`]).
+/// due is put off until it is (see [`Queue::postpone`]). Every message is answered by its
+/// own id: one that got no result is left on the queue, never taken as done.
 pub async fn deliver(
     app: &App,
     event: SqsEvent,
 ) -> Result<SqsBatchResponse, lambda_runtime::Error> {
-    let mut received = Vec::new();
+    let now = app.attempter.now();
+    let mut received = HashMap::new();
     let mut messages = Vec::new();
     let mut timers = Vec::new();
     let mut recoveries = Vec::new();
     let mut failed = Vec::new();
+    let mut metrics = Metrics::new("deliver");
     for record in event.records {
-        let r = Received {
-            receives: record
-                .attributes
-                .get("ApproximateReceiveCount")
-                .and_then(|c| c.parse().ok())
-                .unwrap_or(1),
-            id: record.message_id.unwrap_or_default(),
-            receipt: record.receipt_handle.unwrap_or_default(),
-            body: record.body.unwrap_or_default(),
-        };
+        let r = Received::of(record);
         match QueueMessage::parse(&r.body) {
             Ok(QueueMessage::Delivery(m)) => {
-                received.push((r, (m.delivery_id.clone(), m.attempt)));
-                messages.push(m);
+                late(&mut metrics, m.not_before, r.sent_at, now);
+                messages.push((r.id.clone(), m.clone()));
+                received.insert(r.id.clone(), (r, m));
             }
-            Ok(QueueMessage::Timer(t)) => timers.push((r, t)),
+            Ok(QueueMessage::Timer(t)) => {
+                late(&mut metrics, Some(t.not_before), r.sent_at, now);
+                timers.push((r, t));
+            }
             Ok(QueueMessage::Recovery(m)) => recoveries.push((r, m)),
             Err(_) => {
                 // Left on the queue: after maxReceiveCount it lands in the dead-letter queue.
@@ -75,17 +76,26 @@ pub async fn deliver(
             }
         }
     }
+    if metrics.has_values() {
+        metrics.emit(now);
+    }
     let (results, timed, recovered) = futures::join!(
         app.worker.handle_batch(messages),
-        join_all(timers.iter().map(|(_, t)| run_timer(app, t))),
-        join_all(
-            recoveries
-                .iter()
-                .map(|(_, m)| app.worker.recover(&m.recovery))
-        )
+        join_all(timers.into_iter().map(|(r, t)| async move {
+            let result = run_timer(app, &t).await;
+            (r, t, result)
+        })),
+        join_all(recoveries.into_iter().map(|(r, m)| async move {
+            let result = app.worker.recover(&m.recovery).await;
+            (r, m, result)
+        }))
     );
     let now = app.attempter.now();
-    for ((r, (delivery, attempt)), result) in received.into_iter().zip(results) {
+    for (id, result) in results {
+        let Some((r, m)) = received.remove(&id) else {
+            continue;
+        };
+        let (delivery, attempt) = (&m.delivery_id, m.attempt);
         match result {
             Ok(Handled::Postponed(until)) => {
                 tracing::info!(sqs_message = %r.id, %delivery, attempt, %until, outcome = "Postponed", "message handled");
@@ -103,7 +113,8 @@ pub async fn deliver(
             }
         }
     }
-    for ((r, timer), result) in timers.into_iter().zip(timed) {
+    failed.extend(unanswered(received.into_keys()));
+    for (r, timer, result) in timed {
         match result {
             Ok(None) => {}
             Ok(Some(until)) => postpone(app, r, until, now, &mut failed).await,
@@ -113,7 +124,7 @@ pub async fn deliver(
             }
         }
     }
-    for ((r, m), result) in recoveries.into_iter().zip(recovered) {
+    for (r, m, result) in recovered {
         if let Err(err) = result {
             tracing::error!(sqs_message = %r.id, recovery = %m.recovery.id, error = %err, "recovery page failed; it will be retried");
             failed.push(r.id);
@@ -122,12 +133,56 @@ pub async fn deliver(
     Ok(batch_response(failed))
 }
 
+/// Messages the worker gave no result for: failures, so they come back.
+fn unanswered(ids: impl Iterator<Item = String>) -> Vec<String> {
+    ids.inspect(
+        |id| tracing::error!(sqs_message = %id, "no result for a message; it will be retried"),
+    )
+    .collect()
+}
+
+/// Adds how late a message is handled, if it is due (see [`queue::lateness`]).
+fn late(
+    metrics: &mut Metrics,
+    not_before: Option<chrono::DateTime<chrono::Utc>>,
+    sent_at: chrono::DateTime<chrono::Utc>,
+    now: chrono::DateTime<chrono::Utc>,
+) {
+    if let Some(late) = queue::lateness(not_before, sent_at, now) {
+        metrics.add(
+            "Lateness",
+            Unit::Milliseconds,
+            late.num_milliseconds() as f64,
+        );
+    }
+}
+
 /// A received queue message, as needed to put it off.
 struct Received {
     id: String,
     receipt: String,
     receives: u32,
     body: String,
+    /// When SQS took it (its `SentTimestamp`); now, if it does not say.
+    sent_at: chrono::DateTime<chrono::Utc>,
+}
+
+impl Received {
+    fn of(record: SqsMessage) -> Self {
+        let attribute =
+            |name: &str| (record.attributes.get(name)).and_then(|v| v.parse::<i64>().ok());
+        Self {
+            receives: attribute("ApproximateReceiveCount")
+                .and_then(|c| u32::try_from(c).ok())
+                .unwrap_or(1),
+            sent_at: attribute("SentTimestamp")
+                .and_then(chrono::DateTime::from_timestamp_millis)
+                .unwrap_or_else(chrono::Utc::now),
+            id: record.message_id.unwrap_or_default(),
+            receipt: record.receipt_handle.unwrap_or_default(),
+            body: record.body.unwrap_or_default(),
+        }
+    }
 }
 
 /// Puts a message off until `until`; one left on the queue counts as a batch failure.
@@ -300,6 +355,8 @@ pub async fn ingest_cloudwatch(app: &App, event: Value) -> Result<Value, lambda_
 
 #[cfg(test)]
 mod tests {
+    use chrono::{Duration, Utc};
+
     use super::*;
 
     #[test]
@@ -320,5 +377,52 @@ mod tests {
             r#"{"account_id": "a", "account_id": "b", "alert": {"type": "t", "message": "m"}}"#
         )
         .is_err());
+    }
+
+    fn record(body: Value, sent: chrono::DateTime<chrono::Utc>) -> SqsMessage {
+        let mut record = SqsMessage::default();
+        record.message_id = Some(uuid::Uuid::new_v4().to_string());
+        record.body = Some(body.to_string());
+        (record.attributes).insert("SentTimestamp".into(), sent.timestamp_millis().to_string());
+        record
+    }
+
+    fn delivery(not_before: Option<chrono::DateTime<chrono::Utc>>) -> Value {
+        json!({"account_id": "a", "webhook_id": "w", "delivery_id": "d", "alert_id": "l",
+               "event": "alert.triggered", "attempt": 2, "trigger": "scheduled",
+               "payload": {}, "not_before": not_before})
+    }
+
+    /// The lateness alarm's input: none for a retry held for two hours, ten minutes for a
+    /// delivery handled ten minutes after it was due (past the alarm's default, 300 s).
+    #[test]
+    fn only_due_messages_count_and_a_late_one_raises_the_alarm_input() {
+        let now = Utc::now();
+        let held = record(
+            delivery(Some(now + Duration::hours(2))),
+            now - Duration::minutes(15),
+        );
+        let late_one = record(
+            delivery(Some(now - Duration::minutes(10))),
+            now - Duration::hours(2),
+        );
+        let mut metrics = Metrics::new("deliver");
+        for r in [held, late_one].map(Received::of) {
+            let Ok(QueueMessage::Delivery(m)) = QueueMessage::parse(&r.body) else {
+                panic!("a delivery message");
+            };
+            late(&mut metrics, m.not_before, r.sent_at, now);
+        }
+        let samples = metrics.values("Lateness");
+        assert_eq!(samples.len(), 1, "{samples:?}");
+        assert!((599_000.0..=601_000.0).contains(&samples[0]), "{samples:?}");
+        assert!(samples[0] > 300_000.0);
+    }
+
+    #[test]
+    fn a_message_without_a_result_is_a_failure() {
+        let failed = unanswered(["m1".to_string(), "m2".to_string()].into_iter());
+        assert_eq!(failed, ["m1", "m2"]);
+        assert_eq!(batch_response(failed).batch_item_failures.len(), 2);
     }
 }

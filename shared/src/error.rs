@@ -100,7 +100,7 @@ impl From<StoreError> for ApiError {
             StoreError::NoAccount => {
                 ApiError::Unauthenticated("the token's account no longer exists")
             }
-            StoreError::Throttled => ApiError::Unavailable,
+            StoreError::Throttled | StoreError::TimedOut => ApiError::Unavailable,
             StoreError::Contended(message) => ApiError::Conflict {
                 code: "conflict",
                 message: message.into(),

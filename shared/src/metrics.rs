@@ -12,6 +12,7 @@
 //! | `AttemptDuration` | Milliseconds | each attempt's HTTP exchange |
 //! | `DeliveryLatency` | Milliseconds | from the alert's arrival to a successful attempt |
 //! | `FanOut` | Count | deliveries queued for one alert |
+//! | `Lateness` | Milliseconds | how long after it was due each due message was handled (deliver) |
 //!
 //! The one dimension is `Function` (`deliver`, `ingest`): low cardinality, never an
 //! account or a webhook. Ids of what a line counts ride along as plain properties, which
@@ -74,6 +75,18 @@ impl Metrics {
             Some((_, _, values)) => values.push(value),
             None => self.values.push((name, unit, vec![value])),
         }
+    }
+
+    /// Whether any metric has a value.
+    pub fn has_values(&self) -> bool {
+        !self.values.is_empty()
+    }
+
+    /// The values of metric `name` so far.
+    pub fn values(&self, name: &str) -> &[f64] {
+        (self.values.iter())
+            .find(|(n, _, _)| *n == name)
+            .map_or(&[], |(_, _, values)| values.as_slice())
     }
 
     /// Counts `n` of `name`, written even when zero, so every line has every count.

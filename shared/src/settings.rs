@@ -11,7 +11,7 @@
 //! | `DELIVERY_RETENTION_DAYS` | how long delivery records are kept | 30 |
 //! | `DELIVERY_LEASE` | how long a claimed attempt is reserved | `60s` |
 //! | `ALLOWED_CIDRS` | non-public ranges deliveries may reach anyway | none |
-//! | `HTTPS_ONLY` | refuse `http://` URLs | false |
+//! | `HTTPS_ONLY` | refuse `http://` URLs: `true` or `false` (any case), `1` or `0` | false |
 //! | `PUBLIC_BASE_URL` | the API's base URL, which action links start with | an API route's own request |
 //! | `DATA_KEY_ID` | the KMS key that wraps the data key sealing credentials at rest | none: only plain credentials read |
 
@@ -137,7 +137,10 @@ impl Settings {
             destinations: Policy {
                 allowed: parse_cidrs(&get(ALLOWED_CIDRS).unwrap_or_default())
                     .map_err(invalid(ALLOWED_CIDRS))?,
-                https_only: matches!(get("HTTPS_ONLY").as_deref(), Some("true" | "1")),
+                https_only: match get("HTTPS_ONLY") {
+                    None => false,
+                    Some(raw) => parse_bool(&raw).map_err(invalid("HTTPS_ONLY"))?,
+                },
             },
             public_base_url: match get("PUBLIC_BASE_URL") {
                 None => None,
@@ -160,6 +163,16 @@ pub fn parse_base_url(raw: &str) -> Result<String, String> {
         ));
     }
     Ok(url.as_str().trim_end_matches('/').to_string())
+}
+
+/// `true` or `false` in any case, `1` or `0`; anything else is refused rather than read as
+/// off (a security setting read wrong fails open).
+pub fn parse_bool(raw: &str) -> Result<bool, String> {
+    match raw.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" => Ok(true),
+        "false" | "0" => Ok(false),
+        _ => Err(format!("{raw:?} is not true, false, 1 or 0")),
+    }
 }
 
 /// `250ms`, `5s`, `5m`, `2h`, `1d`, or plain seconds.
@@ -261,6 +274,37 @@ mod tests {
         .destinations;
         assert_eq!(open.allowed.len(), 2);
         assert!(open.https_only);
+    }
+
+    #[test]
+    fn booleans_take_their_spellings_and_refuse_the_rest() {
+        for (raw, on) in [
+            ("true", true),
+            ("TRUE", true),
+            ("1", true),
+            ("False", false),
+            ("0", false),
+        ] {
+            let leaked: &'static [(&str, &str)] = Box::leak(Box::new([("HTTPS_ONLY", raw)]));
+            assert_eq!(with(leaked).unwrap().destinations.https_only, on, "{raw}");
+        }
+        for raw in ["yes", "on", "enabled", "tru", "2"] {
+            let leaked: &'static [(&str, &str)] = Box::leak(Box::new([("HTTPS_ONLY", raw)]));
+            let err = with(leaked).unwrap_err().to_string();
+            assert!(err.contains("HTTPS_ONLY") && err.contains(raw), "{err}");
+        }
+        // Durations refuse what they do not know, naming the variable, as numbers do.
+        for (name, raw) in [
+            ("DISABLE_AFTER", "5D"),
+            ("DISABLE_AFTER", "-1s"),
+            ("DELIVERY_LEASE", "1e3s"),
+            ("RETRY_SCHEDULE", "5s,,5m"),
+            ("WEBHOOK_QUOTA", "30.5"),
+        ] {
+            let leaked: &'static [(&str, &str)] = Box::leak(Box::new([(name, raw)]));
+            let err = with(leaked).unwrap_err().to_string();
+            assert!(err.contains(name), "{name}={raw}: {err}");
+        }
     }
 
     #[test]

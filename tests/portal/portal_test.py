@@ -312,6 +312,7 @@ def main():
         # and no webhook URL beyond its host.
         r = ro.request.post(f"{API}/portal/webhooks/{webhook_id}/edit",
                             form={"csrf": ro_csrf, "do": "preview", "name": "x", "url": "https://example.com/",
+                                  "format": "standard",
                                   "template": '{"type": "alert.resolved", "forged": true}'})
         shown = r.text()
         assert r.status == 200 and "forged" in shown, (r.status, shown[:300])

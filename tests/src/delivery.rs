@@ -9,7 +9,7 @@ use crate::support::{
     alert, alerts_queue_url, all_final, attempts, delivery_queue_url, eventually, function_pids,
     functions_log, metric_lines,
     receiver::{verify, Behaviour, Receiver},
-    reply, settled, sqs, webhook, Client, TestAccount, DELIVER, SOON,
+    reply, settled, settled_within, sqs, webhook, Client, TestAccount, DELIVER, SOON,
 };
 
 #[tokio::test]
@@ -617,8 +617,9 @@ async fn a_killed_deliver_process_loses_nothing() {
         "the deliver processes {pids:?} could not be killed"
     );
 
+    // The batch comes back once the trigger's visibility timeout (15 s) has passed.
     for id in &ids {
-        let delivery = settled(c, id, &["succeeded"]).await;
+        let delivery = settled_within(Duration::from_secs(45), c, id, &["succeeded"]).await;
         let detail = attempts(c, id, &delivery).await;
         let made = detail["attempts"].as_array().unwrap();
         assert_eq!(made.len(), 1, "exactly one recorded success: {detail}");

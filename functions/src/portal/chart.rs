@@ -3,7 +3,10 @@
 //! markup out. Colours are SVG attributes, not styles, so the strict CSP allows them.
 
 use chrono::{DateTime, Duration, DurationRound, Utc};
-use hookline_shared::{delivery::record::DeliveryState, store::AttemptSample};
+use hookline_shared::{
+    delivery::record::DeliveryState,
+    store::{AttemptSample, StoreError},
+};
 use maud::{html, Markup};
 
 /// One hour of attempts.
@@ -38,6 +41,22 @@ pub fn percentile(sorted: &[u64], p: u32) -> Option<u64> {
 }
 
 /// `hours` hourly buckets ending with the hour of `now`, oldest first.
+/// The buckets of samples as the store read them; its error is logged and passed on, never
+/// drawn as an empty chart.
+pub fn read(
+    samples: Result<Vec<AttemptSample>, StoreError>,
+    now: DateTime<Utc>,
+    hours: u32,
+) -> Result<Vec<Bucket>, StoreError> {
+    match samples {
+        Ok(samples) => Ok(hourly(&samples, now, hours)),
+        Err(e) => {
+            tracing::error!(error = %e, "could not read a webhook's attempts for its chart");
+            Err(e)
+        }
+    }
+}
+
 pub fn hourly(samples: &[AttemptSample], now: DateTime<Utc>, hours: u32) -> Vec<Bucket> {
     let hours = hours.max(1);
     let last = now.duration_trunc(Duration::hours(1)).unwrap_or(now);
@@ -206,6 +225,13 @@ pub fn sparkline(buckets: &[Bucket]) -> Markup {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_failed_read_is_an_error_not_an_empty_chart() {
+        let now = Utc::now();
+        assert!(read(Err(StoreError::Throttled), now, 24).is_err());
+        assert_eq!(read(Ok(Vec::new()), now, 24).unwrap().len(), 24);
+    }
 
     fn sample(at: DateTime<Utc>, ms: u64, state: DeliveryState) -> AttemptSample {
         AttemptSample {

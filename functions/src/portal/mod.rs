@@ -105,18 +105,28 @@ pub struct Site {
 }
 
 impl Site {
-    fn of(req: &Request) -> Self {
+    /// Under `PUBLIC_BASE_URL` when it is set (a custom domain, perhaps mapped to a base
+    /// path, which the request itself does not show), else as the request reached it.
+    fn of(req: &Request, public_base_url: Option<&str>) -> Self {
         let host = host(req).unwrap_or_default();
         let local = ["localhost", "127.0.0.1", "[::1]"]
             .iter()
             .any(|h| host == *h || host.starts_with(&format!("{h}:")));
-        let stage = base_url(req)
-            .and_then(|b| url::Url::parse(&b).ok())
+        let base = public_base_url
+            .map(str::to_string)
+            .or_else(|| base_url(req))
+            .and_then(|b| url::Url::parse(&b).ok());
+        let path = base
+            .as_ref()
             .map(|u| u.path().trim_end_matches('/').to_string())
             .unwrap_or_default();
+        let secure = match (public_base_url, &base) {
+            (Some(_), Some(url)) => url.scheme() == "https",
+            _ => !local,
+        };
         Self {
-            root: format!("{stage}/portal"),
-            secure: !local,
+            root: format!("{path}/portal"),
+            secure,
         }
     }
 
@@ -149,7 +159,7 @@ fn host(req: &Request) -> Option<&str> {
 
 /// Every `/portal` route.
 pub async fn handle(app: &App, req: Request) -> Response<Body> {
-    let site = Site::of(&req);
+    let site = Site::of(&req, app.settings.public_base_url.as_deref());
     let page = match route(app, &req, &site).await {
         Ok(page) => page,
         Err(e) => error_page(&site, e),
@@ -551,4 +561,36 @@ fn into_response(page: Page, gzipped: bool) -> Response<Body> {
     builder
         .body(body)
         .unwrap_or_else(|_| Response::new(Body::Empty))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(host: &str) -> Request {
+        lambda_http::http::Request::builder()
+            .uri("/portal/webhooks")
+            .header(header::HOST, host)
+            .body(Body::Empty)
+            .unwrap()
+    }
+
+    /// A custom domain mapped to a base path: the portal's links and cookie follow
+    /// PUBLIC_BASE_URL, which the request does not show.
+    #[test]
+    fn the_site_is_under_the_public_base_url() {
+        let mapped = Site::of(
+            &request("hooks.example.com"),
+            Some("https://hooks.example.com/hookline"),
+        );
+        assert_eq!(mapped.path("/webhooks"), "/hookline/portal/webhooks");
+        assert!(mapped.secure);
+        assert_eq!(mapped.cookie_name(), session::SECURE_COOKIE);
+        let plain = Site::of(&request("127.0.0.1:9000"), Some("http://127.0.0.1:9000"));
+        assert_eq!(plain.path("/webhooks"), "/portal/webhooks");
+        assert!(!plain.secure);
+        let unset = Site::of(&request("abc.execute-api.eu-west-1.amazonaws.com"), None);
+        assert_eq!(unset.root, "/portal");
+        assert!(unset.secure);
+    }
 }

@@ -199,16 +199,22 @@ pub fn link_confirm(site: &Site, token: &str) -> Page {
     )
 }
 
-async fn hourly(ctx: &Ctx<'_>, webhook_id: &str, hours: u32, limit: usize) -> Vec<chart::Bucket> {
+/// A webhook's attempts per hour; a store that fails fails the page (an empty chart would
+/// claim there were none).
+async fn hourly(
+    ctx: &Ctx<'_>,
+    webhook_id: &str,
+    hours: u32,
+    limit: usize,
+) -> Result<Vec<chart::Bucket>> {
     let now = Utc::now();
     let since = now - chrono::Duration::hours(i64::from(hours));
     let samples = ctx
         .app
         .store
         .attempt_samples(&ctx.caller.principal.account_id, webhook_id, since, limit)
-        .await
-        .unwrap_or_default();
-    chart::hourly(&samples, now, hours)
+        .await;
+    chart::read(samples, now, hours).map_err(PageError::from)
 }
 
 pub async fn webhooks(ctx: &Ctx<'_>) -> Result<Page> {
@@ -235,7 +241,9 @@ pub async fn webhooks(ctx: &Ctx<'_>) -> Result<Page> {
     let mut sparks = Vec::with_capacity(ids.len());
     for chunk in ids.chunks(8) {
         let read = join_all(chunk.iter().map(|id| hourly(ctx, id, 24, SPARK_SAMPLES))).await;
-        sparks.extend(read.iter().map(|b| chart::sparkline(b)));
+        for buckets in read {
+            sparks.push(chart::sparkline(&buckets?));
+        }
     }
     let site = ctx.site;
     ok(layout(
@@ -333,7 +341,7 @@ pub async fn webhook(ctx: &Ctx<'_>, id: &str) -> Result<Page> {
     } else {
         24
     };
-    let buckets = hourly(ctx, id, hours, CHART_SAMPLES).await;
+    let buckets = hourly(ctx, id, hours, CHART_SAMPLES).await?;
     let site = ctx.site;
     let base = site.path(&format!("/webhooks/{id}"));
     let enabled = w["enabled"].as_bool().unwrap_or(false);

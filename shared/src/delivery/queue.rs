@@ -170,20 +170,31 @@ impl Queue {
 
     /// Sends every message, in batches of at most ten and [`MAX_BATCH_BYTES`], several
     /// requests at once, retrying the entries SQS refuses: `queued[i]` says whether
-    /// `messages[i]` is on the queue.
-    pub async fn send_all(&self, messages: &[DeliveryMessage]) -> Vec<bool> {
+    /// `messages[i]` is on the queue. One that cannot be encoded is not queued.
+    pub async fn send_all<M: Serialize>(&self, messages: &[M]) -> Vec<bool> {
         let mut queued = vec![false; messages.len()];
-        let bodies: Vec<String> = messages
+        let bodies: Vec<Option<String>> = messages
             .iter()
-            .map(|m| serde_json::to_string(m).unwrap_or_default())
+            .enumerate()
+            .map(|(i, m)| match serde_json::to_string(m) {
+                Ok(body) => Some(body),
+                Err(e) => {
+                    tracing::error!(message = i, error = %e, "a queue message could not be encoded");
+                    None
+                }
+            })
             .collect();
-        let sizes: Vec<usize> = bodies.iter().map(String::len).collect();
+        // Only what was encoded is batched: usize::MAX is past any batch's size.
+        let sizes: Vec<usize> = bodies
+            .iter()
+            .map(|b| b.as_ref().map_or(usize::MAX, String::len))
+            .collect();
         let (batches, too_big) = batches(&sizes);
-        for i in too_big {
+        for i in too_big.into_iter().filter(|&i| bodies[i].is_some()) {
             tracing::error!(
-                delivery = %messages[i].delivery_id,
+                message = i,
                 bytes = sizes[i],
-                "a delivery message is larger than SQS takes"
+                "a queue message is larger than SQS takes"
             );
         }
         let results: Vec<Vec<usize>> = stream::iter(batches)
@@ -200,7 +211,7 @@ impl Queue {
     /// Sends one batch; returns the indexes that were queued.
     async fn send_batch_with_retries(
         &self,
-        bodies: &[String],
+        bodies: &[Option<String>],
         mut pending: Vec<usize>,
     ) -> Vec<usize> {
         let mut sent = Vec::new();
@@ -211,16 +222,22 @@ impl Queue {
             if try_number > 0 {
                 tokio::time::sleep(Duration::from_millis(50 << try_number)).await;
             }
+            // An entry that cannot be built stays pending, and so ends up not queued.
             let entries: Vec<SendMessageBatchRequestEntry> = pending
                 .iter()
                 .filter_map(|&i| {
-                    SendMessageBatchRequestEntry::builder()
+                    let built = SendMessageBatchRequestEntry::builder()
                         .id(i.to_string())
-                        .message_body(&bodies[i])
-                        .build()
+                        .set_message_body(bodies[i].clone())
+                        .build();
+                    built
+                        .map_err(|e| tracing::error!(message = i, error = %e, "a batch entry could not be built"))
                         .ok()
                 })
                 .collect();
+            if entries.is_empty() {
+                break;
+            }
             self.calls.fetch_add(1, Ordering::Relaxed);
             let result = self
                 .client
@@ -330,6 +347,21 @@ pub fn not_yet_due(not_before: DateTime<Utc>, now: DateTime<Utc>) -> bool {
         .is_ok_and(|wait| wait > Duration::from_secs(1))
 }
 
+/// How late a message is handled at `now`: the time since it was due (its `not_before`,
+/// else when it was sent); `None` while it is not yet due. A message held for hours on
+/// purpose (a retry, a silence) is on time: `ApproximateAgeOfOldestMessage` cannot tell.
+pub fn lateness(
+    not_before: Option<DateTime<Utc>>,
+    sent_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Option<chrono::Duration> {
+    let due = not_before.unwrap_or(sent_at);
+    if not_yet_due(due, now) {
+        return None;
+    }
+    Some((now - due).max(chrono::Duration::zero()))
+}
+
 /// SQS's whole seconds, rounded up: a message must not come back before it is due.
 fn whole_seconds(wait: Duration) -> i32 {
     i32::try_from(wait.as_millis().div_ceil(1000)).unwrap_or(i32::MAX)
@@ -367,6 +399,49 @@ fn batches(sizes: &[usize]) -> (Vec<Vec<usize>>, Vec<usize>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lateness_counts_from_when_a_message_was_due() {
+        let now = Utc::now();
+        let minutes = chrono::Duration::minutes;
+        // A retry two hours away, back after SQS's 15-minute delay: held, not late.
+        assert_eq!(
+            lateness(Some(now + minutes(105)), now - minutes(15), now),
+            None
+        );
+        // Handled ten minutes after it was due.
+        assert_eq!(
+            lateness(Some(now - minutes(10)), now - minutes(130), now),
+            Some(minutes(10))
+        );
+        // A first attempt is due when sent.
+        assert_eq!(lateness(None, now - minutes(10), now), Some(minutes(10)));
+        assert_eq!(lateness(None, now + minutes(1), now), None);
+        assert_eq!(lateness(None, now, now), Some(chrono::Duration::zero()));
+    }
+
+    /// A message that cannot be encoded is reported not queued, and nothing is sent for
+    /// it (an empty body in its place would be a message nobody can read).
+    #[tokio::test]
+    async fn an_unencodable_message_is_not_queued() {
+        struct Unencodable;
+        impl Serialize for Unencodable {
+            fn serialize<S: serde::Serializer>(&self, _: S) -> Result<S::Ok, S::Error> {
+                Err(serde::ser::Error::custom("cannot be encoded"))
+            }
+        }
+        let config = aws_sdk_sqs::Config::builder()
+            .behavior_version(aws_sdk_sqs::config::BehaviorVersion::latest())
+            .region(aws_sdk_sqs::config::Region::new("us-east-1"))
+            .endpoint_url("http://127.0.0.1:9")
+            .build();
+        let queue = Queue::new(Client::from_conf(config), "http://127.0.0.1:9/q");
+        assert_eq!(
+            queue.send_all(&[Unencodable, Unencodable]).await,
+            [false, false]
+        );
+        assert_eq!(queue.calls(), 0);
+    }
 
     #[test]
     fn batches_hold_ten_messages_and_256_kib_at_most() {

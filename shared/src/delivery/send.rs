@@ -13,6 +13,7 @@ use super::{
     retry::{Outcome, RetryAfter},
     signing::OutboundRequest,
 };
+use crate::webhook::HttpMethod;
 
 pub const USER_AGENT: &str = concat!("Hookline/", env!("CARGO_PKG_VERSION"));
 /// How much of an endpoint's answer is kept.
@@ -110,9 +111,9 @@ pub async fn send(
         }
         Err(e) => return refused(Refusal::Unresolvable(format!("{} ({e})", request.url))),
     }
-    let method = reqwest::Method::from_bytes(request.method.as_str().as_bytes())
-        .unwrap_or(reqwest::Method::POST);
-    let mut builder = client.request(method, &request.url).timeout(timeout);
+    let mut builder = client
+        .request(method(request.method), &request.url)
+        .timeout(timeout);
     for (name, value, _) in &request.headers {
         builder = builder.header(name, value);
     }
@@ -155,6 +156,16 @@ pub async fn send(
                 retry_after: None,
             },
         },
+    }
+}
+
+/// The HTTP method of a webhook's: every one it may have, named (nothing falls back on
+/// POST).
+fn method(method: HttpMethod) -> reqwest::Method {
+    match method {
+        HttpMethod::Post => reqwest::Method::POST,
+        HttpMethod::Put => reqwest::Method::PUT,
+        HttpMethod::Patch => reqwest::Method::PATCH,
     }
 }
 
@@ -244,6 +255,14 @@ mod tests {
         signing::{build_request, generate_secret},
     };
     use crate::webhook::{Webhook, WebhookSettings};
+
+    #[test]
+    fn every_method_is_sent_as_itself() {
+        use strum::VariantArray;
+        for m in HttpMethod::VARIANTS {
+            assert_eq!(method(*m).as_str(), m.as_str());
+        }
+    }
 
     #[test]
     fn retry_after_forms() {

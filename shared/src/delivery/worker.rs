@@ -124,15 +124,19 @@ impl Worker {
 
     /// One message: a batch of one.
     pub async fn handle(&self, msg: DeliveryMessage) -> Result<Handled, WorkerError> {
-        let mut results = self.handle_batch(vec![msg]).await;
-        results.pop().unwrap_or(Ok(Handled::Busy))
+        let mut results = self.handle_batch(vec![((), msg)]).await;
+        results
+            .pop()
+            .map_or(Ok(Handled::Busy), |(_, result)| result)
     }
 
-    /// Every message of a batch, each result in the order given.
-    pub async fn handle_batch(
+    /// Every message of a batch, each result beside the tag it came with (the SQS
+    /// message's id): a caller pairs by tag, never by position.
+    pub async fn handle_batch<T>(
         &self,
-        messages: Vec<DeliveryMessage>,
-    ) -> Vec<Result<Handled, WorkerError>> {
+        messages: Vec<(T, DeliveryMessage)>,
+    ) -> Vec<(T, Result<Handled, WorkerError>)> {
+        let (tags, messages): (Vec<T>, Vec<DeliveryMessage>) = messages.into_iter().unzip();
         // A later copy of a delivery in the same batch waits until the first is recorded,
         // and then finds its attempt made.
         let mut pending: Vec<_> = messages.into_iter().enumerate().collect();
@@ -147,8 +151,17 @@ impl Worker {
             outcomes.extend(Box::pin(self.run(first)).await);
             pending = later;
         }
-        outcomes.sort_by_key(|(i, _)| *i);
-        outcomes.into_iter().map(|(_, result)| result).collect()
+        let mut results: Vec<Option<Result<Handled, WorkerError>>> =
+            tags.iter().map(|_| None).collect();
+        for (i, result) in outcomes {
+            if let Some(slot) = results.get_mut(i) {
+                *slot = Some(result);
+            }
+        }
+        tags.into_iter()
+            .zip(results)
+            .filter_map(|(tag, result)| Some((tag, result?)))
+            .collect()
     }
 
     /// Read the webhooks, claim, attempt, record and follow up distinct deliveries.

@@ -78,11 +78,19 @@ pub enum StoreError {
     /// A credential could not be sealed or opened (no data key, KMS refused, altered).
     #[error("credentials at rest: {0}")]
     Sealing(String),
+    /// DynamoDB did not answer in time, even when asked again (see [`crate::aws`]).
+    #[error("DynamoDB did not answer in time")]
+    TimedOut,
 }
 
 fn sdk_error<E: ProvideErrorMetadata + std::fmt::Debug, R: std::fmt::Debug>(
     err: SdkError<E, R>,
 ) -> StoreError {
+    let timed_out = matches!(err, SdkError::TimeoutError(_))
+        || matches!(&err, SdkError::DispatchFailure(d) if d.is_timeout());
+    if timed_out {
+        return StoreError::TimedOut;
+    }
     let code = err.as_service_error().and_then(|e| e.code()).unwrap_or("");
     if matches!(
         code,

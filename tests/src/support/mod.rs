@@ -340,7 +340,12 @@ pub async fn alert(c: &Client, body: Value) -> Value {
 
 /// The webhook's newest delivery, once it reaches one of `states`.
 pub async fn settled(c: &Client, webhook: &str, states: &[&str]) -> Value {
-    eventually(SOON, "a delivery to settle", || async {
+    settled_within(SOON, c, webhook, states).await
+}
+
+/// As [`settled`], waiting at most `within`.
+pub async fn settled_within(within: Duration, c: &Client, webhook: &str, states: &[&str]) -> Value {
+    eventually(within, "a delivery to settle", || async {
         let list = c.get(&format!("/webhooks/{webhook}/deliveries")).await.body;
         let first = list["deliveries"].get(0)?.clone();
         states.contains(&first["state"].as_str()?).then_some(first)
