@@ -11,7 +11,7 @@ trap stop_stack EXIT
 # The bench runs the deliver function's code in-process; users' templates render in a
 # child of the deliver binary beside it.
 cargo build --release --locked -p hookline-tests --bin bench -p hookline-functions --bin deliver \
-  -p hookline-admin
+  -p hookline-admin --bin hookline-admin
 start_dynamodb "$(free_port)"
 start_sqs "$(free_port)"
 provision

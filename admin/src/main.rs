@@ -76,6 +76,17 @@ enum Command {
         #[arg(long)]
         webhook_quota: u32,
     },
+    /// Sets the escalation delay of the account's alerts that do not give their own.
+    SetEscalation {
+        #[arg(long)]
+        account: String,
+        /// Seconds (`900`) or a duration (`15m`, `1h30m`), up to 7 days.
+        #[arg(long, value_parser = parse_escalate_after, conflicts_with = "clear", required_unless_present = "clear")]
+        after: Option<u32>,
+        /// Removes the default: such alerts do not escalate.
+        #[arg(long)]
+        clear: bool,
+    },
     /// Creates a token and prints it once: only its hash is stored.
     CreateToken {
         #[arg(long)]
@@ -118,6 +129,10 @@ enum Command {
         #[arg(long, default_value_t = 3600, value_parser = clap::value_parser!(i64).range(60..=3600))]
         expires_in: i64,
     },
+}
+
+fn parse_escalate_after(text: &str) -> Result<u32, String> {
+    hookline_shared::alert::escalate_after(text)
 }
 
 #[tokio::main]
@@ -164,6 +179,7 @@ async fn run(store: &Store, command: Command) -> Result<serde_json::Value, Store
                 webhook_quota,
                 link_key: None,
                 sessions_ended_at: None,
+                escalate_after_seconds: None,
             };
             // Functions seal the account's first credentials with the data key.
             if store.get_data_key().await?.is_none() {
@@ -178,6 +194,10 @@ async fn run(store: &Store, command: Command) -> Result<serde_json::Value, Store
         } => {
             store.set_webhook_quota(&account, webhook_quota).await?;
             Ok(json!({"account_id": account, "webhook_quota": webhook_quota}))
+        }
+        Command::SetEscalation { account, after, .. } => {
+            store.set_escalate_after(&account, after).await?;
+            Ok(json!({"account_id": account, "escalate_after_seconds": after}))
         }
         Command::CreateToken {
             account,

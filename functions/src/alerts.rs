@@ -160,7 +160,7 @@ async fn list_alerts(app: &App, req: &Request) -> Result<Response<Body>, ApiErro
         if query.state.is_none() {
             errors.push(FieldError::new(
                 "state",
-                "must be one of triggered, acknowledged, silenced, resolved",
+                format!("must be one of {}", AlertState::names()),
             ));
         }
     }
@@ -306,12 +306,8 @@ fn parse_action(name: ActionName, req: &Request, now: DateTime<Utc>) -> Result<A
         .map(|k| FieldError::new(k.clone(), "is not a known field"))
         .collect();
     let action = match name {
-        ActionName::Acknowledge => Ok(Action::Acknowledge),
-        ActionName::Unacknowledge => Ok(Action::Unacknowledge),
-        ActionName::Resolve => Ok(Action::Resolve),
-        ActionName::Unresolve => Ok(Action::Unresolve),
-        ActionName::Unsilence => Ok(Action::Unsilence),
-        ActionName::Silence => silence_until(&map, now).map(|until| Action::Silence { until }),
+        ActionName::Silence => silence_until(&map, now).map(|until| name.action(until)),
+        other => Ok(other.action(now)),
     };
     match action {
         Ok(action) if errors.is_empty() => Ok(action),

@@ -10,7 +10,7 @@ use hookline_shared::{
         render::{self, DeliveryRef},
     },
     error::FieldError,
-    webhook::Webhook,
+    webhook::{Webhook, MASK},
     ApiError,
 };
 use lambda_http::{http::StatusCode, Body, Request, Response};
@@ -103,8 +103,12 @@ async fn find(
 }
 
 async fn get_delivery(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
-    let (principal, webhook, delivery) = find(app, req, Access::Read).await?;
+    let (principal, mut webhook, delivery) = find(app, req, Access::Read).await?;
     let access = principal.access();
+    // A body made with `webhook.secrets` shows them masked (they are sealed here anyway).
+    for value in webhook.settings.secrets.values_mut() {
+        *value = MASK.to_string();
+    }
     let mut attempts = app
         .store
         .list_attempts(&webhook.account_id, &webhook.id, &delivery.delivery_id)

@@ -98,6 +98,7 @@ impl App {
             queue: &self.queue,
             settings: &self.settings.delivery,
             links_base: self.settings.public_base_url.as_deref().or(request_base),
+            sandbox: &self.attempter.sandbox,
         }
     }
 }

@@ -11,13 +11,17 @@ use hookline_shared::{
     delivery::{
         payload::Payload,
         record::{self, RecordedRequest},
-        render::{self, DeliveryRef},
+        render::{self, DeliveryRef, RenderError},
         signing,
     },
     error::FieldError,
     event::EventType,
     store::Move,
-    webhook::{filter::ContentFilter, Wanted, Webhook, WebhookChanges},
+    webhook::{
+        condition::{self, Judged},
+        filter::ContentFilter,
+        rules, Wanted, Webhook, WebhookChanges,
+    },
     ApiError,
 };
 use lambda_http::{http::StatusCode, Body, Request, Response};
@@ -41,6 +45,20 @@ struct Trial {
     entry: Option<TimelineEntry>,
     at: DateTime<Utc>,
     delivery_id: String,
+}
+
+impl Trial {
+    /// The standard payload `webhook` would get, with the alert as `alert_json` shows it.
+    fn payload(&self, alert_json: &Value, webhook: &Webhook) -> String {
+        Payload::new(
+            self.event,
+            alert_json,
+            self.entry.as_ref(),
+            webhook,
+            self.at,
+        )
+        .render()
+    }
 }
 
 /// A request's fields: those every route takes, and the route's own.
@@ -225,7 +243,10 @@ pub async fn preview(app: &App, req: Request) -> Response<Body> {
 async fn preview_webhook(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
     let principal = authenticate(&app.store, req, Access::Read).await?;
     let mut webhook = load_in(app, req, &principal.account_id).await?;
-    let fields = fields(req, &["attempt", "format", "template", "content_type"])?;
+    let fields = fields(
+        req,
+        &["attempt", "format", "template", "content_type", "condition"],
+    )?;
     // Header templates render as they would be sent (their values are shown masked).
     app.store.open_webhook(&mut webhook).await?;
     // A draft's `format`, `template` or `content_type` in place of the saved ones: the
@@ -258,14 +279,7 @@ async fn preview_webhook(app: &App, req: &Request) -> Result<Response<Body>, Api
     // A reader's preview is rendered with masked links, as its delivery log shows them.
     let access = principal.access();
     let alert_json = to_json(&trial.alert.clone().shown(access))?;
-    let payload = Payload::new(
-        trial.event,
-        &alert_json,
-        trial.entry.as_ref(),
-        &webhook,
-        trial.at,
-    )
-    .render();
+    let payload = trial.payload(&alert_json, &webhook);
     let delivery = DeliveryRef {
         id: &trial.delivery_id,
         attempt,
@@ -282,7 +296,10 @@ async fn preview_webhook(app: &App, req: &Request) -> Result<Response<Body>, Api
         signing::build_request(&webhook, &msg_id, rendered, app.attempter.now().timestamp())
             .map_err(|e| ApiError::Internal(e.to_string()))?;
     let mut shown = request.recorded().shown(access);
-    shown.body = String::from_utf8_lossy(&request.body).into_owned();
+    // A body made with `webhook.secrets` shows them masked, as header values are.
+    shown.body = request.redact(String::from_utf8_lossy(&request.body).into_owned());
+    let mut checks = webhook.wanted(&alert_json, trial.event, webhook.settings.filter.as_ref());
+    let condition_error = judge_condition(app, &webhook, &payload, &trial, &mut checks).await?;
     #[derive(Serialize)]
     struct Preview {
         event: EventType,
@@ -292,12 +309,17 @@ async fn preview_webhook(app: &App, req: &Request) -> Result<Response<Body>, Api
         attempt: u32,
         /// Whether fan-out sends this event of this alert to the webhook.
         matches: bool,
+        checks: Wanted,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        condition_error: Option<String>,
         request: RecordedRequest,
     }
     Ok(json_response(
         StatusCode::OK,
         &Preview {
-            matches: webhook.wants(&alert_json, trial.event),
+            matches: checks.all(),
+            checks,
+            condition_error,
             event: trial.event,
             transition: trial.entry.map(|e| e.transition),
             alert_id: trial.alert.id,
@@ -316,16 +338,21 @@ pub async fn test_filter(app: &App, req: Request) -> Response<Body> {
 
 async fn test_webhook_filter(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
     let principal = authenticate(&app.store, req, Access::Read).await?;
-    let webhook = load_in(app, req, &principal.account_id).await?;
-    let fields = fields(req, &["filter"])?;
+    let mut webhook = load_in(app, req, &principal.account_id).await?;
+    let fields = fields(req, &["filter", "condition"])?;
     let given = match fields.extra.get("filter") {
         Some(value) => Some(ContentFilter::parse("filter", value).map_err(ApiError::Validation)?),
         None => None,
     };
+    if let Some(value) = fields.extra.get("condition") {
+        webhook.settings.condition = rules::condition(value).map_err(ApiError::Validation)?;
+    }
     let trial = trial(app, &webhook, &fields, &principal.token_id).await?;
     let alert_json = to_json(&trial.alert)?;
     let filter = given.as_ref().or(webhook.settings.filter.as_ref());
-    let checks = webhook.wanted(&alert_json, trial.event, filter);
+    let mut checks = webhook.wanted(&alert_json, trial.event, filter);
+    let payload = trial.payload(&alert_json, &webhook);
+    let condition_error = judge_condition(app, &webhook, &payload, &trial, &mut checks).await?;
     #[derive(Serialize)]
     struct Tested {
         matches: bool,
@@ -334,6 +361,11 @@ async fn test_webhook_filter(app: &App, req: &Request) -> Result<Response<Body>,
         alert_id: String,
         /// The filter tried: the one given, or the webhook's.
         filter: Option<Value>,
+        /// The condition tried: the one given, or the webhook's.
+        condition: Option<String>,
+        /// Why the condition could not be judged: a delivery would fail with it.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        condition_error: Option<String>,
     }
     Ok(json_response(
         StatusCode::OK,
@@ -343,6 +375,37 @@ async fn test_webhook_filter(app: &App, req: &Request) -> Result<Response<Body>,
             event: trial.event,
             alert_id: trial.alert.id,
             filter: filter.map(|f| f.0.clone()),
+            condition: webhook.settings.condition.clone(),
+            condition_error,
         },
     ))
+}
+
+/// Judges the webhook's condition on the trial's `payload` into `checks.condition`; a
+/// condition that cannot be judged fails the check, and its error is returned (fan-out
+/// would make the delivery, and it would fail with that error).
+async fn judge_condition(
+    app: &App,
+    webhook: &Webhook,
+    payload: &str,
+    trial: &Trial,
+    checks: &mut Wanted,
+) -> Result<Option<String>, ApiError> {
+    if webhook.settings.condition.is_none() {
+        return Ok(None);
+    }
+    let judged = Judged {
+        webhook,
+        payload: serde_json::from_str(payload).map_err(|e| ApiError::Internal(e.to_string()))?,
+        delivery_id: trial.delivery_id.clone(),
+    };
+    let verdict = condition::judge(&[judged], &app.attempter.sandbox)
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?
+        .pop()
+        .unwrap_or(Ok(true));
+    checks.condition = verdict == Ok(true);
+    Ok(verdict
+        .err()
+        .map(|e| RenderError::new("condition", e).to_string()))
 }

@@ -9,7 +9,7 @@ use hookline_shared::{
         destination::Refusal,
         payload::Payload,
         record::{self, Delivery, Trigger},
-        signing,
+        signing, url_template,
     },
     error::FieldError,
     event::EventType,
@@ -64,7 +64,12 @@ async fn create_webhook(app: &App, req: &Request) -> Result<Response<Body>, ApiE
 /// A destination the delivery policy refuses is a 400 now, rather than failed deliveries
 /// later. A name that does not resolve (yet) is accepted: every attempt checks again.
 async fn check_destination(app: &App, url: &str) -> Result<(), ApiError> {
-    let Ok(parsed) = url::Url::parse(url) else {
+    // A URL template goes to the origin it starts with.
+    let target = match url_template::origin_of(url) {
+        Ok(Some(origin)) => Ok(origin),
+        _ => url::Url::parse(url),
+    };
+    let Ok(parsed) = target else {
         return Ok(());
     };
     match app.settings.destinations.check(&parsed).await {
@@ -285,7 +290,7 @@ async fn test_webhook(app: &App, req: &Request) -> Result<Response<Body>, ApiErr
     );
     let attempted = app
         .attempter
-        .attempt(&webhook, &delivery, 1, Trigger::Test, &body)
+        .attempt(&webhook, &delivery, 1, Trigger::Test, &body, None)
         .await
         .map_err(|e| ApiError::Internal(e.to_string()))?;
     record_test(app, &webhook, alert, &attempted).await;
@@ -311,7 +316,8 @@ async fn test_webhook(app: &App, req: &Request) -> Result<Response<Body>, ApiErr
     ))
 }
 
-/// Keeps the test in the delivery log (trigger `test`), with its alert. The test already
+/// Keeps the test in the delivery log (trigger `test`), with its alert kept apart: no list,
+/// count, chart or action finds a test alert. The test already
 /// happened, so a failure to record it is logged rather than turned into an error answer.
 async fn record_test(app: &App, webhook: &Webhook, alert: alert::Alert, attempted: &Attempted) {
     let stored = StoredAlert {

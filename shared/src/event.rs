@@ -29,6 +29,13 @@ named_enum! {
         /// An alert was still triggered when its escalation delay ran out (once).
         #[strum(serialize = "alert.escalated")]
         AlertEscalated,
+        /// Someone asked to hear no more of an alert (Highlight's "ignore"): its reports
+        /// update it quietly until it is unignored or resolved.
+        #[strum(serialize = "alert.ignored")]
+        AlertIgnored,
+        /// An ignored alert was taken back: it is triggered again.
+        #[strum(serialize = "alert.unignored")]
+        AlertUnignored,
         /// `POST /webhooks/{id}/test` sent a synthetic alert.
         #[strum(serialize = "alert.test")]
         AlertTest,
@@ -76,8 +83,8 @@ mod tests {
         assert_eq!(
             EventType::names(),
             "alert.triggered, alert.acknowledged, alert.unacknowledged, alert.resolved, \
-             alert.unresolved, alert.silenced, alert.unsilenced, alert.escalated, alert.test, \
-             webhook.disabled, delivery.exhausted, webhook.recovered"
+             alert.unresolved, alert.silenced, alert.unsilenced, alert.escalated, alert.ignored, \
+             alert.unignored, alert.test, webhook.disabled, delivery.exhausted, webhook.recovered"
         );
     }
 }

@@ -19,6 +19,8 @@ use crate::{
         payload::Payload,
         queue::{DeliveryMessage, Queue, TimerMessage},
         record::{uuid_time, Trigger},
+        render::RenderError,
+        sandbox::Sandbox,
     },
     error::ApiError,
     event::EventType,
@@ -28,7 +30,10 @@ use crate::{
         alerts::{MOVES_KEPT, MOVE_IDS_KEPT},
         Move, StoredAlert,
     },
-    webhook::Webhook,
+    webhook::{
+        condition::{self, Judged},
+        Webhook,
+    },
     Store,
 };
 
@@ -81,6 +86,8 @@ pub struct Ingest<'a> {
     /// The API's base URL, which action links start with. Without it, payloads carry no
     /// links.
     pub links_base: Option<&'a str>,
+    /// Where webhooks' conditions are judged.
+    pub sandbox: &'a Sandbox,
 }
 
 fn fingerprint(input: &AlertInput) -> String {
@@ -255,8 +262,12 @@ impl Ingest<'_> {
                 .map(|w| (account_id, w.as_str()))
                 .collect();
             let webhooks = self.store.get_webhook_configs(&ids).await?;
+            // The transition's webhooks stay as fan-out chose them; a condition that could
+            // not be judged then still fails its delivery.
+            let alert_json = serde_json::to_value(&alert).map_err(internal)?;
+            let (_, unjudged) = (self.judge(webhooks.clone(), &alert, &alert_json, m)).await?;
             let deliveries = self
-                .enqueue(account_id, stored, &alert, m, &webhooks)
+                .enqueue(account_id, stored, &alert, m, &webhooks, unjudged)
                 .await?;
             let outcome = if m.transition == 1 {
                 Outcome::Created
@@ -356,8 +367,9 @@ impl Ingest<'_> {
     }
 
     /// Saves `alert` (as changed from `read`, or new) and, for a transition, makes it
-    /// (escalation is armed with the alert's `escalate_after_seconds`), arms its timer and
-    /// queues its deliveries. `None`: another writer changed the alert first.
+    /// (escalation is armed with the alert's `escalate_after_seconds`, or else the
+    /// account's), arms its timer and queues its deliveries. `None`: another writer
+    /// changed the alert first.
     async fn save(
         &self,
         account_id: &str,
@@ -369,25 +381,37 @@ impl Ingest<'_> {
         let transitioned = change.moved.is_some();
         let mut moves = read.map(|r| r.moves.clone()).unwrap_or_default();
         let mut webhooks = Vec::new();
+        let mut unjudged = Vec::new();
         let mut timer = None;
         if let Some((event, to, action)) = change.moved {
-            let escalate_after = alert.input.escalate_after_seconds;
+            let escalate_after = match alert.input.escalate_after_seconds {
+                // The account's default, read only when a move could arm escalation.
+                None if to == AlertState::Triggered => self
+                    .store
+                    .get_account(account_id)
+                    .await?
+                    .and_then(|a| a.escalate_after_seconds),
+                given => given,
+            };
             let (standing, armed) =
                 after_move(&alert.standing(), event, to, action, escalate_after, now);
             alert.record_move(event, standing, change.by, now);
             alert.links = self.links(account_id, &alert, now).await?;
             let alert_json = serde_json::to_value(&alert).map_err(internal)?;
-            webhooks = self
+            let matched = self
                 .store
                 .all_webhooks(account_id, |w| w.wants(&alert_json, event))
                 .await?;
-            moves.push(Move {
+            let mut made = Move {
                 transition: alert.transition,
                 event,
                 at: now,
-                webhook_ids: webhooks.iter().map(|w| w.id.clone()).collect(),
+                webhook_ids: Vec::new(),
                 report_id: change.report_id.clone(),
-            });
+            };
+            (webhooks, unjudged) = self.judge(matched, &alert, &alert_json, &made).await?;
+            made.webhook_ids = webhooks.iter().map(|w| w.id.clone()).collect();
+            moves.push(made);
             let ids = |moves: &[Move]| moves.iter().map(|m| m.webhook_ids.len()).sum::<usize>();
             while moves.len() > 1 && (moves.len() > MOVES_KEPT || ids(&moves) > MOVE_IDS_KEPT) {
                 moves.remove(0);
@@ -428,7 +452,7 @@ impl Ingest<'_> {
         }
         let deliveries = match stored.moves.last().filter(|_| transitioned) {
             Some(m) => {
-                self.enqueue(account_id, &stored, &stored.alert, m, &webhooks)
+                self.enqueue(account_id, &stored, &stored.alert, m, &webhooks, unjudged)
                     .await?
             }
             None => 0,
@@ -478,6 +502,48 @@ impl Ingest<'_> {
         Ok(Some(Links { expires_at, urls }))
     }
 
+    /// The webhooks of `matched` whose condition passes for transition `m` of `alert`
+    /// (see [`crate::webhook::condition`]), and the errors of those whose condition could
+    /// not be judged (they are kept: their delivery fails with it), by webhook id.
+    async fn judge(
+        &self,
+        matched: Vec<Webhook>,
+        alert: &Alert,
+        alert_json: &serde_json::Value,
+        m: &Move,
+    ) -> Result<(Vec<Webhook>, Vec<(String, RenderError)>), ApiError> {
+        if matched.iter().all(|w| w.settings.condition.is_none()) {
+            return Ok((matched, Vec::new()));
+        }
+        let entry = alert.timeline.iter().find(|t| t.transition == m.transition);
+        let judged: Vec<Judged> = (matched.iter())
+            .map(|webhook| Judged {
+                webhook,
+                payload: serde_json::to_value(Payload::new(
+                    m.event, alert_json, entry, webhook, m.at,
+                ))
+                .unwrap_or_default(),
+                delivery_id: m.delivery_id(&alert.id, &webhook.id),
+            })
+            .collect();
+        let verdicts = condition::judge(&judged, self.sandbox)
+            .await
+            .map_err(internal)?;
+        let mut unjudged = Vec::new();
+        let mut kept = Vec::new();
+        for (webhook, verdict) in matched.into_iter().zip(verdicts) {
+            match verdict {
+                Ok(true) => kept.push(webhook),
+                Ok(false) => {}
+                Err(error) => {
+                    unjudged.push((webhook.id.clone(), RenderError::new("condition", error)));
+                    kept.push(webhook);
+                }
+            }
+        }
+        Ok((kept, unjudged))
+    }
+
     /// Queues the deliveries of transition `m` (the alert as it left it: `alert`), each
     /// behind the delivery of the alert's previous transition to the same webhook.
     async fn enqueue(
@@ -487,6 +553,7 @@ impl Ingest<'_> {
         alert: &Alert,
         m: &Move,
         webhooks: &[Webhook],
+        mut unjudged: Vec<(String, RenderError)>,
     ) -> Result<u32, ApiError> {
         let alert_json = serde_json::to_value(alert).map_err(internal)?;
         let entry = alert.timeline.iter().find(|t| t.transition == m.transition);
@@ -508,6 +575,8 @@ impl Ingest<'_> {
                     transition: Some(m.transition),
                     waits_for: stored.previous_delivery(id, m.transition),
                     out_of_order: false,
+                    condition_error: (unjudged.iter().position(|(w, _)| w == id))
+                        .map(|at| unjudged.swap_remove(at).1),
                 })
             })
             .collect();

@@ -239,6 +239,13 @@ def main():
         clean(page, "an acknowledged alert")
         assert page.locator(".badge.acknowledged").count() >= 1, page.locator("main").inner_text()
         page.screenshot(path=str(SHOTS / "alert.png"), full_page=True)
+        # Highlight's ignore, and back.
+        submit(page, "button:has-text('ignore')")
+        clean(page, "an ignored alert")
+        assert page.locator(".badge.ignored").count() >= 1, page.locator("main").inner_text()
+        submit(page, "button:has-text('unignore')")
+        clean(page, "an unignored alert")
+        assert page.locator(".badge.triggered").count() >= 1, page.locator("main").inner_text()
 
         # The template editor: preview a draft, test a filter, then save.
         go(page, f"/portal/webhooks/{webhook_id}/edit")
@@ -252,7 +259,16 @@ def main():
         page.fill("#template", "{{ alert.title ")
         submit(page, "button[value=preview]")
         assert "Template Warning" in page.content() or "template" in page.locator("p.error").inner_text()
+        # A condition is its own check, and a bad one is refused beside its field.
         page.fill("#template", "{{ alert.title }}")
+        page.fill("#condition", "{{ alert.severity == 'nothing' }}")
+        submit(page, "button[value=filter]")
+        assert "Would not be sent" in page.content()
+        assert page.locator("dl.fields dt:has-text('condition') + dd .error").count() == 1, page.content()
+        page.fill("#condition", "alert.severity ==")
+        submit(page, "button[value=save]")
+        assert page.locator("span.error").filter(has_text="syntax").count() >= 1, page.locator("main").inner_text()
+        page.fill("#condition", "")
         page.fill("#filter", "")
         page.screenshot(path=str(SHOTS / "editor.png"), full_page=True)
         submit(page, "button[value=save]")

@@ -310,7 +310,7 @@ async fn validation_errors_name_every_field_and_store_nothing() {
             vec!["events[0]"],
         ),
         (
-            json!({"name": "n", "url": "https://e.com", "http_method": "GET"}),
+            json!({"name": "n", "url": "https://e.com", "http_method": "TRACE"}),
             vec!["http_method"],
         ),
         (

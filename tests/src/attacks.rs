@@ -10,7 +10,7 @@ use hookline_shared::{
     alert::{lifecycle::Actor, AlertInput},
     auth::Scope,
     delivery::{
-        sandbox::{Job, RENDER_TIME},
+        sandbox::{Job, Piece, RENDER_TIME},
         signing::generate_secret,
     },
     ingest::Ingest,
@@ -241,7 +241,7 @@ async fn operational_events_show_readers_no_webhook_url() {
 /// Runs one template in the sandbox (the deliver binary's child) over a realistic context.
 async fn sandboxed(source: &str) -> hookline_shared::delivery::sandbox::Answer {
     let job = Job {
-        templates: vec![source.to_string()],
+        pieces: vec![Piece::text(source)],
         context: json!({
             "alert": {"message": "disk full on web-01", "labels": {"team": "ops"},
                       "data": {"blob": "x".repeat(60 * 1024)}},
@@ -603,6 +603,7 @@ async fn a_bad_template_fails_alone_in_its_batch() {
         queue,
         settings: &app.settings.delivery,
         links_base: None,
+        sandbox: &app.attempter.sandbox,
     };
     // Account A's webhook holds a template the engine would materialise 2^33 items for;
     // account B's three are ordinary.

@@ -41,6 +41,7 @@ async fn account(store: &Store, quota: u32) -> String {
             webhook_quota: Some(quota),
             link_key: None,
             sessions_ended_at: None,
+            escalate_after_seconds: None,
         })
         .await
         .unwrap();
@@ -107,6 +108,7 @@ async fn one_alert_to_1000_webhooks_takes_100_sqs_calls() {
         queue: &queue,
         settings: &config("1s", "5d").delivery,
         links_base: Some("https://hookline.example.com"),
+        sandbox: &sandbox(),
     };
     let input = AlertInput::parse(&json!({"type": "t", "message": "to everyone"})).unwrap();
     let accepted = ingest
@@ -130,6 +132,7 @@ async fn deliveries_that_could_not_be_queued_are_never_claimed() {
         queue: &broken,
         settings: &config("1s", "5d").delivery,
         links_base: Some("https://hookline.example.com"),
+        sandbox: &sandbox(),
     };
     let input = AlertInput::parse(&json!({"type": "t", "message": "m"})).unwrap();
     match ingest
@@ -150,6 +153,7 @@ async fn deliveries_that_could_not_be_queued_are_never_claimed() {
         queue: &queue,
         settings: &config("1s", "5d").delivery,
         links_base: Some("https://hookline.example.com"),
+        sandbox: &sandbox(),
     };
     assert_eq!(
         ingest
@@ -176,6 +180,7 @@ fn message(w: &Webhook, attempt: u32) -> DeliveryMessage {
         transition: None,
         waits_for: None,
         out_of_order: false,
+        condition_error: None,
     }
 }
 

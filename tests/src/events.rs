@@ -154,6 +154,7 @@ impl Fixtures {
                 secret: "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8".into(),
             }),
             sessions_ended_at: None,
+            escalate_after_seconds: None,
         };
         match store.create_account(&account_record).await {
             Ok(()) | Err(StoreError::AlreadyExists) => {}

@@ -43,16 +43,24 @@ fn alert(input: Value, event: EventType) -> Alert {
     let mut alert = Alert::new("019ab3c4-5d6e-7f80-9a1b-2c3d4e5f6a7b".into(), input, at());
     let standing = Standing {
         state: state_after(event),
+        silenced_until: (event == EventType::AlertSilenced)
+            .then(|| at() + chrono::Duration::hours(1)),
         ..alert.standing()
     };
     alert.record_move(event, standing, Actor::Queue, at());
     let base = "https://hookline.example.com/links/";
     alert.links = Some(Links {
         expires_at: at(),
-        urls: ["acknowledge", "resolve", "silence_1h", "silence_24h"]
-            .iter()
-            .map(|a| (a.to_string(), format!("{base}{a}-token")))
-            .collect(),
+        urls: [
+            "acknowledge",
+            "resolve",
+            "silence_1h",
+            "silence_24h",
+            "ignore",
+        ]
+        .iter()
+        .map(|a| (a.to_string(), format!("{base}{a}-token")))
+        .collect(),
     });
     alert
 }
@@ -178,7 +186,7 @@ fn pagerduty_events_v2_fields_limits_and_actions() {
             let sent = body(&hook, &a, event);
             let action = match event {
                 EventType::AlertAcknowledged => "acknowledge",
-                EventType::AlertResolved => "resolve",
+                EventType::AlertResolved | EventType::AlertIgnored => "resolve",
                 _ => "trigger",
             };
             assert_eq!(sent["event_action"], action, "{event}");
@@ -229,6 +237,15 @@ fn pagerduty_events_v2_fields_limits_and_actions() {
         EventType::AlertEscalated,
     );
     assert_eq!(escalated["payload"]["severity"], "critical");
+    // The key belongs in `secrets`, which wins over one left in `metadata`.
+    let mut moved = hook.clone();
+    (moved.settings.secrets).insert(
+        "routing_key".into(),
+        "Rsecrets0000000000000000000000000".into(),
+    );
+    let a = alert(inputs()[0].clone(), EventType::AlertTriggered);
+    let sent = body(&moved, &a, EventType::AlertTriggered);
+    assert_eq!(sent["routing_key"], "Rsecrets0000000000000000000000000");
     // Without its routing key the format cannot be sent: a render error, not a bad request.
     let mut bare = hook.clone();
     bare.settings.metadata.0.clear();
@@ -403,26 +420,74 @@ fn google_chat_is_a_card_with_link_buttons() {
     assert!(paragraph.as_str().unwrap().starts_with("&lt;b&gt;"));
 }
 
+/// Opsgenie's Alert API: create at the webhook's URL; every other event at its alias's
+/// action path, with `{user, source, note}` (and snooze's `endTime`).
 #[test]
-fn opsgenie_create_alert_fields_and_limits() {
-    let hook = webhook("opsgenie", json!({}));
+fn opsgenie_sends_every_event_where_its_alert_api_takes_it() {
+    let mut hook = webhook("opsgenie", json!({}));
+    hook.settings.url = "https://api.opsgenie.com/v2/alerts".into();
     for input in inputs() {
         for event in every_event()
             .into_iter()
             .filter(|e| Format::Opsgenie.carries(*e))
         {
-            let sent = body(&hook, &alert(input.clone(), event), event);
-            assert!((1..=130).contains(&chars(&sent["message"])));
-            assert!(chars(&sent["alias"]) <= 512);
-            assert!(chars(&sent["description"]) <= 15000);
-            let tags = sent["tags"].as_array().unwrap();
-            assert!(tags.len() <= 20 && tags.iter().all(|t| chars(t) <= 50));
-            assert!(["P1", "P2", "P3", "P4", "P5"].contains(&sent["priority"].as_str().unwrap()));
-            assert!(sent["details"]
-                .as_object()
-                .unwrap()
-                .values()
-                .all(Value::is_string));
+            let a = alert(input.clone(), event);
+            let out = rendered(&hook, &a, event).unwrap_or_else(|e| panic!("{e}"));
+            let sent: Value = serde_json::from_slice(&out.body).unwrap();
+            let alias = a.input.dedup_key.as_deref().unwrap_or(&a.id);
+            let action = match event {
+                EventType::AlertAcknowledged => Some("acknowledge"),
+                EventType::AlertUnacknowledged => Some("unacknowledge"),
+                EventType::AlertResolved | EventType::AlertIgnored => Some("close"),
+                EventType::AlertSilenced => Some("snooze"),
+                EventType::AlertUnsilenced | EventType::AlertEscalated => Some("notes"),
+                _ => None,
+            };
+            let Some(action) = action else {
+                assert_eq!(out.url, hook.settings.url, "{event}");
+                assert!((1..=130).contains(&chars(&sent["message"])));
+                assert!(alias.starts_with(sent["alias"].as_str().unwrap()));
+                assert!(chars(&sent["alias"]) <= 512);
+                assert!(chars(&sent["description"]) <= 15000);
+                let tags = sent["tags"].as_array().unwrap();
+                assert!(tags.len() <= 20 && tags.iter().all(|t| chars(t) <= 50));
+                assert!(
+                    ["P1", "P2", "P3", "P4", "P5"].contains(&sent["priority"].as_str().unwrap())
+                );
+                assert!(sent["details"]
+                    .as_object()
+                    .unwrap()
+                    .values()
+                    .all(Value::is_string));
+                continue;
+            };
+            let path = reqwest::Url::parse(&out.url).unwrap();
+            let segments: Vec<&str> = path.path_segments().unwrap().collect();
+            assert_eq!(segments.len(), 4, "{event}: {}", out.url);
+            assert_eq!(&segments[..2], ["v2", "alerts"]);
+            // The alias is one segment, whatever it holds (truncated to Opsgenie's 512).
+            let decoded = percent_encoding::percent_decode_str(segments[2])
+                .decode_utf8()
+                .unwrap();
+            assert!(
+                !decoded.is_empty() && alias.starts_with(&*decoded),
+                "{event}: {decoded}"
+            );
+            assert_eq!(
+                (segments[3], path.query()),
+                (action, Some("identifierType=alias")),
+                "{event}"
+            );
+            assert!(chars(&sent["note"]) <= 25000 && chars(&sent["user"]) <= 100);
+            assert_eq!(sent["source"], "Hookline");
+            let mut keys: Vec<&String> = sent.as_object().unwrap().keys().collect();
+            keys.sort();
+            if event == EventType::AlertSilenced {
+                assert_eq!(keys, ["endTime", "note", "source", "user"]);
+                assert!(is_time(&sent["endTime"]), "{sent}");
+            } else {
+                assert_eq!(keys, ["note", "source", "user"], "{event}");
+            }
         }
     }
 }
@@ -480,15 +545,35 @@ fn boxwatch_is_the_seed_payload() {
             "timestamp": "2026-11-23T10:00:00Z",
             "alert": {"type": "cpu_high", "message": "CPU usage at 92% (threshold: 80%)"},
             "server": {"id": 12, "hostname": "web-01.prod", "ip": "10.0.1.5", "group": "Production"},
-            "account": {"id": "acct", "email": "ops@example.com"}
+            "account": {"email": "ops@example.com"}
         })
     );
-    for input in inputs() {
-        for event in every_event() {
-            let sent = body(&hook, &alert(input.clone(), event), event);
-            assert_eq!(sent["event"], event.as_str());
-            for key in ["id", "hostname", "ip", "group"] {
-                assert!(!sent["server"][key].is_null(), "{key}");
+    // The seed's own example, as its documentation prints it: every delivery has exactly
+    // its keys, each of the same JSON type.
+    let seed = json!({
+        "event": "alert.triggered",
+        "timestamp": "2026-05-24T18:42:11Z",
+        "alert": {"type": "cpu_high", "message": "CPU usage at 92% (threshold: 80%)"},
+        "server": {"id": 12, "hostname": "web-01.prod", "ip": "10.0.1.5", "group": "Production"},
+        "account": {"email": "[email protected]"}
+    });
+    fn shape(value: &Value) -> Value {
+        match value {
+            Value::Object(map) => map.iter().map(|(k, v)| (k.clone(), shape(v))).collect(),
+            Value::Null => json!("null"),
+            Value::Bool(_) => json!("boolean"),
+            Value::Number(_) => json!("number"),
+            Value::String(_) => json!("string"),
+            Value::Array(_) => json!("array"),
+        }
+    }
+    let bare = webhook("boxwatch", json!({}));
+    for hook in [&hook, &bare] {
+        for input in inputs() {
+            for event in every_event() {
+                let sent = body(hook, &alert(input.clone(), event), event);
+                assert_eq!(sent["event"], event.as_str());
+                assert_eq!(shape(&sent), shape(&seed), "{event}: {sent}");
             }
         }
     }

@@ -27,4 +27,6 @@ mod payloads;
 #[cfg(test)]
 mod security;
 #[cfg(test)]
+mod seeds;
+#[cfg(test)]
 mod support;

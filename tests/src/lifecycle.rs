@@ -540,6 +540,7 @@ async fn action_links_act_on_post_only_and_refuse_anything_not_signed_for_them()
         [
             "acknowledge",
             "expires_at",
+            "ignore",
             "resolve",
             "silence_1h",
             "silence_24h"

@@ -93,7 +93,7 @@ async fn templates_are_checked_at_save_with_line_and_column() {
             "template",
         ),
         (json!({"format": "carrier_pigeon"}), "format"),
-        (json!({"format": "pagerduty"}), "metadata.routing_key"),
+        (json!({"format": "pagerduty"}), "secrets.routing_key"),
         (json!({"content_type": "not a type"}), "content_type"),
         (json!({"headers": {"X-T": "{{ nope("}}), "headers.X-T"),
         (
@@ -386,7 +386,7 @@ async fn preview_is_what_is_then_delivered_byte_for_byte() {
     )
     .unwrap();
     assert!(
-        text.ends_with("#1 alert.triggered acknowledge,resolve,silence_1h,silence_24h"),
+        text.ends_with("#1 alert.triggered acknowledge,resolve,silence_1h,silence_24h,ignore"),
         "{text}"
     );
 

@@ -235,6 +235,7 @@ mod tests {
 
     fn sample(at: DateTime<Utc>, ms: u64, state: DeliveryState) -> AttemptSample {
         AttemptSample {
+            trigger: None,
             timestamp: at,
             duration_ms: ms,
             state,

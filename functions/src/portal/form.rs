@@ -66,6 +66,8 @@ pub struct WebhookFields {
     pub template: String,
     pub content_type: String,
     pub filter: String,
+    pub condition: String,
+    pub secrets: String,
 }
 
 fn pretty(value: &Value) -> String {
@@ -97,15 +99,17 @@ impl WebhookFields {
                 })
                 .unwrap_or_default()
         };
-        let headers = view["headers"]
-            .as_object()
-            .map(|h| {
-                h.iter()
-                    .map(|(k, v)| format!("{k}: {}", v.as_str().unwrap_or(MASK)))
-                    .collect::<Vec<_>>()
-                    .join("\n")
-            })
-            .unwrap_or_default();
+        let lines = |k: &str| {
+            view[k]
+                .as_object()
+                .map(|h| {
+                    h.iter()
+                        .map(|(k, v)| format!("{k}: {}", v.as_str().unwrap_or(MASK)))
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                })
+                .unwrap_or_default()
+        };
         Self {
             name: text("name"),
             url: text("url"),
@@ -113,7 +117,9 @@ impl WebhookFields {
             alert_types: list("alert_types").join(", "),
             events: list("events"),
             http_method: text("http_method"),
-            headers,
+            headers: lines("headers"),
+            secrets: lines("secrets"),
+            condition: text("condition"),
             basic_auth_username: view["basic_auth"]["username"]
                 .as_str()
                 .unwrap_or_default()
@@ -146,6 +152,8 @@ impl WebhookFields {
             template: form.get("template").unwrap_or("").replace("\r\n", "\n"),
             content_type: form.text("content_type").into(),
             filter: form.text("filter").into(),
+            condition: form.get("condition").unwrap_or("").replace("\r\n", "\n"),
+            secrets: form.get("secrets").unwrap_or("").replace("\r\n", "\n"),
         }
     }
 }
@@ -163,16 +171,21 @@ fn json_field(field: &str, raw: &str, errors: &mut Vec<FieldError>) -> Option<Va
     }
 }
 
-/// `Name: value` lines into a header map. `None`: the headers were left as shown (every
-/// value still masked), so they are not sent and stay as stored.
-fn headers(raw: &str, errors: &mut Vec<FieldError>) -> Option<Map<String, Value>> {
+/// `Name: value` lines into the map of write-only values `field` (`headers`, `secrets`).
+/// `None`: they were left as shown (every value still masked), so they are not sent and
+/// stay as stored.
+fn write_only_lines(
+    field: &str,
+    raw: &str,
+    errors: &mut Vec<FieldError>,
+) -> Option<Map<String, Value>> {
     let mut map = Map::new();
     let mut masked = 0;
     let lines: Vec<&str> = raw.lines().filter(|l| !l.trim().is_empty()).collect();
     for (i, line) in lines.iter().enumerate() {
         let Some((name, value)) = line.split_once(':') else {
             errors.push(FieldError::new(
-                "headers",
+                field,
                 format!("line {} must be `Name: value`", i + 1),
             ));
             continue;
@@ -188,8 +201,8 @@ fn headers(raw: &str, errors: &mut Vec<FieldError>) -> Option<Map<String, Value>
     }
     if masked > 0 {
         errors.push(FieldError::new(
-            "headers",
-            "values are write-only: when changing headers, type every value again",
+            field,
+            format!("values are write-only: when changing {field}, type every value again"),
         ));
     }
     Some(map)
@@ -215,10 +228,12 @@ pub fn webhook_body(form: &Form, existing: Option<&Value>) -> Result<Value, Vec<
     if !f.http_method.is_empty() {
         body.insert("http_method".into(), json!(f.http_method));
     }
-    if let Some(h) = headers(&f.headers, &mut errors) {
-        body.insert("headers".into(), Value::Object(h));
-    } else if existing.is_none() {
-        body.insert("headers".into(), json!({}));
+    for (field, raw) in [("headers", &f.headers), ("secrets", &f.secrets)] {
+        if let Some(values) = write_only_lines(field, raw, &mut errors) {
+            body.insert(field.into(), Value::Object(values));
+        } else if existing.is_none() {
+            body.insert(field.into(), json!({}));
+        }
     }
     let password = form.get("basic_auth_password").unwrap_or("");
     let had = existing.is_some_and(|e| !e["basic_auth"].is_null());
@@ -256,6 +271,8 @@ pub fn webhook_body(form: &Form, existing: Option<&Value>) -> Result<Value, Vec<
     body.insert("content_type".into(), content_type.unwrap_or(Value::Null));
     let filter = json_field("filter", &f.filter, &mut errors);
     body.insert("filter".into(), filter.unwrap_or(Value::Null));
+    let condition = (!f.condition.trim().is_empty()).then(|| json!(f.condition));
+    body.insert("condition".into(), condition.unwrap_or(Value::Null));
     if errors.is_empty() {
         Ok(Value::Object(body))
     } else {

@@ -4,8 +4,10 @@
 use chrono::{DateTime, Utc};
 use futures::future::join_all;
 use hookline_shared::{
+    alert::lifecycle::{ActionName, AlertState},
     delivery::{format::Format, record::DeliveryState},
     event::EventType,
+    webhook::HttpMethod,
 };
 use lambda_http::{
     http::{Method, StatusCode},
@@ -320,11 +322,16 @@ fn field_list(w: &Value) -> Markup {
                 Some(h) if !h.is_empty() => { (h.keys().cloned().collect::<Vec<_>>().join(", ")) " (values hidden)" },
                 _ => span.muted { "none" },
             } }
+            dt { "Secrets" } dd { @match w["secrets"].as_object() {
+                Some(h) if !h.is_empty() => { (h.keys().cloned().collect::<Vec<_>>().join(", ")) " (values hidden)" },
+                _ => span.muted { "none" },
+            } }
             dt { "Basic auth" } dd { @match w["basic_auth"]["username"].as_str() {
                 Some(u) => { (u) " (password hidden)" },
                 None => span.muted { "none" },
             } }
             dt { "Filter" } dd { @if w["filter"].is_null() { span.muted { "none" } } @else { code { (w["filter"].to_string()) } } }
+            dt { "Condition" } dd { @match w["condition"].as_str() { Some(c) => code { (c) }, None => span.muted { "none" } } }
             dt { "Metadata" } dd { code { (w["metadata"].to_string()) } }
             dt { "Created" } dd { (when(&w["created_at"])) }
         }
@@ -452,11 +459,13 @@ pub async fn webhook_form(
                     label for="name" { "Name" } (err("name"))
                     input #name name="name" value=(fields.name) required;
                     label for="url" { "URL" } (err("url"))
-                    input #url name="url" type="url" value=(fields.url) required;
+                    // Text, not `url`: a URL template's `{{ }}` is no URL yet.
+                    input #url name="url" type="text" inputmode="url" value=(fields.url) required;
+                    p.hint { "The path and query may be a template: " code { "https://api.example.com/incidents/{{ alert.id }}/ack" } }
                     label.check { input type="checkbox" name="enabled" checked[fields.enabled]; " Enabled" } (err("enabled"))
                     label for="http_method" { "Method" } (err("http_method"))
                     select #http_method name="http_method" {
-                        @for m in ["POST", "PUT", "PATCH"] { option value=(m) selected[fields.http_method == m] { (m) } }
+                        @for m in HttpMethod::VARIANTS.iter().map(|m| m.as_str()) { option value=(m) selected[fields.http_method == m] { (m) } }
                     }
                     label for="alert_types" { "Alert types (comma separated; empty: all)" } (err("alert_types"))
                     input #alert_types name="alert_types" value=(fields.alert_types);
@@ -468,6 +477,8 @@ pub async fn webhook_form(
                     }
                     label for="headers" { "Headers (one `Name: value` per line; values are write-only)" } (err("headers"))
                     textarea #headers name="headers" rows="3" { (fields.headers) }
+                    label for="secrets" { "Secrets for templates and formats, as webhook.secrets.NAME (one `NAME: value` per line; values are write-only)" } (err("secrets"))
+                    textarea #secrets name="secrets" rows="2" { (fields.secrets) }
                     label for="basic_auth_username" { "Basic auth user name" } (err("basic_auth"))
                     input #basic_auth_username name="basic_auth_username" value=(fields.basic_auth_username) autocomplete="off";
                     label for="basic_auth_password" { "Basic auth password (leave empty to keep)" }
@@ -484,6 +495,8 @@ pub async fn webhook_form(
                     input #content_type name="content_type" value=(fields.content_type);
                     label for="filter" { "Content filter (JSON)" } (err("filter"))
                     textarea #filter.code name="filter" rows="4" { (fields.filter) }
+                    label for="condition" { "Condition (a Jinja expression; with a filter, both must pass)" } (err("condition"))
+                    textarea #condition.code name="condition" rows="2" { (fields.condition) }
                     @if existing.is_some() {
                         label for="alert_id" { "Alert to preview or test with (id; empty: the test alert)" }
                         input #alert_id name="alert_id" value="";
@@ -503,6 +516,7 @@ pub async fn webhook_form(
                             p { "Event " code { (body["event"].as_str().unwrap_or_default()) } ", delivery "
                                 code { (body["delivery_id"].as_str().unwrap_or_default()) }
                                 @if body["matches"] == json!(false) { " · " span.error { "fan-out would not send this alert to this webhook" } } }
+                            @if let Some(e) = body["condition_error"].as_str() { p.error role="alert" { (e) } }
                             (request_view(&body["request"]))
                         } @else {
                             p.error role="alert" { (body["error"]["message"].as_str().unwrap_or("the preview failed")) }
@@ -515,6 +529,7 @@ pub async fn webhook_form(
                             dl.fields { @for (k, v) in body["checks"].as_object().into_iter().flatten() {
                                 dt { (k) } dd { @if v == &json!(true) { "passes" } @else { span.error { "fails" } } }
                             } }
+                            @if let Some(e) = body["condition_error"].as_str() { p.error role="alert" { (e) } }
                         } @else {
                             p.error role="alert" { (body["error"]["message"].as_str().unwrap_or("the test failed")) }
                         }
@@ -527,7 +542,7 @@ pub async fn webhook_form(
 }
 
 /// The form's fields: errors of other fields are shown above the form.
-const FORM_FIELDS: [&str; 13] = [
+const FORM_FIELDS: [&str; 15] = [
     "name",
     "url",
     "enabled",
@@ -535,6 +550,8 @@ const FORM_FIELDS: [&str; 13] = [
     "alert_types",
     "events",
     "headers",
+    "secrets",
+    "condition",
     "basic_auth",
     "metadata",
     "format",
@@ -631,6 +648,7 @@ async fn trial(
         body.insert("format".into(), json!(draft.format));
         body.insert("template".into(), text_or_null(&draft.template));
         body.insert("content_type".into(), text_or_null(&draft.content_type));
+        body.insert("condition".into(), text_or_null(&draft.condition));
         let body = Value::Object(body);
         let (s, v) = call_on(
             ctx,
@@ -657,6 +675,7 @@ async fn trial(
             }
         }
     }
+    body.insert("condition".into(), text_or_null(&draft.condition));
     let body = Value::Object(body);
     let (s, v) = call_on(
         ctx,
@@ -1046,15 +1065,15 @@ pub async fn alerts(ctx: &Ctx<'_>) -> Result<Page> {
     ))
 }
 
-/// The actions that apply in each state (the lifecycle table decides; these are offered).
-fn actions_for(state: &str) -> &'static [&'static str] {
-    match state {
-        "triggered" => &["acknowledge", "resolve", "silence"],
-        "acknowledged" => &["unacknowledge", "resolve", "silence"],
-        "silenced" => &["unsilence", "resolve"],
-        "resolved" => &["unresolve"],
-        _ => &[],
-    }
+/// The actions that move an alert in `state`, as the lifecycle decides (a silence is
+/// offered with its length chosen on the page).
+fn actions_for(state: &str) -> Vec<&'static str> {
+    AlertState::parse(state).map_or_else(Vec::new, |state| {
+        ActionName::moving(state, Utc::now())
+            .into_iter()
+            .map(ActionName::as_str)
+            .collect()
+    })
 }
 
 pub async fn alert(ctx: &Ctx<'_>, id: &str) -> Result<Page> {
@@ -1099,7 +1118,7 @@ fn alert_page(ctx: &Ctx<'_>, id: &str, body: &Value, note: Option<(bool, String)
                 nav.actions { @for action in actions_for(state) {
                     form.inline method="post" action=(site.path(&format!("/alerts/{id}/{action}"))) {
                         (csrf(ctx.caller))
-                        @if *action == "silence" {
+                        @if action == "silence" {
                             select name="duration_seconds" aria-label="Silence for" {
                                 option value="3600" { "1 hour" } option value="14400" { "4 hours" } option value="86400" { "1 day" }
                             }
@@ -1134,13 +1153,7 @@ fn alert_page(ctx: &Ctx<'_>, id: &str, body: &Value, note: Option<(bool, String)
 }
 
 pub async fn act(ctx: &Ctx<'_>, id: &str, action: &str, form: &Form) -> Result<Page> {
-    if !actions_for("triggered")
-        .iter()
-        .chain(actions_for("acknowledged"))
-        .chain(actions_for("silenced"))
-        .chain(actions_for("resolved"))
-        .any(|a| *a == action)
-    {
+    if ActionName::parse(action).is_none() {
         return Err(PageError::Api(
             StatusCode::NOT_FOUND,
             json!({"error": {"message": "no such action"}}),

@@ -1,12 +1,14 @@
 //! Prometheus Alertmanager's webhook payload, version 4: one Hookline alert per alert in
 //! it, keyed by the alert's `fingerprint` (its label set), so a group re-sent notifies
-//! nothing new and a resolved alert resolves the alert of the same fingerprint.
+//! nothing new and a resolved alert resolves the alert of the same fingerprint. An
+//! annotation or label `hookline_escalate_after` (`900`, `15m`) sets the alert's
+//! escalation delay.
 
 use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
 
-use super::{AlertInput, AlertStatus, Severity};
+use super::{escalate_after, AlertInput, AlertStatus, Severity, ESCALATE_AFTER_LABEL};
 use crate::error::{ApiError, FieldError};
 
 /// Turns each alert of the payload into a Hookline alert, naming every fault.
@@ -129,6 +131,13 @@ fn convert(
     }
     if let Some(started) = obj.get("startsAt").and_then(Value::as_str) {
         candidate["started_at"] = started.into();
+    }
+    // The annotation, or else the label; without either, the account's default applies.
+    if let Some(after) =
+        (annotations.get(ESCALATE_AFTER_LABEL)).or_else(|| labels.get(ESCALATE_AFTER_LABEL))
+    {
+        let seconds = escalate_after(after).map_err(|e| format!("{ESCALATE_AFTER_LABEL}: {e}"))?;
+        candidate["escalate_after_seconds"] = seconds.into();
     }
     if candidate["source"]["id"].is_null() {
         candidate["source"].as_object_mut().map(|s| s.remove("id"));

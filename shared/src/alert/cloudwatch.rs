@@ -1,10 +1,11 @@
 //! EventBridge's `CloudWatch Alarm State Change`: ALARM fires, OK resolves. The alarm's
 //! ARN is the alert's key, so ALARM, OK, ALARM is one alert: triggered, resolved, reopened.
+//! `hookline_escalate_after=15m` in the alarm's description sets its escalation delay.
 
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
-use super::{AlertInput, AlertStatus};
+use super::{escalate_after, AlertInput, AlertStatus, ESCALATE_AFTER_LABEL};
 
 /// The alert for an alarm state change; `None` for states that raise nothing
 /// (INSUFFICIENT_DATA).
@@ -59,6 +60,11 @@ pub fn convert(event: &Value) -> Result<Option<AlertInput>, String> {
         .filter(|d| !d.is_empty())
     {
         candidate["data"]["description"] = description.into();
+        if let Some(after) = escalate_after_in(description) {
+            let seconds =
+                escalate_after(after).map_err(|e| format!("{ESCALATE_AFTER_LABEL}: {e}"))?;
+            candidate["escalate_after_seconds"] = seconds.into();
+        }
     }
     if let Some(ts) = state.get("timestamp").and_then(Value::as_str) {
         // CloudWatch writes `2026-11-23T09:20:01.193+0000`, not quite RFC 3339.
@@ -81,6 +87,18 @@ pub fn convert(event: &Value) -> Result<Option<AlertInput>, String> {
                 .collect::<Vec<_>>()
                 .join("; ")
         })
+}
+
+/// `hookline_escalate_after=15m` (or `: 15m`) in an alarm's description: CloudWatch's
+/// events carry no tags, and the description is the alarm's own free text.
+fn escalate_after_in(description: &str) -> Option<&str> {
+    let at = description.find(ESCALATE_AFTER_LABEL)? + ESCALATE_AFTER_LABEL.len();
+    let rest = description[at..].trim_start();
+    let rest = rest.strip_prefix(['=', ':'])?.trim_start();
+    let end = rest
+        .find(|c: char| c.is_whitespace() || c == ',' || c == ';')
+        .unwrap_or(rest.len());
+    Some(&rest[..end])
 }
 
 /// The idempotency key of an event: EventBridge delivers at least once, and the same

@@ -1,19 +1,24 @@
 //! The alert's lifecycle as pure decisions: which action applies in which state, what it
 //! leads to, and which timers it arms. Nothing here reads the store or the clock.
 //!
-//! | action | triggered | acknowledged | silenced | resolved |
-//! |---|---|---|---|---|
-//! | acknowledge | acknowledged | unchanged | acknowledged | 409 |
-//! | unacknowledge | unchanged | triggered | 409 | 409 |
-//! | resolve (and a resolved report) | resolved | resolved | resolved | unchanged |
-//! | unresolve (and a firing report) | unchanged | 409 (report: unchanged) | 409 (report: unchanged) | triggered |
-//! | silence | silenced | silenced | silenced (new `until`) or unchanged | 409 |
-//! | unsilence | unchanged | 409 | triggered | 409 |
-//! | escalation timer | escalated, once | ignored | ignored | ignored |
-//! | silence timer | ignored | ignored | triggered, if its `until` is the silence's | ignored |
+//! | action | triggered | acknowledged | silenced | ignored | resolved |
+//! |---|---|---|---|---|---|
+//! | acknowledge | acknowledged | unchanged | acknowledged | 409 | 409 |
+//! | unacknowledge | unchanged | triggered | 409 | 409 | 409 |
+//! | resolve | resolved | resolved | resolved | resolved | unchanged |
+//! | a resolved report | resolved | resolved | resolved | unchanged (updated, no one told) | unchanged |
+//! | unresolve (and a firing report) | unchanged | 409 (report: unchanged) | 409 (report: unchanged) | 409 (report: unchanged, no one told) | triggered |
+//! | silence | silenced | silenced | silenced (new `until`) or unchanged | 409 | 409 |
+//! | unsilence | unchanged | 409 | triggered | 409 | 409 |
+//! | ignore | ignored | ignored | ignored | unchanged | 409 |
+//! | unignore | unchanged | 409 | 409 | triggered | 409 |
+//! | escalation timer | escalated, once | dropped | dropped | dropped | dropped |
+//! | silence timer | dropped | dropped | triggered, if its `until` is the silence's | dropped | dropped |
 //!
 //! "Unchanged" means the alert is already where the action leads: nothing is written or
-//! sent, and the answer says so.
+//! sent, and the answer says so. Ignored is Highlight's "stop telling me about this": the
+//! alert stays open, its reports update it without telling anyone or reopening it, and it
+//! does not escalate, until someone unignores or resolves it.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -30,13 +35,14 @@ named_enum! {
         Triggered,
         Acknowledged,
         Silenced,
+        Ignored,
         Resolved,
     }
 }
 
 impl AlertState {
-    /// Triggered, acknowledged and silenced alerts are open: a report of their key
-    /// updates them.
+    /// Triggered, acknowledged, silenced and ignored alerts are open: a report of their
+    /// key updates them.
     pub fn is_open(self) -> bool {
         self != Self::Resolved
     }
@@ -52,6 +58,41 @@ named_enum! {
         Unresolve,
         Silence,
         Unsilence,
+        Ignore,
+        Unignore,
+    }
+}
+
+impl ActionName {
+    /// The action of this name; a silence lasts `until`.
+    pub fn action(self, until: DateTime<Utc>) -> Action {
+        match self {
+            Self::Acknowledge => Action::Acknowledge,
+            Self::Unacknowledge => Action::Unacknowledge,
+            Self::Resolve => Action::Resolve,
+            Self::Unresolve => Action::Unresolve,
+            Self::Silence => Action::Silence { until },
+            Self::Unsilence => Action::Unsilence,
+            Self::Ignore => Action::Ignore,
+            Self::Unignore => Action::Unignore,
+        }
+    }
+
+    /// The actions that move an alert in `state` (a silence of any length).
+    pub fn moving(state: AlertState, now: DateTime<Utc>) -> Vec<Self> {
+        use strum::VariantArray;
+        let standing = Standing {
+            state,
+            silenced_until: None,
+            escalate_at: None,
+            escalated: false,
+        };
+        let until = now + chrono::Duration::hours(1);
+        Self::VARIANTS
+            .iter()
+            .copied()
+            .filter(|name| matches!(decide(&standing, name.action(until)), Decision::Move { .. }))
+            .collect()
     }
 }
 
@@ -66,6 +107,8 @@ pub enum Action {
         until: DateTime<Utc>,
     },
     Unsilence,
+    Ignore,
+    Unignore,
     /// A report of the alert's key that fires: an update, or a reopening.
     Fired,
     /// A report of the alert's key that resolves.
@@ -96,6 +139,8 @@ impl Action {
             Self::Silence { .. } => "silence",
             Self::Unsilence | Self::SilenceEnds { .. } => "unsilence",
             Self::Escalate { .. } => "escalate",
+            Self::Ignore => "ignore",
+            Self::Unignore => "unignore",
         }
     }
 }
@@ -137,11 +182,13 @@ pub fn state_after(event: EventType) -> AlertState {
         EventType::AlertAcknowledged => AlertState::Acknowledged,
         EventType::AlertResolved => AlertState::Resolved,
         EventType::AlertSilenced => AlertState::Silenced,
+        EventType::AlertIgnored => AlertState::Ignored,
         EventType::AlertTriggered
         | EventType::AlertUnacknowledged
         | EventType::AlertUnresolved
         | EventType::AlertUnsilenced
         | EventType::AlertEscalated
+        | EventType::AlertUnignored
         | EventType::AlertTest => AlertState::Triggered,
         // Not alert events: a preview shows the alert as it fired.
         EventType::WebhookDisabled | EventType::DeliveryExhausted | EventType::WebhookRecovered => {
@@ -169,6 +216,16 @@ pub fn decide(standing: &Standing, action: Action) -> Decision {
     let refused = |why: String| Decision::Refused(why);
     let go = |event, to| Decision::Move { event, to };
     match (action, state) {
+        // An ignored alert tells no one of its reports, and does not reopen.
+        (Action::ResolvedReport | Action::Fired, Ignored) => {
+            unchanged("the alert is ignored: the report updated it and no one was told")
+        }
+        (Action::Ignore, Triggered | Acknowledged | Silenced) => {
+            go(EventType::AlertIgnored, Ignored)
+        }
+        (Action::Ignore, Ignored) => unchanged("the alert is already ignored"),
+        (Action::Unignore, Ignored) => go(EventType::AlertUnignored, Triggered),
+        (Action::Unignore, Triggered) => unchanged("the alert is not ignored"),
         (Action::Acknowledge, Triggered | Silenced) => {
             go(EventType::AlertAcknowledged, Acknowledged)
         }
@@ -206,6 +263,7 @@ pub fn decide(standing: &Standing, action: Action) -> Decision {
             action.name(),
             match (action, state) {
                 (_, Resolved) => "; unresolve it first",
+                (_, Ignored) => "; unignore it first",
                 (Action::Unacknowledge, Silenced) => "; unsilence it instead",
                 (Action::Unsilence, Acknowledged) => "; it is acknowledged, not silenced",
                 (Action::Unresolve, _) => "; it is still open",
@@ -264,13 +322,16 @@ pub fn after_move(
     };
     let mut timer = None;
     match (event, action) {
-        (EventType::AlertTriggered | EventType::AlertUnresolved, _) => {
+        // Triggered anew: escalation is armed again.
+        (EventType::AlertTriggered | EventType::AlertUnresolved | EventType::AlertUnignored, _) => {
             next.escalated = false;
             next.escalate_at =
                 escalate_after.map(|s| now + chrono::Duration::seconds(i64::from(s)));
             timer = next.escalate_at.map(|due| Timer::Escalate { due });
         }
         (EventType::AlertEscalated, _) => next.escalated = true,
+        // Closed for escalation: no one is to hear of it.
+        (EventType::AlertIgnored, _) => next.escalate_at = None,
         (EventType::AlertSilenced, Action::Silence { until }) => {
             next.silenced_until = Some(until);
             timer = Some(Timer::SilenceEnds { until });
@@ -309,78 +370,43 @@ mod tests {
 
     #[test]
     fn the_table_of_actions_and_states() {
+        use strum::VariantArray;
         let silence = Action::Silence { until: at(7200) };
-        let rows = [
-            (
-                Action::Acknowledge,
-                [
-                    "alert.acknowledged -> acknowledged",
-                    "unchanged",
-                    "alert.acknowledged -> acknowledged",
-                    "409",
-                ],
-            ),
-            (
-                Action::Unacknowledge,
-                [
-                    "unchanged",
-                    "alert.unacknowledged -> triggered",
-                    "409",
-                    "409",
-                ],
-            ),
-            (
-                Action::Resolve,
-                [
-                    "alert.resolved -> resolved",
-                    "alert.resolved -> resolved",
-                    "alert.resolved -> resolved",
-                    "unchanged",
-                ],
-            ),
-            (
-                Action::ResolvedReport,
-                [
-                    "alert.resolved -> resolved",
-                    "alert.resolved -> resolved",
-                    "alert.resolved -> resolved",
-                    "unchanged",
-                ],
-            ),
-            (
-                Action::Unresolve,
-                ["unchanged", "409", "409", "alert.unresolved -> triggered"],
-            ),
-            (
-                Action::Fired,
-                [
-                    "unchanged",
-                    "unchanged",
-                    "unchanged",
-                    "alert.unresolved -> triggered",
-                ],
-            ),
-            (
-                silence,
-                [
-                    "alert.silenced -> silenced",
-                    "alert.silenced -> silenced",
-                    "alert.silenced -> silenced",
-                    "409",
-                ],
-            ),
-            (
-                Action::Unsilence,
-                ["unchanged", "409", "alert.unsilenced -> triggered", "409"],
-            ),
+        let mov = |event: &str, to: &str| format!("alert.{event} -> {to}");
+        let (ack, unack) = (
+            mov("acknowledged", "acknowledged"),
+            mov("unacknowledged", "triggered"),
+        );
+        let (res, unres) = (mov("resolved", "resolved"), mov("unresolved", "triggered"));
+        let (sil, unsil) = (mov("silenced", "silenced"), mov("unsilenced", "triggered"));
+        let (ign, unign) = (mov("ignored", "ignored"), mov("unignored", "triggered"));
+        let (same, no) = ("unchanged".to_string(), "409".to_string());
+        // Columns: triggered, acknowledged, silenced, ignored, resolved.
+        let rows: [(Action, [&String; 5]); 10] = [
+            (Action::Acknowledge, [&ack, &same, &ack, &no, &no]),
+            (Action::Unacknowledge, [&same, &unack, &no, &no, &no]),
+            (Action::Resolve, [&res, &res, &res, &res, &same]),
+            (Action::ResolvedReport, [&res, &res, &res, &same, &same]),
+            (Action::Unresolve, [&same, &no, &no, &no, &unres]),
+            (Action::Fired, [&same, &same, &same, &same, &unres]),
+            (silence, [&sil, &sil, &sil, &no, &no]),
+            (Action::Unsilence, [&same, &no, &unsil, &no, &no]),
+            (Action::Ignore, [&ign, &ign, &ign, &same, &no]),
+            (Action::Unignore, [&same, &no, &no, &unign, &no]),
         ];
+        assert_eq!(AlertState::VARIANTS.len(), 5, "a column per state");
         for (action, expected) in rows {
-            for (state, want) in [Triggered, Acknowledged, Silenced, Resolved]
-                .into_iter()
-                .zip(expected)
-            {
-                assert_eq!(outcome(state, action), want, "{action:?} on {state}");
+            for (state, want) in AlertState::VARIANTS.iter().zip(expected) {
+                assert_eq!(&outcome(*state, action), want, "{action:?} on {state}");
             }
+        }
+        // Neither timer moves an ignored alert.
+        let ignored = standing(Ignored);
+        for timer in [
+            Action::Escalate { due: at(300) },
+            Action::SilenceEnds { until: at(3600) },
+        ] {
+            assert!(matches!(decide(&ignored, timer), Decision::Unchanged(_)));
         }
     }
 
@@ -392,6 +418,14 @@ mod tests {
         assert_eq!(
             why,
             "cannot acknowledge an alert that is resolved; unresolve it first"
+        );
+        let Decision::Refused(why) = decide(&standing(Ignored), Action::Silence { until: at(1) })
+        else {
+            panic!("silencing an ignored alert must be refused");
+        };
+        assert_eq!(
+            why,
+            "cannot silence an alert that is ignored; unignore it first"
         );
     }
 
@@ -457,6 +491,26 @@ mod tests {
             at(0),
         );
         assert_eq!(none, None);
+        // Ignoring closes it for escalation; unignoring arms it again.
+        let (ignored, timer) = after_move(
+            &standing(Triggered),
+            EventType::AlertIgnored,
+            Ignored,
+            Action::Ignore,
+            Some(60),
+            at(1000),
+        );
+        assert_eq!((ignored.escalate_at, timer), (None, None));
+        let (back, timer) = after_move(
+            &ignored,
+            EventType::AlertUnignored,
+            Triggered,
+            Action::Unignore,
+            Some(60),
+            at(2000),
+        );
+        assert_eq!(back.escalate_at, Some(at(2060)));
+        assert_eq!(timer, Some(Timer::Escalate { due: at(2060) }));
     }
 
     #[test]

@@ -28,6 +28,9 @@ named_enum! {
         #[strum(serialize = "silence_24h")]
         Silence24h,
         Unsilence,
+        /// Highlight's "ignore": hear no more of it until it is unignored or resolved.
+        Ignore,
+        Unignore,
     }
 }
 
@@ -44,6 +47,8 @@ impl LinkAction {
                 until: now + Duration::hours(24),
             },
             Self::Unsilence => Action::Unsilence,
+            Self::Ignore => Action::Ignore,
+            Self::Unignore => Action::Unignore,
         }
     }
 
@@ -53,6 +58,21 @@ impl LinkAction {
             Self::Resolve => ActionName::Resolve,
             Self::Silence1h | Self::Silence24h => ActionName::Silence,
             Self::Unsilence => ActionName::Unsilence,
+            Self::Ignore => ActionName::Ignore,
+            Self::Unignore => ActionName::Unignore,
+        }
+    }
+
+    /// A button's text.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Acknowledge => "Acknowledge",
+            Self::Resolve => "Resolve",
+            Self::Silence1h => "Silence 1h",
+            Self::Silence24h => "Silence 24h",
+            Self::Unsilence => "Unsilence",
+            Self::Ignore => "Ignore",
+            Self::Unignore => "Unignore",
         }
     }
 
@@ -64,6 +84,8 @@ impl LinkAction {
             Self::Silence1h => "silence for 1 hour",
             Self::Silence24h => "silence for 24 hours",
             Self::Unsilence => "unsilence",
+            Self::Ignore => "ignore (hear no more of it)",
+            Self::Unignore => "unignore",
         }
     }
 
@@ -307,11 +329,22 @@ mod tests {
         use LinkAction::*;
         assert_eq!(
             LinkAction::applicable(&standing(AlertState::Triggered), now()),
-            [Acknowledge, Resolve, Silence1h, Silence24h]
+            [Acknowledge, Resolve, Silence1h, Silence24h, Ignore]
         );
         assert_eq!(
             LinkAction::applicable(&standing(AlertState::Silenced), now()),
-            [Acknowledge, Resolve, Silence1h, Silence24h, Unsilence]
+            [
+                Acknowledge,
+                Resolve,
+                Silence1h,
+                Silence24h,
+                Unsilence,
+                Ignore
+            ]
+        );
+        assert_eq!(
+            LinkAction::applicable(&standing(AlertState::Ignored), now()),
+            [Resolve, Unignore]
         );
         assert!(LinkAction::applicable(&standing(AlertState::Resolved), now()).is_empty());
         assert_eq!(LinkAction::parse("silence_24h"), Some(Silence24h));

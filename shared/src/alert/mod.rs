@@ -216,6 +216,33 @@ impl Alert {
     }
 }
 
+/// The label or annotation (Alertmanager) and description word (CloudWatch) that set an
+/// alert's `escalate_after_seconds`.
+pub const ESCALATE_AFTER_LABEL: &str = "hookline_escalate_after";
+
+/// An escalation delay as users write it: seconds (`900`) or a duration (`15m`, `1h30m`,
+/// `2h 15m`), from 1 s to 7 days.
+pub fn escalate_after(text: &str) -> Result<u32, String> {
+    let text = text.trim();
+    let seconds = if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
+        text.parse::<u64>().map_err(|e| e.to_string())?
+    } else {
+        let duration = humantime::parse_duration(text)
+            .map_err(|e| format!("{text:?} is neither seconds nor a duration such as 15m ({e})"))?;
+        if duration.subsec_nanos() != 0 {
+            return Err(format!("{text:?} is not a whole number of seconds"));
+        }
+        duration.as_secs()
+    };
+    match seconds {
+        1..=MAX_ESCALATE_AFTER => Ok(u32::try_from(seconds).unwrap_or(u32::MAX)),
+        _ => Err(format!(
+            "{text:?} must be from 1 second to {} days",
+            MAX_ESCALATE_AFTER / 86400
+        )),
+    }
+}
+
 /// The synthetic alert the test route sends.
 pub fn test_alert(now: DateTime<Utc>) -> Alert {
     let input = AlertInput {
@@ -405,6 +432,80 @@ fn parse_labels(field: &str, value: &Value) -> Result<BTreeMap<String, String>, 
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn escalation_delays_as_users_write_them() {
+        assert_eq!(escalate_after("900"), Ok(900));
+        assert_eq!(escalate_after(" 15m "), Ok(900));
+        assert_eq!(escalate_after("1h30m"), Ok(5400));
+        assert_eq!(escalate_after("2h 15m"), Ok(8100));
+        assert_eq!(escalate_after("7days"), Ok(604_800));
+        for bad in [
+            "0",
+            "0s",
+            "8d",
+            "soon",
+            "",
+            "1.5s",
+            "-5",
+            "99999999999999999999",
+        ] {
+            assert!(escalate_after(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn alertmanager_and_cloudwatch_carry_an_escalation_delay() {
+        let am = |labels: Value, annotations: Value| {
+            alertmanager::parse(&json!({"version": "4", "alerts": [{"status": "firing",
+                "labels": labels, "annotations": annotations, "fingerprint": "f1"}]}))
+        };
+        let one = am(
+            json!({"alertname": "Disk", "hookline_escalate_after": "10m"}),
+            json!({}),
+        )
+        .unwrap();
+        assert_eq!(one[0].escalate_after_seconds, Some(600));
+        // The annotation wins over the label.
+        let both = am(
+            json!({"alertname": "Disk", "hookline_escalate_after": "10m"}),
+            json!({"hookline_escalate_after": "120"}),
+        )
+        .unwrap();
+        assert_eq!(both[0].escalate_after_seconds, Some(120));
+        assert_eq!(
+            am(json!({"alertname": "Disk"}), json!({})).unwrap()[0].escalate_after_seconds,
+            None
+        );
+        let err = am(
+            json!({"alertname": "Disk", "hookline_escalate_after": "soon"}),
+            json!({}),
+        )
+        .unwrap_err();
+        let said = format!("{:?}", err.details());
+        assert!(said.contains("hookline_escalate_after"), "{said}");
+        let alarm = |description: &str| {
+            cloudwatch::convert(
+                &json!({"resources": ["arn:aws:cloudwatch:eu-west-1:1:alarm:x"],
+                "detail": {"alarmName": "x", "state": {"value": "ALARM"},
+                           "configuration": {"description": description}}}),
+            )
+        };
+        let with = alarm("Disk full. hookline_escalate_after=1h, owner ops")
+            .unwrap()
+            .unwrap();
+        assert_eq!(with.escalate_after_seconds, Some(3600));
+        let colon = alarm("hookline_escalate_after: 300").unwrap().unwrap();
+        assert_eq!(colon.escalate_after_seconds, Some(300));
+        assert_eq!(
+            alarm("no word here")
+                .unwrap()
+                .unwrap()
+                .escalate_after_seconds,
+            None
+        );
+        assert!(alarm("hookline_escalate_after=never").is_err());
+    }
 
     #[test]
     fn minimal_alert_defaults_to_firing() {

@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use super::{
     destination::Policy,
     record::{AttemptRecord, Delivery, DeliveryState, RecordedRequest, Trigger},
-    render::{self, DeliveryRef},
+    render::{self, DeliveryRef, RenderError},
     retry::{self, Outcome},
     sandbox::{Sandbox, SandboxError},
     send::{self, Sent},
@@ -93,7 +93,8 @@ impl Attempter {
 
     /// Makes attempt number `number` of `delivery` to `webhook`: renders `payload` (the
     /// Standard Webhooks payload) as the webhook wants it, signs and sends it. A render
-    /// error sends nothing and is recorded as the attempt's failure.
+    /// error, or the error of a condition fan-out could not judge (`condition_error`),
+    /// sends nothing and is recorded as the attempt's failure.
     pub async fn attempt(
         &self,
         webhook: &Webhook,
@@ -101,13 +102,17 @@ impl Attempter {
         number: u32,
         trigger: Trigger,
         payload: &str,
+        condition_error: Option<&RenderError>,
     ) -> Result<Attempted, AttemptError> {
         let started = self.clock.now();
         let made = DeliveryRef {
             id: &delivery.delivery_id,
             attempt: number,
         };
-        let rendered = render::render(webhook, payload, made, &self.sandbox).await?;
+        let rendered = match condition_error {
+            Some(error) => Err(error.clone()),
+            None => render::render(webhook, payload, made, &self.sandbox).await?,
+        };
         let (recorded, sent) = match rendered {
             Ok(rendered) => {
                 let mut request = signing::build_request(

@@ -40,8 +40,26 @@ impl Format {
         })
     }
 
+    /// A URL template ([`super::template::Syntax::Url`]) of what to add to the webhook's
+    /// URL for an event: the receiver takes some events at other paths of its API.
+    pub fn path(self) -> Option<&'static str> {
+        match self {
+            Self::Opsgenie => Some(include_str!("formats/opsgenie_path.j2")),
+            _ => None,
+        }
+    }
+
+    /// The `User-Agent` the receiver's own sender uses, if it matters to receivers written
+    /// for it (a webhook's own `User-Agent` header still wins).
+    pub fn user_agent(self) -> Option<&'static str> {
+        match self {
+            Self::Boxwatch => Some("BoxWatch-Webhook/1.0"),
+            _ => None,
+        }
+    }
+
     /// Whether the receiver has a use for `event`. PagerDuty's events have three actions:
-    /// a silence is not one of them. Opsgenie's create call only raises an alert.
+    /// a silence is not one of them, nor is taking an acknowledgement back.
     pub fn carries(self, event: EventType) -> bool {
         use EventType::*;
         // The built-in formats show alerts; operational events go as standard JSON (or
@@ -53,10 +71,6 @@ impl Format {
             Self::Pagerduty => {
                 !matches!(event, AlertSilenced | AlertUnsilenced | AlertUnacknowledged)
             }
-            Self::Opsgenie => matches!(
-                event,
-                AlertTriggered | AlertUnresolved | AlertEscalated | AlertTest
-            ),
             _ => true,
         }
     }
@@ -70,7 +84,7 @@ mod tests {
     fn every_shipped_template_passes_the_save_check() {
         use strum::VariantArray;
         for format in Format::VARIANTS {
-            if let Some(source) = format.template() {
+            for source in format.template().into_iter().chain(format.path()) {
                 super::super::template::check(source).unwrap_or_else(|e| panic!("{format}: {e}"));
             }
         }
@@ -78,7 +92,7 @@ mod tests {
         assert_eq!(Format::parse("pagerduty"), Some(Format::Pagerduty));
         assert!(!Format::Pagerduty.carries(EventType::AlertSilenced));
         assert!(Format::Pagerduty.carries(EventType::AlertResolved));
-        assert!(!Format::Opsgenie.carries(EventType::AlertResolved));
+        assert!(Format::Opsgenie.carries(EventType::AlertResolved));
         assert!(Format::Slack.carries(EventType::AlertSilenced));
     }
 }

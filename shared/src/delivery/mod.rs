@@ -34,4 +34,5 @@ pub mod sandbox;
 pub mod send;
 pub mod signing;
 pub mod template;
+pub mod url_template;
 pub mod worker;

@@ -198,6 +198,7 @@ pub async fn announce(
             transition: None,
             waits_for: None,
             out_of_order: false,
+            condition_error: None,
         })
         .collect();
     let sent = queue.send_all(&messages).await;

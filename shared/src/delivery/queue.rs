@@ -12,7 +12,10 @@ use futures::{stream, StreamExt};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-use super::record::{uuid_time, Delivery, Trigger};
+use super::{
+    record::{uuid_time, Delivery, Trigger},
+    render::RenderError,
+};
 use crate::{alert::lifecycle::Timer, event::EventType};
 
 /// SQS's largest DelaySeconds: a message waiting longer is held out of sight when it
@@ -57,6 +60,10 @@ pub struct DeliveryMessage {
     /// Its first attempt went before `waits_for` had finished (and so do its retries).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub out_of_order: bool,
+    /// The webhook's condition could not be judged at fan-out: the attempt fails with
+    /// this, sending nothing (see [`crate::webhook::condition`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub condition_error: Option<RenderError>,
 }
 
 /// An alert timer: at `not_before`, the escalation or the end of a silence.

@@ -10,7 +10,7 @@ use super::{
     queue::DeliveryMessage,
     record::{Delivery, Trigger},
 };
-use crate::{auth::Access, store::StoreError, webhook::Webhook, Store};
+use crate::{auth::Access, event::EventType, store::StoreError, webhook::Webhook, Store};
 
 /// The standard payload `delivery` sends, as a caller with `access` sees it (a reader's
 /// has the alert's links and the subject webhook's URL masked; what is sent has neither
@@ -43,6 +43,11 @@ pub async fn payload_of(
             .map_err(corrupt);
     }
     let alert = match delivery.transition {
+        // Only the test route raises alert.test; its alert is kept apart.
+        _ if delivery.event == EventType::AlertTest => store
+            .get_test_alert(account, &delivery.alert_id, now)
+            .await?
+            .map(|s| s.alert),
         Some(n) => store
             .get_snapshot(account, &delivery.alert_id, n)
             .await?
@@ -81,5 +86,7 @@ pub fn message(webhook: &Webhook, delivery: &Delivery, payload: Box<RawValue>) -
         transition: delivery.transition,
         waits_for: None,
         out_of_order: delivery.out_of_order,
+        // A redelivery is asked for: it is made whatever the condition said.
+        condition_error: None,
     }
 }

@@ -9,22 +9,25 @@
 //! - `alert`: the alert as the transition left it (state, labels, timeline, links...);
 //!   `labels`, `source` and `data` are objects even when the alert has none;
 //! - `actions`: the action links that apply, in order, each `{name, label, url}`;
-//! - `webhook`: `id`, `name`, `metadata`;
+//! - `webhook`: `id`, `name`, `metadata`, `secrets` (write-only values: what is sent, and
+//!   masked in what anyone is shown);
 //! - `account`: `id`;
 //! - `delivery`: `id`, `attempt`;
 //! - `payload`: the whole Standard Webhooks payload.
 //!
-//! Only values a webhook was given as templates are templates: a header value is one when
-//! it holds `{{`, `{%` or `{#`. The URL never is, so the destination check at save holds.
+//! Only values a webhook was given as templates are templates: a header value or the URL
+//! is one when it holds `{{`, `{%` or `{#`. A URL template renders its path and query
+//! only (see [`super::url_template`]), so the destination check at save holds.
 
 use serde_json::{json, Value};
 
 use super::{
     format::Format,
-    sandbox::{Job, Sandbox, SandboxError},
-    template::{self, TemplateError},
+    sandbox::{Job, Piece, Sandbox, SandboxError},
+    template::{self, Syntax, TemplateError},
+    url_template,
 };
-use crate::webhook::Webhook;
+use crate::{alert::links::LinkAction, webhook::Webhook};
 
 /// How a render error starts in a delivery record, as Grafana OnCall writes it.
 pub const TEMPLATE_WARNING: &str = "Template Warning";
@@ -35,6 +38,8 @@ const HEADER_VALUE_MAX: usize = 8 * 1024;
 /// A delivery's request content, before signing.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Rendered {
+    /// Where it goes: the webhook's URL, or its render.
+    pub url: String,
     pub body: Vec<u8>,
     pub content_type: String,
     /// The webhook's custom headers, their values rendered.
@@ -49,10 +54,10 @@ pub struct DeliveryRef<'a> {
 }
 
 /// Why nothing can be sent: which part failed, and how.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize)]
 #[error("{TEMPLATE_WARNING}: {part}: {error}")]
 pub struct RenderError {
-    /// `template`, `format slack`, or `header X-Name`.
+    /// `template`, `format slack`, `header X-Name`, `url` or `condition`.
     pub part: String,
     pub error: TemplateError,
 }
@@ -63,9 +68,9 @@ pub fn is_template(value: &str) -> bool {
 }
 
 /// Renders what `webhook` is sent for `payload` (the standard payload's JSON). A built-in
-/// format renders here; the webhook's own template and header templates render in the
-/// `sandbox`. The outer error is the sandbox's own (nothing is known of the template: the
-/// attempt is to be made again); the inner one is the template's fault.
+/// format renders here; the webhook's own templates (body, header values, URL) render in
+/// the `sandbox`. The outer error is the sandbox's own (nothing is known of the template:
+/// the attempt is to be made again); the inner one is the template's fault.
 pub async fn render(
     webhook: &Webhook,
     payload: &str,
@@ -73,97 +78,162 @@ pub async fn render(
     sandbox: &Sandbox,
 ) -> Result<Result<Rendered, RenderError>, SandboxError> {
     let settings = &webhook.settings;
-    let templated: Vec<(&String, &String)> = (settings.headers.iter())
-        .filter(|(_, v)| is_template(v))
-        .collect();
     let format = settings.format.template();
-    if settings.template.is_none() && format.is_none() && templated.is_empty() {
-        return Ok(Ok(Rendered::standard(webhook, payload.as_bytes().to_vec())));
+    let url_origin = match url_template::origin_of(&settings.url) {
+        Ok(origin) => origin,
+        Err(why) => return Ok(Err(RenderError::new("url", TemplateError::new(why)))),
+    };
+    let templated_headers = settings.headers.values().any(|v| is_template(v));
+    if settings.template.is_none() && format.is_none() && !templated_headers && url_origin.is_none()
+    {
+        let body = match settings.http_method.has_body() {
+            true => payload.as_bytes().to_vec(),
+            // A method without a body (GET, DELETE, OPTIONS) sends none: signed over nothing.
+            false => Vec::new(),
+        };
+        return Ok(Ok(Rendered::standard(webhook, body)));
     }
     let payload: Value = match serde_json::from_str(payload) {
         Ok(payload) => payload,
         Err(e) => {
-            return Ok(Err(RenderError {
-                part: "payload".into(),
-                error: TemplateError::new(format!("the payload is not JSON: {e}")),
-            }))
+            let why = format!("the payload is not JSON: {e}");
+            return Ok(Err(RenderError::new("payload", TemplateError::new(why))));
         }
     };
     let context = context(webhook, &payload, delivery);
-    // The user's templates, body first, in one child.
-    let job = Job {
-        templates: (settings.template.iter())
-            .chain(templated.iter().map(|(_, v)| *v))
-            .cloned()
-            .collect(),
-        context: context.clone(),
+    // The user's templates in one child: the body, the header values, the URL.
+    let mut pieces = Vec::new();
+    let mut add = |source: &String, syntax| {
+        pieces.push(Piece {
+            source: source.clone(),
+            syntax,
+            sets: Vec::new(),
+        });
+        Some(pieces.len() - 1)
     };
-    let mut users = if job.templates.is_empty() {
+    let body_at = settings
+        .template
+        .as_ref()
+        .and_then(|t| add(t, Syntax::Text));
+    let header_at: Vec<Option<usize>> = (settings.headers.values())
+        .map(|v| {
+            if is_template(v) {
+                add(v, Syntax::Text)
+            } else {
+                None
+            }
+        })
+        .collect();
+    let url_at = url_origin
+        .as_ref()
+        .and_then(|_| add(&settings.url, Syntax::Url));
+    let mut results: Vec<Option<Result<String, TemplateError>>> = if pieces.is_empty() {
         Vec::new()
     } else {
-        sandbox.run(&job).await?.results
-    }
-    .into_iter();
-    let (body, content_type) = match (&settings.template, format) {
-        (Some(_), _) => {
-            let fail = |error| RenderError {
-                part: "template".into(),
-                error,
-            };
-            let output = match users.next().unwrap_or_else(missing) {
-                Ok(output) => output,
-                Err(e) => return Ok(Err(fail(e))),
-            };
-            match body_of(output, settings.format, settings.content_type.as_deref()) {
+        let job = Job {
+            pieces,
+            context: context.clone(),
+        };
+        sandbox
+            .run(&job)
+            .await?
+            .results
+            .into_iter()
+            .map(Some)
+            .collect()
+    };
+    let mut take = |at: Option<usize>| {
+        (results.get_mut(at?)).and_then(Option::take).or_else(|| {
+            Some(Err(TemplateError::new(
+                "the template sandbox gave no answer",
+            )))
+        })
+    };
+    // The context as the engine takes it, for the format's own templates: built once.
+    let engine_context = std::cell::OnceCell::new();
+    let ours =
+        || engine_context.get_or_init(|| minijinja::Value::from(minijinja::value::Serde(&context)));
+    let (body, content_type) = match (take(body_at), format) {
+        (Some(output), _) => {
+            match output.and_then(|o| body_of(o, settings.format, settings.content_type.as_deref()))
+            {
                 Ok(body) => body,
-                Err(e) => return Ok(Err(fail(e))),
+                Err(e) => return Ok(Err(RenderError::new("template", e))),
             }
         }
         (None, Some(source)) => {
-            let fail = |error| RenderError {
-                part: format!("format {}", settings.format),
-                error,
-            };
-            let context = minijinja::Value::from(minijinja::value::Serde(&context));
-            let made = template::render(source, &context)
+            let made = template::render(source, ours(), Syntax::Text)
                 .and_then(|output| body_of(output, settings.format, None));
             match made {
                 Ok(body) => body,
-                Err(e) => return Ok(Err(fail(e))),
-            }
-        }
-        (None, None) => (
-            serde_json::to_vec(&payload).unwrap_or_default(),
-            "application/json".to_string(),
-        ),
-    };
-    let mut headers = Vec::with_capacity(settings.headers.len());
-    for (name, value) in &settings.headers {
-        let value = if is_template(value) {
-            match users.next().unwrap_or_else(missing).and_then(header_value) {
-                Ok(value) => value,
-                Err(error) => {
-                    return Ok(Err(RenderError {
-                        part: format!("header {name}"),
-                        error: error.brief(),
-                    }))
+                Err(e) => {
+                    return Ok(Err(RenderError::new(
+                        format!("format {}", settings.format),
+                        e,
+                    )))
                 }
             }
-        } else {
-            value.clone()
+        }
+        (None, None) => {
+            let body = match settings.http_method.has_body() {
+                true => serde_json::to_vec(&payload).unwrap_or_default(),
+                false => Vec::new(),
+            };
+            (body, "application/json".to_string())
+        }
+    };
+    let mut headers = Vec::with_capacity(settings.headers.len());
+    for ((name, value), at) in settings.headers.iter().zip(header_at) {
+        let value = match take(at) {
+            None => value.clone(),
+            Some(output) => match output.and_then(header_value) {
+                Ok(value) => value,
+                // A header's value is a secret: its error says what went wrong, not where.
+                Err(e) => return Ok(Err(RenderError::new(format!("header {name}"), e.brief()))),
+            },
         };
         headers.push((name.clone(), value));
     }
+    let mut url = match (take(url_at), &url_origin) {
+        (Some(output), Some(origin)) => {
+            match output.and_then(|rendered| url_template::checked(rendered, origin)) {
+                Ok(url) => url,
+                Err(e) => return Ok(Err(RenderError::new("url", e))),
+            }
+        }
+        _ => settings.url.clone(),
+    };
+    if let Some(source) = settings.format.path() {
+        let made = template::render(source, ours(), Syntax::Url).and_then(|suffix| {
+            let origin = url::Url::parse(&url)
+                .map_err(|e| TemplateError::new(format!("the URL does not parse ({e})")))?;
+            url_template::checked(url_template::join(&url, &suffix)?, &origin)
+        });
+        url = match made {
+            Ok(url) => url,
+            Err(e) => {
+                return Ok(Err(RenderError::new(
+                    format!("format {}", settings.format),
+                    e,
+                )))
+            }
+        };
+    }
     Ok(Ok(Rendered {
+        url,
         body,
         content_type,
         headers,
     }))
 }
 
-/// The sandbox answers for every template it is given.
-fn missing() -> Result<String, TemplateError> {
-    Err(TemplateError::new("the template sandbox gave no answer"))
+impl RenderError {
+    pub fn new(part: impl Into<String>, error: TemplateError) -> Self {
+        Self {
+            part: part.into(),
+            error,
+        }
+    }
 }
 
 impl Rendered {
@@ -171,6 +241,7 @@ impl Rendered {
     /// format nor templates.
     pub fn standard(webhook: &Webhook, body: Vec<u8>) -> Self {
         Self {
+            url: webhook.settings.url.clone(),
             body,
             content_type: "application/json".into(),
             headers: (webhook.settings.headers.iter())
@@ -222,7 +293,7 @@ fn header_value(value: String) -> Result<String, TemplateError> {
 }
 
 /// The names a template can use; see the module's documentation.
-fn context(webhook: &Webhook, payload: &Value, delivery: DeliveryRef) -> Value {
+pub fn context(webhook: &Webhook, payload: &Value, delivery: DeliveryRef) -> Value {
     let data = &payload["data"];
     let mut alert = data["alert"].clone();
     // Always objects, so `alert.labels.team|default(...)` works on an alert without
@@ -246,6 +317,7 @@ fn context(webhook: &Webhook, payload: &Value, delivery: DeliveryRef) -> Value {
             "id": webhook.id,
             "name": webhook.settings.name,
             "metadata": webhook.settings.metadata.0,
+            "secrets": webhook.settings.secrets,
         },
         "account": data["account"],
         "delivery": {"id": delivery.id, "attempt": delivery.attempt},
@@ -255,19 +327,14 @@ fn context(webhook: &Webhook, payload: &Value, delivery: DeliveryRef) -> Value {
 
 /// The alert's action links, in the order buttons show them.
 fn actions(alert: &Value) -> Vec<Value> {
-    const LABELS: [(&str, &str); 5] = [
-        ("acknowledge", "Acknowledge"),
-        ("resolve", "Resolve"),
-        ("silence_1h", "Silence 1h"),
-        ("silence_24h", "Silence 24h"),
-        ("unsilence", "Unsilence"),
-    ];
+    use strum::VariantArray;
     let links = &alert["links"];
-    LABELS
+    LinkAction::VARIANTS
         .iter()
-        .filter_map(|(name, label)| {
+        .filter_map(|action| {
+            let name = action.as_str();
             let url = links.get(name)?.as_str()?;
-            Some(json!({"name": name, "label": label, "url": url}))
+            Some(json!({"name": name, "label": action.label(), "url": url}))
         })
         .collect()
 }

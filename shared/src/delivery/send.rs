@@ -117,8 +117,12 @@ pub async fn send(
     for (name, value, _) in &request.headers {
         builder = builder.header(name, value);
     }
+    // A method without a body sends none at all (not even `content-length: 0`).
+    if request.method.has_body() {
+        builder = builder.body(request.body.clone());
+    }
     let started = Instant::now();
-    match builder.body(request.body.clone()).send().await {
+    match builder.send().await {
         Ok(mut response) => {
             let status = response.status().as_u16();
             let retry_after = response
@@ -166,6 +170,9 @@ fn method(method: HttpMethod) -> reqwest::Method {
         HttpMethod::Post => reqwest::Method::POST,
         HttpMethod::Put => reqwest::Method::PUT,
         HttpMethod::Patch => reqwest::Method::PATCH,
+        HttpMethod::Get => reqwest::Method::GET,
+        HttpMethod::Delete => reqwest::Method::DELETE,
+        HttpMethod::Options => reqwest::Method::OPTIONS,
     }
 }
 

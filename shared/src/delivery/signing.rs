@@ -75,7 +75,8 @@ pub fn build_request(
     let secrets_sealed = webhook.signing_secrets(Utc::now()).any(sealed);
     let headers_sealed = rendered.headers.iter().any(|(_, v)| sealed(v));
     let password_sealed = (webhook.settings.basic_auth.iter()).any(|a| sealed(&a.password));
-    if secrets_sealed || headers_sealed || password_sealed {
+    let values_sealed = webhook.settings.secrets.values().any(|v| sealed(v));
+    if secrets_sealed || headers_sealed || password_sealed || values_sealed {
         return Err(BadSecret);
     }
     let body = rendered.body;
@@ -95,6 +96,10 @@ pub fn build_request(
     sensitive.extend(
         (signature.split(' ')).filter_map(|s| s.split_once(',').map(|(_, mac)| mac.to_string())),
     );
+    // The webhook's `secrets`, as a body has them and as a URL template encodes them.
+    for value in webhook.settings.secrets.values() {
+        sensitive.extend([value.clone(), super::template::url_value(value)]);
+    }
     // Custom headers first; with basic auth set, it owns Authorization. The model refuses
     // the names the service sets itself.
     for (name, value) in rendered.headers {
@@ -110,8 +115,17 @@ pub fn build_request(
         headers.push(("authorization".into(), authorization.clone(), true));
         sensitive.extend([authorization, credentials, auth.password.clone()]);
     }
-    headers.push(("content-type".into(), rendered.content_type, false));
-    headers.push(("user-agent".into(), USER_AGENT.into(), false));
+    if webhook.settings.http_method.has_body() {
+        headers.push(("content-type".into(), rendered.content_type, false));
+    }
+    // The webhook's own User-Agent (a custom header, above) wins; then its format's.
+    if !headers
+        .iter()
+        .any(|(n, _, _)| n.eq_ignore_ascii_case("user-agent"))
+    {
+        let agent = webhook.settings.format.user_agent().unwrap_or(USER_AGENT);
+        headers.push(("user-agent".into(), agent.into(), false));
+    }
     headers.push(("webhook-id".into(), msg_id.into(), false));
     headers.push(("webhook-timestamp".into(), timestamp.to_string(), false));
     headers.push((SIGNATURE_HEADER.into(), signature, false));
@@ -120,7 +134,7 @@ pub fn build_request(
     sensitive.sort_by_key(|value| std::cmp::Reverse(value.len()));
     sensitive.dedup();
     Ok(OutboundRequest {
-        url: webhook.settings.url.clone(),
+        url: rendered.url,
         method: webhook.settings.http_method,
         headers,
         body,
@@ -133,7 +147,7 @@ impl OutboundRequest {
     /// masked, and no body (see [`RecordedRequest::body`]).
     pub fn recorded(&self) -> RecordedRequest {
         let mut recorded = RecordedRequest {
-            url: self.url.clone(),
+            url: self.redact(self.url.clone()),
             method: self.method.as_str().into(),
             headers: self
                 .headers
@@ -251,6 +265,43 @@ mod tests {
         assert!(
             redacted.contains("k3y-and pw"),
             "short values stay: {redacted}"
+        );
+    }
+
+    /// BoxWatch's receivers see its sender's User-Agent; a webhook's own header wins.
+    #[test]
+    fn the_user_agent_is_the_webhooks_the_formats_or_hooklines() {
+        let agent = |body: serde_json::Value| {
+            let w = Webhook::new(
+                "a",
+                WebhookSettings::parse(&body).unwrap(),
+                generate_secret(),
+                Utc::now(),
+            );
+            let request =
+                build_request(&w, "msg_1", Rendered::standard(&w, b"{}".to_vec()), 1).unwrap();
+            let found: Vec<_> = (request.headers.iter())
+                .filter(|h| h.0.eq_ignore_ascii_case("user-agent"))
+                .map(|h| h.1.clone())
+                .collect();
+            assert_eq!(found.len(), 1, "{found:?}");
+            found[0].clone()
+        };
+        let url = "https://e.com";
+        assert_eq!(
+            agent(serde_json::json!({"name": "n", "url": url})),
+            USER_AGENT
+        );
+        assert_eq!(
+            agent(serde_json::json!({"name": "n", "url": url, "format": "boxwatch"})),
+            "BoxWatch-Webhook/1.0"
+        );
+        assert_eq!(
+            agent(
+                serde_json::json!({"name": "n", "url": url, "format": "boxwatch",
+                                     "headers": {"User-Agent": "mine/2"}})
+            ),
+            "mine/2"
         );
     }
 

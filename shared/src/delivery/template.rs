@@ -10,6 +10,10 @@
 //!   filters ([`bytes_left`]), so no single step can allocate past the budget either;
 //! - at most [`OUTPUT_MAX_BYTES`] of output, and [`RECURSION_LIMIT`] levels of calls;
 //! - strict undefined values: a misspelt field is an error, not an empty string.
+//!
+//! A URL template ([`Syntax::Url`]) renders with the same sandbox, but every value it
+//! writes is percent-encoded: an alert's text cannot add a path segment, a query or a
+//! fragment to the URL; only the template's own text can.
 
 use std::{io::Write, sync::OnceLock};
 
@@ -116,10 +120,42 @@ fn position(source: &str, offset: usize) -> (Option<usize>, Option<usize>) {
     (Some(line), Some(column))
 }
 
-/// The one environment, built on first use: its settings and filters never change.
-fn engine() -> &'static Environment<'static> {
-    static ENGINE: OnceLock<Environment<'static>> = OnceLock::new();
-    ENGINE.get_or_init(|| {
+/// What a template makes, and so how the values it writes are written.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Syntax {
+    /// A body or a header value: values as they are.
+    #[default]
+    Text,
+    /// A URL's path and query: values percent-encoded.
+    Url,
+}
+
+/// Every byte but RFC 3986's unreserved characters: an encoded value is one path segment
+/// or one query value, whatever it holds.
+const URL_VALUE: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// `text` as a URL template writes it.
+pub fn url_value(text: &str) -> String {
+    percent_encoding::utf8_percent_encode(text, URL_VALUE).to_string()
+}
+
+/// The environment for `syntax`, built on first use: its settings and filters never change.
+fn engine(syntax: Syntax) -> &'static Environment<'static> {
+    static TEXT: OnceLock<Environment<'static>> = OnceLock::new();
+    static URL: OnceLock<Environment<'static>> = OnceLock::new();
+    match syntax {
+        Syntax::Text => TEXT.get_or_init(|| environment(Syntax::Text)),
+        Syntax::Url => URL.get_or_init(|| environment(Syntax::Url)),
+    }
+}
+
+fn environment(syntax: Syntax) -> Environment<'static> {
+    {
         let mut env = Environment::new();
         env.set_undefined_behavior(UndefinedBehavior::Strict);
         env.set_fuel(Some(FUEL));
@@ -132,8 +168,18 @@ fn engine() -> &'static Environment<'static> {
         env.add_filter("datetimeformat", date);
         env.add_filter("regex_replace", regex_replace);
         env.add_function("fail", fail);
+        if syntax == Syntax::Url {
+            env.set_formatter(|out, _state, value| {
+                let text = value.to_string();
+                // An empty segment would name another resource (`/incidents//ack`).
+                if text.is_empty() {
+                    return Err(invalid("a value in the URL renders empty".into()));
+                }
+                (out.write_str(&url_value(&text))).map_err(|_| Error::from(ErrorKind::WriteFailure))
+            });
+        }
         env
-    })
+    }
 }
 
 /// Checks a template before it is saved: its syntax, and that every filter and test it
@@ -145,7 +191,7 @@ pub fn check(source: &str) -> Result<(), TemplateError> {
             TEMPLATE_MAX_BYTES / 1024
         )));
     }
-    let env = engine();
+    let env = engine(Syntax::Text);
     let template = env
         .template_from_str(source)
         .map_err(|e| TemplateError::from_engine(&e, source))?;
@@ -184,6 +230,61 @@ pub fn check(source: &str) -> Result<(), TemplateError> {
     Ok(())
 }
 
+/// The longest expression a `condition` may be.
+pub const EXPRESSION_MAX_BYTES: usize = 4 * 1024;
+
+/// `{{ expr }}` as OnCall writes it is `expr`: the braces become spaces, so that lines
+/// and columns stay where the user wrote them.
+fn bare_expression(expr: &str) -> String {
+    let trimmed = expr.trim();
+    let (Some(start), Some(end)) = (expr.find("{{"), expr.rfind("}}")) else {
+        return expr.to_string();
+    };
+    if !(trimmed.starts_with("{{") && trimmed.ends_with("}}")) || end < start + 2 {
+        return expr.to_string();
+    }
+    let mut bare = expr.to_string();
+    bare.replace_range(end..end + 2, "  ");
+    bare.replace_range(start..start + 2, "  ");
+    bare
+}
+
+/// An expression as a template that renders `true` when the expression is truthy and
+/// nothing otherwise, so that it runs in the sandbox as any template does. It starts on
+/// the template's second line: [`expression_outcome`] puts errors back on the user's.
+pub fn expression_template(expr: &str) -> String {
+    format!(
+        "{{% if (\n{}\n) %}}true{{% endif %}}",
+        bare_expression(expr)
+    )
+}
+
+/// Whether the expression was truthy, from its template's render.
+pub fn expression_outcome(rendered: Result<String, TemplateError>) -> Result<bool, TemplateError> {
+    rendered.map(|out| out == "true").map_err(|mut e| {
+        e.line = e.line.and_then(|l| l.checked_sub(1)).filter(|l| *l > 0);
+        e
+    })
+}
+
+/// Checks an expression before it is saved: one expression (not a template), its syntax,
+/// and every filter and test it names.
+pub fn check_expression(expr: &str) -> Result<(), TemplateError> {
+    if expr.len() > EXPRESSION_MAX_BYTES {
+        return Err(TemplateError::new(format!(
+            "must be at most {} KiB",
+            EXPRESSION_MAX_BYTES / 1024
+        )));
+    }
+    let bare = bare_expression(expr);
+    if bare.trim().is_empty() {
+        return Err(TemplateError::new("must not be empty"));
+    }
+    (engine(Syntax::Text).compile_expression(&bare))
+        .map_err(|e| TemplateError::from_engine(&e, &bare))?;
+    expression_outcome(check(&expression_template(expr)).map(|()| String::new())).map(|_| ())
+}
+
 /// Whether the engine has the filter or test `name`: using it on `none` fails with some
 /// other error, or none, when it does.
 fn known(env: &Environment<'static>, before: &str, name: &str, after: &str) -> bool {
@@ -195,8 +296,8 @@ fn known(env: &Environment<'static>, before: &str, name: &str, after: &str) -> b
 }
 
 /// Renders `source` over `context` within the sandbox's limits.
-pub fn render(source: &str, context: &Value) -> Result<String, TemplateError> {
-    let template = engine()
+pub fn render(source: &str, context: &Value, syntax: Syntax) -> Result<String, TemplateError> {
+    let template = engine(syntax)
         .template_from_str(source)
         .map_err(|e| TemplateError::from_engine(&e, source))?;
     let mut out = Capped(Vec::with_capacity(source.len() + 256));
@@ -361,6 +462,10 @@ fn invalid(message: String) -> Error {
 mod tests {
     use super::*;
 
+    fn render(source: &str, context: &Value) -> Result<String, TemplateError> {
+        super::render(source, context, Syntax::Text)
+    }
+
     fn ctx() -> Value {
         Value::from(minijinja::value::Serde(serde_json::json!({
             "alert": {"message": "disk \"full\"", "at": "2026-11-23T10:00:00Z", "labels": {}},
@@ -385,6 +490,57 @@ mod tests {
             render("{{ 0|date }}", &ctx()).unwrap(),
             "1970-01-01T00:00:00Z"
         );
+    }
+
+    /// A URL template's values are one segment or one query value each, whatever they
+    /// hold; its own text is written as it is.
+    #[test]
+    fn url_values_are_percent_encoded() {
+        let context = Value::from(minijinja::value::Serde(serde_json::json!({
+            "v": "../a/b?c=d#e@f%2F\r\né ~-._", "n": 42
+        })));
+        let url = |source| super::render(source, &context, Syntax::Url).unwrap();
+        assert_eq!(
+            url("/x/{{ v }}?q={{ v|upper }}&n={{ n }}"),
+            "/x/..%2Fa%2Fb%3Fc%3Dd%23e%40f%252F%0D%0A%C3%A9%20~-._?q=..%2FA%2FB%3FC%3DD%23E%40F%252F%0D%0A%C3%89%20~-._&n=42"
+        );
+        // `safe` is no way out, and a block's own text is the template's.
+        assert_eq!(url("{{ '/'|safe }}{% if n %}/y?{% endif %}"), "%2F/y?");
+        let err = super::render("/i/{{ v[:0] }}/ack", &context, Syntax::Url).unwrap_err();
+        assert!(err.message.contains("renders empty"), "{err}");
+    }
+
+    /// OnCall's `trigger_template`: an expression, bare or in `{{ }}`, truthy to fire.
+    #[test]
+    fn expressions_are_checked_and_judged_where_the_user_wrote_them() {
+        let context = Value::from(minijinja::value::Serde(serde_json::json!({
+            "alert": {"severity": "critical", "labels": {"team": "db"}}
+        })));
+        let judge = |expr: &str| {
+            check_expression(expr)?;
+            expression_outcome(render(&expression_template(expr), &context))
+        };
+        assert_eq!(judge(r#"alert.severity == "critical""#), Ok(true));
+        assert_eq!(judge(r#"{{ alert.labels.team == "web" }}"#), Ok(false));
+        assert_eq!(
+            judge("alert.labels.team in ['db', 'ops'] and alert.severity != 'info'"),
+            Ok(true)
+        );
+        assert_eq!(judge("alert.labels"), Ok(true));
+        assert_eq!(judge("alert.labels.missing is defined"), Ok(false));
+        let err = judge("alert.labels.team|shout").unwrap_err();
+        assert_eq!((err.line, err.column), (Some(1), Some(19)), "{err}");
+        let err = judge("alert.severity ==\n  == 'x'").unwrap_err();
+        assert_eq!(err.line, Some(2), "{err}");
+        let err = judge("alert.nope.deeper").unwrap_err();
+        assert!(err.message.contains("undefined"), "{err}");
+        assert_eq!(err.line, Some(1), "{err}");
+        // One expression: not a template, nothing after it.
+        assert!(check_expression("x %}{% for i in range(9) %}").is_err());
+        assert!(check_expression("a b").is_err());
+        assert!(check_expression("  ").is_err());
+        assert!(check_expression("{{ }}").is_err());
+        assert!(check_expression(&"1 or ".repeat(1000)).is_err());
     }
 
     #[test]

@@ -239,6 +239,7 @@ impl Worker {
                 msg.attempt,
                 msg.trigger,
                 payload,
+                msg.condition_error.as_ref(),
             )
         }))
         .await;

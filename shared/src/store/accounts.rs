@@ -27,6 +27,9 @@ pub struct Account {
     /// Every portal session started at or before this time has ended.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sessions_ended_at: Option<DateTime<Utc>>,
+    /// The escalation delay of the account's alerts that do not give their own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub escalate_after_seconds: Option<u32>,
 }
 
 /// A token as the admin tool lists it: never the token, never its hash.
@@ -50,6 +53,29 @@ impl Store {
 
     pub async fn get_account(&self, account_id: &str) -> Result<Option<Account>, StoreError> {
         self.get(account_pk(account_id), ACCOUNT_SK.into()).await
+    }
+
+    /// Sets (or with `None`, removes) the account's default escalation delay.
+    pub async fn set_escalate_after(
+        &self,
+        account_id: &str,
+        seconds: Option<u32>,
+    ) -> Result<(), StoreError> {
+        let update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(account_pk(account_id), ACCOUNT_SK.into())))
+            .condition_expression("attribute_exists(pk)");
+        let update = match seconds {
+            Some(seconds) => update
+                .update_expression("SET escalate_after_seconds = :s")
+                .expression_attribute_values(":s", n(seconds)),
+            None => update.update_expression("REMOVE escalate_after_seconds"),
+        };
+        conditional(update.send().await)?
+            .map(|_| ())
+            .ok_or(StoreError::NoAccount)
     }
 
     pub async fn set_webhook_quota(&self, account_id: &str, quota: u32) -> Result<(), StoreError> {

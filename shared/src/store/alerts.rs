@@ -17,6 +17,12 @@ fn alert_sk(alert_id: &str) -> String {
     format!("ALERT#{alert_id}")
 }
 
+/// A test delivery's alert: not under `ALERT#`, so no list, count or action finds it;
+/// only its delivery's log entry reads it.
+fn test_alert_sk(alert_id: &str) -> String {
+    format!("TESTALERT#{alert_id}")
+}
+
 fn alert_key_sk(key: &str) -> String {
     format!("ALERTKEY#{}", hex::encode(Sha256::digest(key.as_bytes())))
 }
@@ -280,6 +286,19 @@ impl Store {
         Ok(alert.filter(|a| a.expires_at > now.timestamp()))
     }
 
+    /// The alert a test delivery sent (see [`test_alert_sk`]).
+    pub async fn get_test_alert(
+        &self,
+        account_id: &str,
+        alert_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<StoredAlert>, StoreError> {
+        let alert: Option<StoredAlert> = self
+            .get(account_pk(account_id), test_alert_sk(alert_id))
+            .await?;
+        Ok(alert.filter(|a| a.expires_at > now.timestamp()))
+    }
+
     /// The live alert of `key`, if any.
     pub async fn get_alert_by_key(
         &self,
@@ -342,4 +361,13 @@ impl Store {
 
 pub(super) fn alert_item(account_id: &str, stored: &StoredAlert) -> Result<Item, StoreError> {
     item_of(account_id, alert_sk(&stored.alert.id), "alert", stored)
+}
+
+pub(super) fn test_alert_item(account_id: &str, stored: &StoredAlert) -> Result<Item, StoreError> {
+    item_of(
+        account_id,
+        test_alert_sk(&stored.alert.id),
+        "test_alert",
+        stored,
+    )
 }

@@ -59,7 +59,7 @@ impl Store {
     }
 
     /// The webhook with every credential sealed that is not yet: the signing secrets,
-    /// header values and the basic-auth password.
+    /// header values, `secrets` and the basic-auth password.
     pub(super) async fn sealed_webhook(&self, webhook: &Webhook) -> Result<Webhook, StoreError> {
         let owner = webhook_owner(webhook);
         let mut sealed = webhook.clone();
@@ -102,5 +102,6 @@ fn credentials(webhook: &mut Webhook) -> impl Iterator<Item = &mut String> {
     std::iter::once(&mut webhook.secret)
         .chain(webhook.previous_secrets.iter_mut().map(|p| &mut p.secret))
         .chain(settings.headers.values_mut())
+        .chain(settings.secrets.values_mut())
         .chain(settings.basic_auth.iter_mut().map(|a| &mut a.password))
 }

@@ -2,6 +2,7 @@
 //!
 //! - [`settings`]: the user-writable fields, written once, and the changes a request makes;
 //! - [`rules`]: each field's validation;
+//! - [`filter`]: content filters; [`condition`]: conditions, judged in the sandbox;
 //! - here: the stored webhook, its secrets, its health and its masked view.
 //!
 //! Input is validated field by field from the raw JSON object, so that one answer names
@@ -11,6 +12,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+pub mod condition;
 pub mod filter;
 pub mod rules;
 pub mod settings;
@@ -48,6 +50,18 @@ named_enum! {
         Post,
         Put,
         Patch,
+        /// Grafana OnCall's other methods: a GET pings a URL; none of these send a body.
+        Get,
+        Delete,
+        Options,
+    }
+}
+
+impl HttpMethod {
+    /// Whether a request of this method carries the payload. GET, DELETE and OPTIONS send
+    /// none (and no Content-Type), signed over the empty body as Standard Webhooks does.
+    pub fn has_body(self) -> bool {
+        matches!(self, Self::Post | Self::Put | Self::Patch)
     }
 }
 
@@ -217,6 +231,7 @@ impl Webhook {
             event: self.subscribes_to(None, Some(event)),
             format: self.settings.format.carries(event),
             filter: filter.is_none_or(|f| f.matches(alert)),
+            condition: true,
         }
     }
 
@@ -262,11 +277,19 @@ pub struct Wanted {
     pub format: bool,
     /// Its content filter passes the alert.
     pub filter: bool,
+    /// Its condition is truthy (judged in the sandbox: see [`condition`]); true until
+    /// judged, and for a webhook without one.
+    pub condition: bool,
 }
 
 impl Wanted {
     pub fn all(&self) -> bool {
-        self.enabled && self.alert_type && self.event && self.format && self.filter
+        self.enabled
+            && self.alert_type
+            && self.event
+            && self.format
+            && self.filter
+            && self.condition
     }
 }
 
@@ -466,10 +489,12 @@ mod tests {
                 "headers",
                 "basic_auth",
                 "metadata",
+                "secrets",
                 "format",
                 "template",
                 "content_type",
                 "filter",
+                "condition",
                 "created_at",
                 "updated_at",
                 "last_success",

@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use super::{filter::ContentFilter, settings::Metadata, BasicAuth, HttpMethod, MASK};
 use crate::{
-    delivery::{format::Format, render, template},
+    delivery::{format::Format, render, template, url_template},
     error::FieldError,
     event::EventType,
     validate::{alert_type_name, dedup, fail, free_json, has_control, keep, string_list, text},
@@ -21,6 +21,9 @@ pub const METADATA_MAX_BYTES: usize = 4096;
 pub const ALERT_TYPES_MAX: usize = 100;
 pub const CREDENTIAL_MAX_CHARS: usize = 256;
 pub const CONTENT_TYPE_MAX: usize = 256;
+pub const SECRETS_MAX: usize = 10;
+pub const SECRET_NAME_MAX: usize = 64;
+pub const SECRET_VALUE_MAX: usize = 1024;
 
 /// Header names that Hookline itself sets on every delivery.
 const RESERVED_HEADERS: [&str; 5] = [
@@ -35,7 +38,8 @@ pub fn name(value: &Value) -> Result<String, Vec<FieldError>> {
     text("name", value, NAME_MAX_CHARS, false)
 }
 
-/// Checks `url` and returns it in normalised form.
+/// Checks `url` and returns it in normalised form; a URL template (see
+/// [`url_template`]) is kept as written, once its origin, syntax and shape are checked.
 pub fn url(value: &Value) -> Result<String, Vec<FieldError>> {
     let Some(raw) = value.as_str() else {
         return fail("url", "must be a string");
@@ -47,6 +51,24 @@ pub fn url(value: &Value) -> Result<String, Vec<FieldError>> {
     if raw.chars().count() > URL_MAX_CHARS {
         return fail("url", format!("must be at most {URL_MAX_CHARS} characters"));
     }
+    match url_template::origin_of(raw) {
+        Err(why) => fail("url", why),
+        Ok(None) => plain_url(raw),
+        Ok(Some(_)) => {
+            if let Err(e) = template::check(raw) {
+                return fail("url", e.to_string());
+            }
+            let skeleton = url_template::skeleton(raw);
+            plain_url(&skeleton)?;
+            if let Err(why) = url_template::check_shape(&skeleton) {
+                return fail("url", why);
+            }
+            Ok(raw.to_string())
+        }
+    }
+}
+
+fn plain_url(raw: &str) -> Result<String, Vec<FieldError>> {
     let parsed = match url::Url::parse(raw) {
         Ok(u) => u,
         Err(e) => {
@@ -128,7 +150,10 @@ pub fn events(value: &Value) -> Result<Vec<EventType>, Vec<FieldError>> {
 pub fn http_method(value: &Value) -> Result<HttpMethod, Vec<FieldError>> {
     match value.as_str().map(str::parse) {
         Some(Ok(method)) => Ok(method),
-        _ => fail("http_method", "must be one of POST, PUT, PATCH"),
+        _ => fail(
+            "http_method",
+            format!("must be one of {}", HttpMethod::names()),
+        ),
     }
 }
 
@@ -215,6 +240,58 @@ pub fn headers(value: &Value) -> Result<BTreeMap<String, String>, Vec<FieldError
     }
     if errors.is_empty() {
         Ok(headers)
+    } else {
+        Err(errors)
+    }
+}
+
+/// Write-only values templates read as `webhook.secrets.NAME`: names are identifiers, so
+/// a template can write `webhook.secrets.routing_key`.
+pub fn secrets(value: &Value) -> Result<BTreeMap<String, String>, Vec<FieldError>> {
+    let map = match value {
+        Value::Null => return Ok(BTreeMap::new()),
+        Value::Object(map) => map,
+        _ => {
+            return fail(
+                "secrets",
+                "must be an object of names to string values, or null",
+            )
+        }
+    };
+    if map.len() > SECRETS_MAX {
+        return fail("secrets", format!("must hold at most {SECRETS_MAX} values"));
+    }
+    let mut errors = Vec::new();
+    let mut secrets = BTreeMap::new();
+    for (name, value) in map {
+        let field = format!("secrets.{name}");
+        let identifier = name.len() <= SECRET_NAME_MAX
+            && name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        let problem = match value.as_str() {
+            _ if !identifier => Some(format!(
+                "is not a valid name: letters, digits and _, not starting with a digit, at most {SECRET_NAME_MAX} characters"
+            )),
+            None => Some("must be a string".to_string()),
+            Some("") => Some("must not be empty".to_string()),
+            Some(v) if v.len() > SECRET_VALUE_MAX => {
+                Some(format!("must be at most {SECRET_VALUE_MAX} bytes"))
+            }
+            Some(MASK) => Some(
+                "is the masked placeholder; send the real value, or omit secrets to keep them"
+                    .to_string(),
+            ),
+            Some(v) => {
+                secrets.insert(name.clone(), v.to_string());
+                None
+            }
+        };
+        if let Some(problem) = problem {
+            errors.push(FieldError::new(field, problem));
+        }
+    }
+    if errors.is_empty() {
+        Ok(secrets)
     } else {
         Err(errors)
     }
@@ -308,6 +385,19 @@ pub fn template(value: &Value) -> Result<Option<String>, Vec<FieldError>> {
     }
 }
 
+/// Grafana OnCall's `trigger_template`: a Jinja expression, bare or in `{{ }}`, checked
+/// like a template.
+pub fn condition(value: &Value) -> Result<Option<String>, Vec<FieldError>> {
+    match value {
+        Value::Null => Ok(None),
+        Value::String(source) => match template::check_expression(source) {
+            Ok(()) => Ok(Some(source.clone())),
+            Err(e) => fail("condition", e.to_string()),
+        },
+        _ => fail("condition", "must be a string (a Jinja expression) or null"),
+    }
+}
+
 /// A header value with `{{`, `{%` or `{#` is a template, checked like the body's.
 fn checked_template(value: &str) -> Result<(), template::TemplateError> {
     if render::is_template(value) {
@@ -383,6 +473,23 @@ mod tests {
             url(&json!("HTTPS://Example.com")).unwrap(),
             "https://example.com/"
         );
+    }
+
+    /// OnCall's URLs built per alert: a template in the path and query, kept as written.
+    #[test]
+    fn url_templates_in_the_path_and_query() {
+        let oncall = "https://api.example.com/incidents/{{ alert.id }}/ack?by={{ event.type }}";
+        assert_eq!(url(&json!(oncall)).unwrap(), oncall);
+        let bad = |u: &str| url(&json!(u)).unwrap_err()[0].message.clone();
+        assert!(bad("https://{{ alert.labels.host }}/x").contains("path and query only"));
+        assert!(bad("https://e.com:{{ p }}/x").contains("path and query only"));
+        assert!(bad("ftp://e.com/{{ x }}").contains("http"));
+        assert!(bad("https://u:p@e.com/{{ x }}").contains("basic_auth"));
+        assert!(bad("https://e.com/{{ x }").contains("syntax error"));
+        assert!(bad("https://e.com/{{ x|shout }}").contains("shout"));
+        assert!(bad("https://e.com/a/../{{ x }}").contains(".."));
+        assert!(bad("https://e.com/a//{{ x }}").contains("empty path segment"));
+        assert!(bad("https://e.com/{{ x }}#top").contains("fragment"));
     }
 
     #[test]

@@ -119,6 +119,9 @@ webhook_settings! {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     basic_auth: Option<BasicAuth> = rules::basic_auth, default (None), view masked_auth;
     metadata: Metadata = rules::metadata, default (Metadata::default()), view metadata;
+    /// Write-only values for templates and formats (`webhook.secrets.NAME`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    secrets: BTreeMap<String, String> = rules::secrets, default (BTreeMap::new()), view masked_headers;
     /// The body's shape: a built-in format; exclusive with `template`.
     #[serde(default)]
     format: Format = rules::format, default (Format::Standard), view shown;
@@ -131,6 +134,10 @@ webhook_settings! {
     /// Which alerts the webhook wants, by content (see [`super::filter`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     filter: Option<ContentFilter> = rules::filter, default (None), view filter;
+    /// A Jinja expression over a template's context: the webhook fires when it is truthy
+    /// (see [`super::condition`]). With a `filter`, both must pass.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    condition: Option<String> = rules::condition, default (None), view shown;
 }
 
 fn shown<T>(value: &T, _: Access) -> &T {
@@ -187,7 +194,11 @@ impl WebhookChanges {
     /// Whether the change names a field of [`WebhookSettings::check_combination`], and so
     /// must be checked against the stored settings.
     pub fn touches_combination(&self) -> bool {
-        self.format.is_some() || self.template.is_some() || self.metadata.is_some()
+        self.format.is_some()
+            || self.template.is_some()
+            || self.metadata.is_some()
+            || self.secrets.is_some()
+            || self.http_method.is_some()
     }
 
     /// Whether the change turns the webhook back on, which ends a failure streak.
@@ -219,6 +230,19 @@ impl WebhookSettings {
     /// The rules across fields: `template` and a `format` other than `standard` are
     /// exclusive; the `pagerduty` format needs `metadata.routing_key`.
     pub fn check_combination(&self) -> Result<(), Vec<FieldError>> {
+        let method = self.http_method;
+        if !method.has_body() && self.template.is_some() {
+            return Err(vec![FieldError::new(
+                "template",
+                format!("cannot be set with http_method {method}, which sends no body; use POST, PUT or PATCH, or set template to null"),
+            )]);
+        }
+        if !method.has_body() && self.format != Format::Standard {
+            return Err(vec![FieldError::new(
+                "format",
+                format!("cannot be {} with http_method {method}, which sends no body; use format standard", self.format),
+            )]);
+        }
         if self.template.is_some() && self.format != Format::Standard {
             return Err(vec![FieldError::new(
                 "template",
@@ -228,15 +252,13 @@ impl WebhookSettings {
                 ),
             )]);
         }
+        // The key belongs in `secrets`; one already in `metadata` keeps working.
         if self.format == Format::Pagerduty
-            && !self
-                .metadata
-                .0
-                .get("routing_key")
-                .is_some_and(Value::is_string)
+            && !self.secrets.contains_key("routing_key")
+            && !(self.metadata.0.get("routing_key")).is_some_and(Value::is_string)
         {
             return Err(vec![FieldError::new(
-                "metadata.routing_key",
+                "secrets.routing_key",
                 "is required by format pagerduty: the integration key of the PagerDuty service (Events API v2)",
             )]);
         }
@@ -323,7 +345,37 @@ mod tests {
         assert_eq!(s.events.unwrap(), [EventType::AlertTriggered]);
         assert_eq!(s.http_method, Some(HttpMethod::Put));
         assert!(WebhookChanges::parse(&json!({"alert_types": [1]})).is_err());
-        assert!(WebhookChanges::parse(&json!({"http_method": "GET"})).is_err());
+        assert!(WebhookChanges::parse(&json!({"http_method": "TRACE"})).is_err());
+        assert_eq!(
+            WebhookChanges::parse(&json!({"http_method": "get"}))
+                .unwrap()
+                .http_method,
+            Some(HttpMethod::Get)
+        );
+    }
+
+    /// OnCall's GET, DELETE and OPTIONS send no body: a template or a format that makes
+    /// one is refused, saying why.
+    #[test]
+    fn a_method_without_a_body_takes_no_template_or_format() {
+        for method in ["GET", "DELETE", "OPTIONS"] {
+            let ok = json!({"name": "n", "url": "https://e.com", "http_method": method});
+            assert!(WebhookSettings::parse(&ok).is_ok(), "{method}");
+            let mut templated = ok.clone();
+            templated["template"] = json!("{{ alert.id }}");
+            let err = WebhookSettings::parse(&templated).unwrap_err();
+            assert!(
+                err.details()[0].message.contains("sends no body"),
+                "{err:?}"
+            );
+            assert_eq!(fields(err), ["template"]);
+            let mut formatted = ok.clone();
+            formatted["format"] = json!("slack");
+            assert_eq!(
+                fields(WebhookSettings::parse(&formatted).unwrap_err()),
+                ["format"]
+            );
+        }
     }
 
     #[test]

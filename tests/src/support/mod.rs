@@ -186,6 +186,7 @@ impl TestAccount {
                 webhook_quota: quota,
                 link_key: None,
                 sessions_ended_at: None,
+                escalate_after_seconds: None,
             })
             .await
             .unwrap();

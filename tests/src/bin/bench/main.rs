@@ -121,6 +121,7 @@ impl Bench {
                 webhook_quota: Some(u32::try_from(n).unwrap()),
                 link_key: None,
                 sessions_ended_at: None,
+                escalate_after_seconds: None,
             })
             .await
             .unwrap();

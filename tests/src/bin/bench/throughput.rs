@@ -90,6 +90,7 @@ fn messages(account: &str, webhooks: &[Webhook], n: usize) -> Vec<String> {
                 transition: None,
                 waits_for: None,
                 out_of_order: false,
+                condition_error: None,
             };
             serde_json::to_string(&message).unwrap()
         })
@@ -384,7 +385,18 @@ pub async fn payloads(bench: &Bench) {
     shapes(bench, &url, &account, &webhooks).await;
     fan_out(bench, &url, &json!({}), "no filter").await;
     fan_out(bench, &url, &typical_filter(), "a filter each").await;
+    fan_out(
+        bench,
+        &url,
+        &json!({"condition": TYPICAL_CONDITION}),
+        "a condition each",
+    )
+    .await;
 }
+
+/// An OnCall `trigger_template` as users write them.
+const TYPICAL_CONDITION: &str =
+    r#"{{ alert.severity in ["critical", "error"] and alert.labels.team|default("") == "ops" }}"#;
 
 /// Deliver throughput with the standard payload, a typical template and the Slack format,
 /// run in turn (so the machine's drift touches each alike), and each render's CPU time.
@@ -449,11 +461,13 @@ async fn fan_out(bench: &Bench, url: &str, extra: &serde_json::Value, what: &str
     let fan_queue = Queue::new(bench.sqs.clone(), scratch.clone());
     let before = bench.meter.reading();
     let started = Instant::now();
+    let sandbox = Sandbox::beside("deliver").expect("the benchmark knows its path");
     let accepted = Ingest {
         store: &bench.store,
         queue: &fan_queue,
         settings: &bench.settings.delivery,
         links_base: Some(url),
+        sandbox: &sandbox,
     }
     .accept(
         &fan_account,
@@ -474,7 +488,7 @@ async fn fan_out(bench: &Bench, url: &str, extra: &serde_json::Value, what: &str
         .await
         .unwrap();
     println!(
-        "  fan-out to {FAN_OUT} webhooks, {what:<14} {} deliveries queued with {} SQS calls and {} DynamoDB requests in {:.2}s",
+        "  fan-out to {FAN_OUT} webhooks, {what:<16} {} deliveries queued with {} SQS calls and {} DynamoDB requests in {:.2}s",
         accepted.deliveries,
         fan_queue.calls(),
         dynamo.requests,
