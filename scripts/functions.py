@@ -140,7 +140,11 @@ class Instance:
         except FileNotFoundError:  # cargo is replacing it right now
             return
         if self.process.poll() is not None:
-            print(f"functions: {self.binary}#{self.index} exited ({self.process.returncode}); replacing it", flush=True)
+            print(
+                f"functions: {self.binary}#{self.index} (pid {self.process.pid}) exited "
+                f"({self.process.returncode}); replacing it",
+                flush=True,
+            )
             self.start()
         elif mtime != self.started_mtime:
             print(f"functions: {self.binary} was rebuilt; restarting #{self.index}", flush=True)

@@ -170,6 +170,25 @@ start_test_stack() {
   start_trigger --visibility-timeout 15
 }
 
+# Fails unless every function ran without a panic, and no instance was replaced but those
+# a test killed on purpose (the crash test notes their pids in `killed`): a retry, a
+# re-ask or a replaced process would otherwise hide such a fault.
+check_functions_ran_clean() {
+  local bad=0 line pid
+  if grep -n "panicked at" "$LOGS/functions.log"; then
+    echo "a function panicked (above)"
+    bad=1
+  fi
+  while read -r line; do
+    pid=$(sed -n 's/.*(pid \([0-9]*\)) exited.*/\1/p' <<<"$line")
+    if [ -z "$pid" ] || ! grep -qx "$pid" "$HOOKLINE_FUNCTION_PIDS/killed" 2>/dev/null; then
+      echo "a function instance restarted, and no test killed it: $line"
+      bad=1
+    fi
+  done < <(grep -E "exited|rebuilt" "$LOGS/supervisor.log" || true)
+  return $bad
+}
+
 # What the stack printed, on a failure: CI keeps nothing else.
 show_logs() {
   echo "--- functions log (last 80 lines) ---"; tail -80 "$LOGS/functions.log"

@@ -18,7 +18,6 @@ import urllib.request
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from playwright.sync_api import sync_playwright
 
 API = os.environ["HOOKLINE_API_URL"]
@@ -112,32 +111,15 @@ def main():
             assert page.locator("main script, main svg[onload]").count() == 0, f"injected markup on {where}"
             assert not dialogs, f"a dialog opened on {where}: {dialogs}"
 
-        # cargo lambda watch now and then never forwards a function's answer (see
-        # scripts/test.sh): a page that gets no answer in 15 s is asked for once more.
         def go(page, path):
-            try:
-                response = page.goto(API + path, timeout=15000)
-            except PlaywrightTimeout:
-                page.evaluate("() => window.stop()")
-                print(f"GET {path}: no answer in 15 s; asking again")
-                response = page.goto(API + path, timeout=15000)
+            response = page.goto(API + path, timeout=15000)
             clean(page, path)
             return response
 
         def submit(page, selector):
-            """Clicks a submit button and waits for the answer; once more if none comes (every
-            form the test posts twice ends in the same state)."""
-            for attempt in range(2):
-                try:
-                    with page.expect_navigation(timeout=15000):
-                        page.click(selector, no_wait_after=True, timeout=5000)
-                    break
-                except PlaywrightTimeout:
-                    if attempt:
-                        raise
-                    print(f"{selector}: no answer in 15 s; submitting again")
-                    # The lost answer's navigation is still pending: stop it, then click.
-                    page.evaluate("() => window.stop()")
+            """Clicks a submit button and waits for the answer."""
+            with page.expect_navigation(timeout=15000):
+                page.click(selector, no_wait_after=True, timeout=5000)
             clean(page, selector)
 
         page = new_page()

@@ -6,8 +6,8 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use crate::support::{
-    alert, alerts_queue_url, all_final, attempts, delivery_queue_url, eventually, function_pids,
-    functions_log, metric_lines,
+    alert, alerts_queue_url, all_final, attempts, delivery_queue_url, eventually, functions_log,
+    kill_function, metric_lines,
     receiver::{verify, Behaviour, Receiver},
     reply, settled, settled_within, sqs, webhook, Client, TestAccount, DELIVER, SOON,
 };
@@ -602,20 +602,12 @@ async fn a_killed_deliver_process_loses_nothing() {
     // Kill every deliver process while the batch waits on the slow endpoint: by the pids
     // the stack's supervisor started them with (it then replaces them, as Lambda would).
     receiver.wait_for(1, SOON).await;
-    let pids: Vec<String> = function_pids("deliver")
-        .iter()
-        .map(u32::to_string)
+    kill_function("deliver");
+    // What was in flight when they died: POSTed, with no answer yet (the receiver takes
+    // 1.5 s to answer).
+    let in_flight: Vec<String> = (receiver.received().iter())
+        .map(|r| r.headers["webhook-id"].clone())
         .collect();
-    assert!(!pids.is_empty(), "no deliver process was running");
-    let killed = std::process::Command::new("kill")
-        .arg("-KILL")
-        .args(&pids)
-        .status()
-        .unwrap();
-    assert!(
-        killed.success(),
-        "the deliver processes {pids:?} could not be killed"
-    );
 
     // The batch comes back once the trigger's visibility timeout (15 s) has passed.
     for id in &ids {
@@ -625,11 +617,18 @@ async fn a_killed_deliver_process_loses_nothing() {
         assert_eq!(made.len(), 1, "exactly one recorded success: {detail}");
         assert_eq!(made[0]["state"], "succeeded");
     }
-    let mut seen: Vec<String> = receiver
-        .received()
-        .iter()
+    let sent: Vec<String> = (receiver.received().iter())
         .map(|r| r.headers["webhook-id"].clone())
         .collect();
+    // The killed process's deliveries were made again once its batch came back.
+    for id in &in_flight {
+        let times = sent.iter().filter(|s| *s == id).count();
+        assert!(
+            times >= 2,
+            "{id} was in flight when deliver was killed, and sent {times} time(s) in all"
+        );
+    }
+    let mut seen = sent;
     seen.sort();
     seen.dedup();
     assert_eq!(seen.len(), 10, "every delivery arrived");

@@ -1,8 +1,6 @@
 //! Alerts with identity and a lifecycle: keys, transitions by API, by link, by timer and by
 //! Alertmanager and CloudWatch, their events and their order at the receivers.
 
-use std::time::Duration;
-
 use chrono::Utc;
 use futures::future::join_all;
 use hookline_functions::triggers;
@@ -10,9 +8,9 @@ use hookline_shared::alert::links::{self, Claim, LinkAction};
 use serde_json::{json, Value};
 
 use crate::support::{
-    alert, app_as, eventually, http_client,
+    alert, app_as, eventually, http_client, quiet,
     receiver::{Behaviour, Receiver},
-    reply, store, stored_items, webhook, Client, TestAccount, DELIVER, SOON,
+    reply, store, stored_items, timer_ran, webhook, Client, TestAccount, DELIVER, SOON,
 };
 
 /// The payloads a receiver got, in arrival order.
@@ -41,12 +39,23 @@ async fn act(c: &Client, id: &str, action: &str, body: Option<Value>) -> crate::
         .await
 }
 
-/// Waits until the receiver has `n` requests, then a little more to see that no more come.
-async fn exactly(receiver: &Receiver, n: usize) -> Vec<Value> {
+/// Waits until the receiver has `n` requests and every delivery of the account's webhooks
+/// that point at it is final: then no more come, and `n` attempts must be recorded too.
+async fn exactly(c: &Client, receiver: &Receiver, n: usize) -> Vec<Value> {
     receiver.wait_for(n, SOON).await;
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    let list = c.get("/webhooks?limit=100").await.body;
+    let mut attempts = 0;
+    for w in list["webhooks"].as_array().unwrap() {
+        if w["url"] == receiver.url.as_str() {
+            let deliveries = quiet(SOON, c, w["id"].as_str().unwrap()).await;
+            attempts += (deliveries.iter())
+                .map(|d| d["attempt_count"].as_u64().unwrap())
+                .sum::<u64>();
+        }
+    }
     let got = payloads(receiver);
     assert_eq!(got.len(), n, "{:?}", events(&got));
+    assert_eq!(attempts, n as u64, "attempts recorded to {}", receiver.url);
     got
 }
 
@@ -138,7 +147,7 @@ async fn every_transition_by_api_reaches_exactly_the_receivers_that_asked() {
     assert_eq!(view.body["alert"]["transition"], 9);
     assert_eq!(view.body["alert"]["timeline"].as_array().unwrap().len(), 9);
 
-    let got = exactly(&all, 9).await;
+    let got = exactly(c, &all, 9).await;
     let expected: Vec<(String, u64)> = [
         "alert.triggered",
         "alert.acknowledged",
@@ -166,7 +175,7 @@ async fn every_transition_by_api_reaches_exactly_the_receivers_that_asked() {
     assert!(silenced["silenced_until"].is_string());
     assert!(silenced["links"]["unsilence"].is_string(), "{silenced}");
     assert_eq!(
-        events(&exactly(&some, 4).await),
+        events(&exactly(c, &some, 4).await),
         [
             ("alert.acknowledged".to_string(), 2),
             ("alert.resolved".to_string(), 6),
@@ -221,7 +230,7 @@ async fn a_key_is_one_alert_concurrent_reports_included() {
         (&view["alert"]["reports"], &view["alert"]["transition"]),
         (&json!(10), &json!(1))
     );
-    assert_eq!(exactly(&receiver, 1).await[0]["type"], "alert.triggered");
+    assert_eq!(exactly(c, &receiver, 1).await[0]["type"], "alert.triggered");
 
     // Resolved by its key, once; fired again, reopened; an unknown key's resolve is ignored.
     let resolved = json!({"type": "disk_full", "message": "ok", "status": "resolved", "dedup_key": "db-1/disk"});
@@ -264,7 +273,7 @@ async fn a_key_is_one_alert_concurrent_reports_included() {
         (&unknown["outcome"], &unknown["alert_id"]),
         (&json!("ignored"), &Value::Null)
     );
-    let got = exactly(&receiver, 3).await;
+    let got = exactly(c, &receiver, 3).await;
     assert_eq!(
         events(&got),
         [
@@ -328,7 +337,7 @@ async fn alertmanager_re_sends_notify_only_what_is_new_and_resolve_by_fingerprin
     let f1 = &first.body["alerts"][0]["alert_id"];
     assert_eq!(&resolved.body["alerts"][0]["alert_id"], f1);
     assert_eq!(resolved.body["alerts"][0]["event"], "alert.resolved");
-    let got = exactly(&receiver, 3).await;
+    let got = exactly(c, &receiver, 3).await;
     let by_alert: Vec<_> = got
         .iter()
         .map(|p| {
@@ -414,9 +423,10 @@ async fn escalation_fires_once_and_not_after_an_acknowledge() {
     .await;
     // The escalation timer waits on the queue, then the deliver function runs it.
     let got = receiver.wait_for(1, SOON).await;
-    tokio::time::sleep(Duration::from_secs(5)).await;
+    // The acknowledged alert's timer runs too, and changes nothing.
+    assert!(!timer_ran(SOON, taken_id, "escalation").await);
     assert_eq!(
-        receiver.received().len(),
+        exactly(c, &receiver, 1).await.len(),
         1,
         "once, and only for the alert left alone"
     );
@@ -453,7 +463,7 @@ async fn a_silence_runs_out_into_unsilenced() {
         .to_string();
     let r = act(c, &id, "silence", Some(json!({"duration_seconds": 2}))).await;
     assert_eq!(r.body["alert"]["state"], "silenced", "{r:?}");
-    let got = exactly(&receiver, 2).await;
+    let got = exactly(c, &receiver, 2).await;
     assert_eq!(
         events(&got),
         [
@@ -485,7 +495,7 @@ async fn order_is_kept_while_the_first_event_is_retried() {
         .to_string();
     act(c, &id, "acknowledge", None).await;
     act(c, &id, "resolve", None).await;
-    let got = exactly(&receiver, 5).await;
+    let got = exactly(c, &receiver, 5).await;
     assert_eq!(
         events(&got).into_iter().map(|(_, n)| n).collect::<Vec<_>>(),
         [1, 1, 1, 2, 3],

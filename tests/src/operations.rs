@@ -14,7 +14,7 @@ use hookline_shared::{
 use serde_json::{json, Value};
 
 use crate::support::{
-    alert, all_final, eventually,
+    alert, all_final, eventually, quiet,
     receiver::{verify, Behaviour, Receiver},
     store, webhook, TestAccount, DELIVER, SOON,
 };
@@ -41,9 +41,14 @@ async fn recovery_reattempts_exactly_the_failures_of_its_window_once() {
     for n in 0..3 {
         alert(c, json!({"type": "before", "message": format!("old {n}")})).await;
     }
-    all_final(c, &id, 3).await;
-    tokio::time::sleep(Duration::from_millis(50)).await;
-    let since = Utc::now();
+    // The window starts just after the last of these was final.
+    let before = all_final(c, &id, 3).await;
+    let since = (before.iter())
+        .map(|d| chrono::DateTime::parse_from_rfc3339(d["updated_at"].as_str().unwrap()).unwrap())
+        .max()
+        .unwrap()
+        .with_timezone(&Utc)
+        + chrono::Duration::milliseconds(1);
     for n in 0..2 {
         alert(
             c,
@@ -122,7 +127,13 @@ async fn recovery_reattempts_exactly_the_failures_of_its_window_once() {
     let again = c.post(&path, body.clone()).await;
     assert_eq!(again.status, 200, "{again:?}");
     assert_eq!(again.body["queued"], 2);
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // Every delivery final, the two recovered among them: nothing more will be sent.
+    let recovered_ids: HashSet<String> = in_window.iter().map(msg_id).collect();
+    let all = quiet(SOON, c, &id).await;
+    let now_succeeded = (all.iter())
+        .filter(|d| d["state"] == "succeeded" && recovered_ids.contains(&msg_id(d)))
+        .count();
+    assert_eq!(now_succeeded, 2, "{all:#?}");
     let got = good.received();
     assert_eq!(got.len(), 3, "one success and two recovered, none twice");
     let recovered: HashSet<String> = delivery_ids(&got[1..]).into_iter().collect();
@@ -197,7 +208,9 @@ async fn recovery_pages_through_hundreds_of_failures_via_the_queue() {
     .await;
     assert_eq!(done.queued, n as u64);
     let got = good.wait_for(n, Duration::from_secs(120)).await;
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    let all = quiet(SOON, c, &id).await;
+    assert_eq!(all.len(), n);
+    assert!(all.iter().all(|d| d["state"] == "succeeded"));
     let ids: HashSet<String> = delivery_ids(&good.received()).into_iter().collect();
     assert_eq!(good.received().len(), n, "none twice");
     assert_eq!(ids.len(), n);
@@ -227,7 +240,7 @@ async fn operational_events_fire_once_each_and_never_to_their_own_webhook() {
     )
     .await;
     // Empty `events`: every alert event, but no operational one.
-    webhook(c, &everything.url, json!({"alert_types": ["nothing"]})).await;
+    let (everything_id, _) = webhook(c, &everything.url, json!({"alert_types": ["nothing"]})).await;
 
     // Retries run out: delivery.exhausted.
     alert(c, json!({"type": "watched", "message": "down"})).await;
@@ -270,8 +283,12 @@ async fn operational_events_fire_once_each_and_never_to_their_own_webhook() {
     assert_eq!(disabled["type"], "webhook.disabled");
     assert!(disabled["data"]["reason"].as_str().unwrap().contains("410"));
 
-    // Once each; never to the webhook they are about; none to the catch-all webhook.
-    tokio::time::sleep(Duration::from_secs(4)).await;
+    // Once each; never to the webhook they are about; none to the catch-all webhook. Once
+    // the subject's deliveries are final, no more notices are made; once the notices'
+    // deliveries are final, nothing more is sent.
+    quiet(SOON, c, &subject).await;
+    assert_eq!(quiet(SOON, c, &ops_id).await.len(), 3);
+    assert!(quiet(SOON, c, &everything_id).await.is_empty());
     let types: Vec<String> = ops
         .received()
         .iter()

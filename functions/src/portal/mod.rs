@@ -22,7 +22,7 @@ use hookline_shared::{
     ApiError,
 };
 use lambda_http::{
-    http::{header, HeaderValue, Method, StatusCode},
+    http::{header, HeaderMap, HeaderValue, Method, StatusCode},
     Body, Request, RequestExt, Response,
 };
 use maud::Markup;
@@ -164,20 +164,32 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
         Ok(page) => page,
         Err(e) => error_page(&site, e),
     };
-    into_response(page, accepts_gzip(&req))
+    into_response(page, accepts_gzip(req.headers()))
 }
 
-fn accepts_gzip(req: &Request) -> bool {
-    req.headers()
-        .get_all(header::ACCEPT_ENCODING)
-        .iter()
+/// Whether the client takes gzip, as RFC 9110 reads `Accept-Encoding`: a coding's q-value
+/// counts (`gzip;q=0` refuses it), and `*` stands for every coding not named. A q-value
+/// that does not parse counts as 0: a plain page is never wrong.
+fn accepts_gzip(headers: &HeaderMap) -> bool {
+    let mut gzip = None;
+    let mut others = None;
+    let codings = (headers.get_all(header::ACCEPT_ENCODING).iter())
         .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|e| {
-            e.split(';')
-                .next()
-                .is_some_and(|name| name.trim() == "gzip")
-        })
+        .flat_map(|v| v.split(','));
+    for coding in codings {
+        let mut parts = coding.split(';');
+        let name = parts.next().unwrap_or_default().trim().to_ascii_lowercase();
+        let q = parts
+            .filter_map(|p| p.split_once('='))
+            .find(|(k, _)| k.trim().eq_ignore_ascii_case("q"))
+            .map_or(1.0, |(_, v)| v.trim().parse::<f32>().unwrap_or(0.0));
+        match name.as_str() {
+            "gzip" | "x-gzip" => gzip = Some(q),
+            "*" => others = Some(q),
+            _ => {}
+        }
+    }
+    gzip.or(others).is_some_and(|q| q > 0.0)
 }
 
 /// A page gzipped: about a quarter of its size.
@@ -565,6 +577,30 @@ fn into_response(page: Page, gzipped: bool) -> Response<Body> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn gzip_is_sent_only_when_accepted_by_its_q_value() {
+        for (accept, gzipped) in [
+            ("gzip", true),
+            ("deflate, gzip;q=1.0, br", true),
+            ("GZIP; Q=0.5", true),
+            ("x-gzip", true),
+            ("*", true),
+            ("gzip;q=0", false),
+            ("gzip;q=0.000", false),
+            ("br, *;q=0", false),
+            ("*;q=0.5, gzip;q=0", false),
+            ("gzip;q=0, *", false),
+            ("gzip;q=nonsense", false),
+            ("br, deflate", false),
+            ("", false),
+        ] {
+            let mut headers = HeaderMap::new();
+            headers.insert(header::ACCEPT_ENCODING, HeaderValue::from_static(accept));
+            assert_eq!(super::accepts_gzip(&headers), gzipped, "{accept:?}");
+        }
+        assert!(!super::accepts_gzip(&HeaderMap::new()));
+    }
+
     use super::*;
 
     fn request(host: &str) -> Request {

@@ -554,4 +554,92 @@ mod tests {
         );
         assert_eq!(unsilenced.silenced_until, None);
     }
+
+    /// An action of a generated sequence: `kind` picks it, `secs` its time; timers pick
+    /// the standing's own time half of the time, so that they apply as often as not.
+    fn generated(kind: u8, secs: i64, standing: &Standing) -> Action {
+        let own = |t: Option<DateTime<Utc>>| match (secs % 2 == 0, t) {
+            (true, Some(t)) => t,
+            _ => at(secs),
+        };
+        match kind % 12 {
+            0 => Action::Acknowledge,
+            1 => Action::Unacknowledge,
+            2 => Action::Resolve,
+            3 => Action::Unresolve,
+            4 => Action::Silence { until: at(secs) },
+            5 => Action::Unsilence,
+            6 => Action::Ignore,
+            7 => Action::Unignore,
+            8 => Action::Fired,
+            9 => Action::ResolvedReport,
+            10 => Action::Escalate {
+                due: own(standing.escalate_at),
+            },
+            _ => Action::SilenceEnds {
+                until: own(standing.silenced_until),
+            },
+        }
+    }
+
+    proptest::proptest! {
+        /// Whatever the actions, in any order, the documented invariants hold after each.
+        #[test]
+        fn every_sequence_of_actions_keeps_the_invariants(
+            steps in proptest::collection::vec((0u8..12, 1i64..100_000), 0..60),
+            escalate_after in proptest::option::of(1u32..10_000),
+        ) {
+            let mut standing = Standing {
+                state: Triggered,
+                silenced_until: None,
+                escalate_at: escalate_after.map(|s| at(i64::from(s))),
+                escalated: false,
+            };
+            for (n, (kind, secs)) in steps.into_iter().enumerate() {
+                let action = generated(kind, secs, &standing);
+                let now = at(n as i64);
+                match decide(&standing, action) {
+                    Decision::Move { event, to } => {
+                        // The state a move leads to is the one its event names.
+                        proptest::prop_assert_eq!(to, state_after(event));
+                        // An ignored alert is moved only by a person: no report, no timer.
+                        if standing.state == Ignored {
+                            proptest::prop_assert!(
+                                matches!(action, Action::Unignore | Action::Resolve),
+                                "{action:?} moved an ignored alert"
+                            );
+                        }
+                        // A resolved alert reopens only by unresolve or a firing report.
+                        if standing.state == Resolved {
+                            proptest::prop_assert!(matches!(action, Action::Unresolve | Action::Fired));
+                        }
+                        if event == EventType::AlertEscalated {
+                            proptest::prop_assert!(!standing.escalated, "escalated twice");
+                        }
+                        let (next, timer) = after_move(&standing, event, to, action, escalate_after, now);
+                        match timer {
+                            Some(Timer::SilenceEnds { until }) => {
+                                proptest::prop_assert_eq!(next.silenced_until, Some(until));
+                            }
+                            Some(Timer::Escalate { due }) => {
+                                proptest::prop_assert_eq!(next.state, Triggered);
+                                proptest::prop_assert_eq!(next.escalate_at, Some(due));
+                            }
+                            None => {}
+                        }
+                        standing = next;
+                    }
+                    Decision::Unchanged(_) => {}
+                    // A timer is never refused: it is dropped when it no longer applies.
+                    Decision::Refused(why) => proptest::prop_assert!(!action.is_timer(), "{why}"),
+                }
+                // Silenced, and only then, until a time.
+                proptest::prop_assert_eq!(standing.silenced_until.is_some(), standing.state == Silenced);
+                // Ignored alerts are closed for escalation.
+                if standing.state == Ignored {
+                    proptest::prop_assert_eq!(standing.escalate_at, None);
+                }
+            }
+        }
+    }
 }

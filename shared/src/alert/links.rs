@@ -349,4 +349,33 @@ mod tests {
         assert!(LinkAction::applicable(&standing(AlertState::Resolved), now()).is_empty());
         assert_eq!(LinkAction::parse("silence_24h"), Some(Silence24h));
     }
+
+    proptest::proptest! {
+        /// A token with any one character changed, added or taken away is refused.
+        #[test]
+        fn any_altered_token_is_refused(
+            at in proptest::prelude::any::<proptest::sample::Index>(),
+            with in proptest::sample::select(
+                "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.=+/ %"
+                    .chars()
+                    .collect::<Vec<_>>(),
+            ),
+            how in 0u8..3,
+        ) {
+            let token = sign(&key(1), &claim());
+            let mut chars: Vec<char> = token.chars().collect();
+            let i = at.index(chars.len());
+            match how {
+                0 if chars[i] != with => chars[i] = with,
+                0 => return Ok(()),
+                1 => chars.insert(i, with),
+                _ => {
+                    chars.remove(i);
+                }
+            }
+            let altered: String = chars.into_iter().collect();
+            let verdict = open(&altered).and_then(|u| u.verify(Some(&key(1)), now()));
+            proptest::prop_assert!(verdict.is_err(), "{altered} was accepted");
+        }
+    }
 }

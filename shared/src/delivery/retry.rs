@@ -216,8 +216,9 @@ pub const HEALTH_REFRESH: Duration = Duration::from_secs(5);
 impl WebhookStatus {
     /// Whether this status is worth writing, given when this instance last wrote the
     /// webhook's health clear: anything but a success repeated within [`HEALTH_REFRESH`]
-    /// is. A success left unwritten leaves a failure streak recorded meanwhile by another
-    /// instance standing at most that much longer: it cannot reach `DisableAfter` then.
+    /// is. The worker still writes a success this leaves out when another instance has
+    /// stored a failure streak meanwhile (it reads the health first), so that the streak
+    /// ends and `webhook.recovered` is sent.
     pub fn worth_writing(
         &self,
         last_clear_write: Option<DateTime<Utc>>,
@@ -479,5 +480,63 @@ mod tests {
             disable_reason(Outcome::Retry, Some(at(0)), at(3), Duration::from_secs(2)).as_deref(),
             Some("no successful delivery for 2 seconds; re-enable it once the endpoint works")
         );
+    }
+
+    proptest::proptest! {
+        /// Jitter stays within its fraction of the scheduled delay, either way.
+        #[test]
+        fn jitter_stays_in_its_bounds(
+            delays in proptest::collection::vec(0u64..86_400, 1..10),
+            jitter in 0.0f64..=1.0,
+            retry in 1u32..10,
+            draw in 0.0f64..1.0,
+        ) {
+            let schedule = Schedule {
+                delays: delays.iter().map(|s| Duration::from_secs(*s)).collect(),
+                jitter,
+            };
+            match schedule.delay(retry, draw) {
+                None => proptest::prop_assert!(retry as usize > delays.len()),
+                Some(delay) => {
+                    let base = delays[retry as usize - 1] as f64;
+                    let got = delay.as_secs_f64();
+                    // A nanosecond of rounding either way.
+                    proptest::prop_assert!(got >= base * (1.0 - jitter) - 1e-6, "{got} < {base}");
+                    proptest::prop_assert!(got <= base * (1.0 + jitter) + 1e-6, "{got} > {base}");
+                }
+            }
+        }
+
+        /// Honouring `Retry-After` never makes a retry sooner than the schedule's, nor
+        /// sooner than asked (up to a day), in seconds or as a date.
+        #[test]
+        fn retry_after_never_shrinks_a_delay(
+            attempt in 1u32..4,
+            draw in 0.0f64..1.0,
+            asked in 0i64..200_000,
+            as_date in proptest::bool::ANY,
+        ) {
+            let schedule = schedule(&[5, 300, 1800]);
+            let now = at(0);
+            let retry_after = if as_date {
+                RetryAfter::At(at(asked))
+            } else {
+                RetryAfter::Seconds(asked as u64)
+            };
+            let plain = decide(&answered(503, None), attempt, Trigger::Scheduled, &schedule, draw, now);
+            let honoured = decide(
+                &answered(503, Some(retry_after)),
+                attempt,
+                Trigger::Scheduled,
+                &schedule,
+                draw,
+                now,
+            );
+            let (plain, honoured) = (plain.next_delay.unwrap(), honoured.next_delay.unwrap());
+            proptest::prop_assert!(honoured >= plain);
+            let wanted = Duration::from_secs(asked as u64).min(RETRY_AFTER_MAX);
+            proptest::prop_assert!(honoured >= wanted);
+            proptest::prop_assert!(honoured <= plain.max(RETRY_AFTER_MAX));
+        }
     }
 }

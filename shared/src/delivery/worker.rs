@@ -318,19 +318,31 @@ impl Worker {
             return Vec::new();
         }
         let now = self.attempter.now();
-        let statuses: Vec<_> = {
+        let (mut statuses, unwritten): (Vec<_>, Vec<_>) = {
             let written = self.written_clear.lock().unwrap_or_else(|p| p.into_inner());
             WebhookStatus::per_webhook(made.iter().map(|(_, job, a)| {
                 let key = (job.msg.account_id.as_str(), job.msg.webhook_id.as_str());
                 (key, &a.last_delivery)
             }))
             .into_iter()
-            .filter(|((account, id), status)| {
+            .partition(|((account, id), status)| {
                 let key = (account.to_string(), id.to_string());
                 status.worth_writing(written.get(&key).copied(), now)
             })
-            .collect()
         };
+        // A success this instance would leave unwritten is written after all when another
+        // instance has stored a failure streak meanwhile: its write is what ends the streak
+        // and sends `webhook.recovered`. A read costs a quarter of a write; on a failed read
+        // the success is written.
+        if !unwritten.is_empty() {
+            let keys: Vec<(&str, &str)> = unwritten.iter().map(|(key, _)| *key).collect();
+            let failing = self.store.failing_webhooks(&keys).await;
+            statuses.extend(unwritten.into_iter().filter(|((account, id), _)| {
+                failing
+                    .as_ref()
+                    .map_or(true, |f| f.iter().any(|(a, w)| a == account && w == id))
+            }));
+        }
         let records: Vec<_> = made
             .iter()
             .map(|(_, job, a)| (job.msg.account_id.as_str(), &a.record, &a.delivery))

@@ -119,6 +119,35 @@ impl Store {
             .collect()
     }
 
+    /// Which of these webhooks (account, id) have a failure streak stored, in one
+    /// BatchGetItem of their health items.
+    pub async fn failing_webhooks(
+        &self,
+        webhooks: &[(&str, &str)],
+    ) -> Result<Vec<(String, String)>, StoreError> {
+        if webhooks.is_empty() {
+            return Ok(Vec::new());
+        }
+        let keys = webhooks
+            .iter()
+            .map(|(account_id, id)| key_of(account_id, health_sk(id)))
+            .collect();
+        let mut failing = Vec::new();
+        for item in self.batch_get(keys).await? {
+            let (Some(AttributeValue::S(pk)), Some(AttributeValue::S(sk))) =
+                (item.get("pk"), item.get("sk"))
+            else {
+                continue;
+            };
+            let health: Health = serde_dynamo::from_item(item.clone()).map_err(corrupt)?;
+            if health.consecutive_failures > 0 {
+                let account = pk.trim_start_matches("ACCOUNT#").to_string();
+                failing.push((account, sk.trim_start_matches("HEALTH#").to_string()));
+            }
+        }
+        Ok(failing)
+    }
+
     /// The webhooks with their health attached.
     async fn with_health(&self, mut webhooks: Vec<Webhook>) -> Result<Vec<Webhook>, StoreError> {
         let keys = webhooks

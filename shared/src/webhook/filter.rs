@@ -435,4 +435,77 @@ mod tests {
         let back: ContentFilter = serde_dynamo::from_attribute_value(item).unwrap();
         assert_eq!(back, filter);
     }
+
+    mod properties {
+        use proptest::prelude::*;
+        use serde_json::{json, Value};
+
+        use super::super::ContentFilter;
+
+        const PATHS: [&str; 5] = [
+            "severity",
+            "count",
+            "labels.env",
+            "source.host.zones",
+            "data.items.id",
+        ];
+
+        fn value() -> impl Strategy<Value = Value> {
+            prop_oneof![
+                Just(json!("critical")),
+                Just(json!("info")),
+                Just(json!("prod")),
+                Just(json!("eu-1")),
+                (0i64..10).prop_map(Value::from),
+                Just(Value::Null),
+            ]
+        }
+
+        /// Any filter over a few fields, with every operator, nested up to 3 deep.
+        fn filter() -> impl Strategy<Value = Value> {
+            let leaf = (0..PATHS.len(), 0u8..9, value(), value()).prop_map(|(p, op, a, b)| {
+                let path = PATHS[p];
+                let condition = match op {
+                    0 => a,
+                    1 => json!({"$eq": a}),
+                    2 => json!({"$neq": a}),
+                    3 => json!({"$in": [a, b]}),
+                    4 => json!({"$nin": [a, b]}),
+                    // Order takes a number or a string.
+                    5 => json!({"$gt": if a.is_null() { json!(3) } else { a }}),
+                    6 => json!({"$lte": if b.is_null() { json!("m") } else { b }}),
+                    7 => json!({"$exist": a.is_null()}),
+                    _ => json!({"$regex": "^(crit|eu-)"}),
+                };
+                json!({ path: condition })
+            });
+            leaf.prop_recursive(3, 12, 3, |inner| {
+                prop_oneof![
+                    prop::collection::vec(inner.clone(), 1..3).prop_map(|fs| json!({"$and": fs})),
+                    prop::collection::vec(inner.clone(), 1..3).prop_map(|fs| json!({"$or": fs})),
+                    inner.prop_map(|f| json!({"$not": f})),
+                ]
+            })
+        }
+
+        fn alert() -> impl Strategy<Value = Value> {
+            (value(), value(), value(), 0usize..3).prop_map(|(severity, count, env, items)| {
+                json!({
+                    "severity": severity, "count": count, "labels": {"env": env},
+                    "source": {"host": {"zones": ["eu-1", "eu-2"]}},
+                    "data": {"items": (0..items).map(|i| json!({"id": i})).collect::<Vec<_>>()}
+                })
+            })
+        }
+
+        proptest! {
+            /// `$not` of a filter passes exactly the alerts the filter does not.
+            #[test]
+            fn not_is_the_negation(filter in filter(), alert in alert()) {
+                let plain = ContentFilter::parse("filter", &filter).unwrap();
+                let negated = ContentFilter::parse("filter", &json!({"$not": filter})).unwrap();
+                prop_assert_eq!(negated.matches(&alert), !plain.matches(&alert));
+            }
+        }
+    }
 }

@@ -282,17 +282,8 @@ impl Client {
             .bearer_auth(&self.token)
     }
 
-    /// A GET, asked again once after 20 s of silence: cargo lambda watch now and then
-    /// loses a large answer (see scripts/test.sh), and a read is safe to repeat.
     pub async fn get(&self, path: &str) -> Reply {
-        let wait = Duration::from_secs(20);
-        if let Ok(reply) = tokio::time::timeout(wait, self.send("GET", path, None)).await {
-            return reply;
-        }
-        eprintln!("GET {path}: no answer in {wait:?}; asking again");
-        tokio::time::timeout(wait, self.send("GET", path, None))
-            .await
-            .unwrap_or_else(|_| panic!("GET {path}: no answer, twice in {wait:?}"))
+        self.send("GET", path, None).await
     }
 
     pub async fn post(&self, path: &str, body: Value) -> Reply {
@@ -368,6 +359,37 @@ pub async fn all_final(c: &Client, webhook: &str, n: usize) -> Vec<Value> {
     .await
 }
 
+/// Every delivery of the webhook, all pages, once each is succeeded or failed: nothing
+/// more will be sent for them. Fan-out writes a delivery's record before the request
+/// that caused it is answered, so once this returns, the webhook is sent nothing more
+/// for what has been done so far (timers aside): what tests once slept to show.
+pub async fn quiet(within: Duration, c: &Client, webhook: &str) -> Vec<Value> {
+    eventually(
+        within,
+        "every delivery of the webhook to be final",
+        || async {
+            let mut all = Vec::new();
+            let mut cursor: Option<String> = None;
+            loop {
+                let path = match &cursor {
+                    Some(at) => format!("/webhooks/{webhook}/deliveries?limit=100&cursor={at}"),
+                    None => format!("/webhooks/{webhook}/deliveries?limit=100"),
+                };
+                let page = c.get(&path).await.body;
+                all.extend(page["deliveries"].as_array()?.iter().cloned());
+                match page["next_cursor"].as_str() {
+                    Some(next) => cursor = Some(next.to_string()),
+                    None => break,
+                }
+            }
+            let done =
+                (all.iter()).all(|d| matches!(d["state"].as_str(), Some("succeeded" | "failed")));
+            done.then_some(all)
+        },
+    )
+    .await
+}
+
 /// A delivery with all its attempts.
 pub async fn attempts(c: &Client, webhook: &str, delivery: &Value) -> Value {
     let id = delivery["delivery_id"].as_str().unwrap();
@@ -408,6 +430,26 @@ pub fn functions_log() -> String {
     let path = std::env::var("HOOKLINE_FUNCTIONS_LOG")
         .expect("HOOKLINE_FUNCTIONS_LOG names the functions' log (scripts/test.sh sets it)");
     std::fs::read_to_string(path).unwrap()
+}
+
+/// Waits until the deliver function has run `timer` (`escalation` or `silence`) of
+/// `alert`, as its log says, and returns whether it changed the alert.
+pub async fn timer_ran(within: Duration, alert: &str, timer: &str) -> bool {
+    eventually(
+        within,
+        &format!("the {timer} timer of {alert} to run"),
+        || async {
+            functions_log().lines().find_map(|line| {
+                let entry: Value = serde_json::from_str(line).ok()?;
+                let fields = &entry["fields"];
+                (fields["message"] == "alert timer ran"
+                    && fields["alert"] == alert
+                    && fields["timer"] == timer)
+                    .then(|| fields["fired"] == true)
+            })
+        },
+    )
+    .await
 }
 
 /// The Embedded Metric Format lines the functions have written whose properties mention
@@ -455,6 +497,32 @@ pub fn function_pids(function: &str) -> Vec<u32> {
             }
         }
     }
+    pids
+}
+
+/// Kills every process of `function` (SIGKILL), by the pids the stack's supervisor
+/// started them with, and notes them in `killed` beside the pid files: `scripts/test.sh`
+/// fails on any other restart. Returns the pids.
+pub fn kill_function(function: &str) -> Vec<u32> {
+    let pids = function_pids(function);
+    assert!(!pids.is_empty(), "no {function} process was running");
+    let noted: String = pids.iter().map(|p| format!("{p}\n")).collect();
+    let killed = std::path::Path::new(&env("HOOKLINE_FUNCTION_PIDS")).join("killed");
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&killed)
+        .unwrap();
+    std::io::Write::write_all(&mut file, noted.as_bytes()).unwrap();
+    let status = std::process::Command::new("kill")
+        .arg("-KILL")
+        .args(pids.iter().map(u32::to_string))
+        .status()
+        .unwrap();
+    assert!(
+        status.success(),
+        "the {function} processes {pids:?} could not be killed"
+    );
     pids
 }
 

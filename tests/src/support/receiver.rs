@@ -68,13 +68,25 @@ impl Receiver {
         self.received.lock().unwrap().clone()
     }
 
-    /// Waits until at least `n` requests have arrived, and returns them all.
+    /// Waits until at least `n` requests have arrived, and returns them all. Fails the
+    /// test, saying what it waited for and what came, if they do not arrive `within`.
     pub async fn wait_for(&self, n: usize, within: Duration) -> Vec<Received> {
         let deadline = tokio::time::Instant::now() + within;
         loop {
             let got = self.received();
-            if got.len() >= n || tokio::time::Instant::now() > deadline {
+            if got.len() >= n {
                 return got;
+            }
+            if tokio::time::Instant::now() > deadline {
+                let came: Vec<String> = got
+                    .iter()
+                    .map(|r| format!("{} {} ({} bytes)", r.method, r.path, r.body.len()))
+                    .collect();
+                panic!(
+                    "waited {within:?} for {n} requests at {}, {} came: {came:?}",
+                    self.url,
+                    got.len()
+                );
             }
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
