@@ -6,6 +6,7 @@ function processes behind it alive, as Lambda does with execution environments:
 - each function runs as N instances (Lambda's concurrency), each polling the runtime API;
 - an instance that dies (a crash, or a test killing it) is replaced at once;
 - when `cargo build` replaces a binary, its instances restart on the new one;
+- a method or path no function serves gets API Gateway's 404, not a wait for ever;
 - with --pids DIR, each instance's pid is in DIR/<function>.<n>.pid, so that a test can
   end exactly the processes this supervisor started (the crash test does).
 
@@ -22,6 +23,7 @@ HTTP client opens a new connection instead, and an answer longer than hyper's fi
 
 import argparse
 import http.client
+import json
 import os
 import select
 import signal
@@ -102,6 +104,51 @@ def runtime_proxy(upstream):
     return f"http://127.0.0.1:{server.server_address[1]}{target.path}"
 
 
+# What API Gateway's HTTP API answers a method and path no route has.
+NOT_FOUND = {
+    "statusCode": 404,
+    "headers": {"content-type": "application/json"},
+    "multiValueHeaders": {},
+    "cookies": [],
+    "body": json.dumps({"message": "Not Found"}),
+    "isBase64Encoded": False,
+}
+
+
+def answer_unrouted(runtime_api):
+    """Answers every request watch routes to no function, as API Gateway does: 404.
+
+    watch hands a method or path its router does not know to a function named `_`. With
+    no one polling for `_`, such requests waited for ever, and once 100 of them were
+    queued watch's scheduler blocked while holding its lock, and every route stopped
+    answering."""
+    base = urlsplit(f"{runtime_api}/_/2018-06-01/runtime/invocation/")
+    while True:
+        connection = http.client.HTTPConnection(base.hostname, base.port, timeout=90000)
+        try:
+            connection.request("GET", base.path + "next")
+            response = connection.getresponse()
+            response.read()
+            request_id = response.getheader("lambda-runtime-aws-request-id")
+            if response.status != 200 or not request_id:
+                time.sleep(0.5)
+                continue
+            body = json.dumps(NOT_FOUND).encode()
+            connection.close()
+            connection = http.client.HTTPConnection(base.hostname, base.port, timeout=30)
+            connection.request(
+                "POST",
+                f"{base.path}{request_id}/response",
+                body=body,
+                headers={"content-type": "application/json"},
+            )
+            connection.getresponse().read()
+        except OSError:
+            time.sleep(0.5)
+        finally:
+            connection.close()
+
+
 class Instance:
     def __init__(self, binary, index, runtime_api, log, pids):
         self.binary, self.index, self.runtime_api, self.log = binary, index, runtime_api, log
@@ -177,6 +224,8 @@ def main():
         sys.exit(f"functions: build first (cargo build --workspace); missing {missing}")
     for instance in instances:
         instance.start()
+    for _ in range(args.instances):
+        threading.Thread(target=answer_unrouted, args=(runtime_api,), daemon=True).start()
     print(f"functions: {len(instances)} instances of {len(instances) // args.instances} functions", flush=True)
 
     def stop(*_):

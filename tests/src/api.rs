@@ -25,6 +25,25 @@ async fn ids(client: &Client, query: &str) -> Vec<String> {
         .collect()
 }
 
+/// A method or path no route has is answered as API Gateway answers it, at once: the
+/// local stack must not leave it waiting (see scripts/functions.py).
+#[tokio::test]
+async fn a_method_or_path_no_route_has_is_a_404() {
+    let account = TestAccount::new().await;
+    for (method, path) in [
+        ("GET", "/nowhere"),
+        ("PUT", "/webhooks"),
+        ("POST", "/alerts/x/y/z"),
+    ] {
+        let r = account.writer.send(method, path, None).await;
+        assert_eq!(
+            (r.status, &r.body),
+            (404, &json!({"message": "Not Found"})),
+            "{method} {path}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn create_returns_the_webhook_and_its_secret_once() {
     let account = TestAccount::new().await;
