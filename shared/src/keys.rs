@@ -34,7 +34,7 @@ pub enum KeyError {
     #[error("a sealed credential does not open: {0}")]
     Corrupt(String),
     #[error(transparent)]
-    Store(#[from] crate::store::StoreError),
+    Store(#[from] crate::store::error::StoreError),
 }
 
 /// The data key as the table holds it: wrapped by KMS.

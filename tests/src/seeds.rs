@@ -463,17 +463,19 @@ async fn the_opsgenie_format_follows_the_alert_through_its_whole_lifecycle() {
         }
     };
     let mut done = 2;
-    for (action, body) in [
-        ("acknowledge", None),
-        ("unacknowledge", None),
-        ("silence", Some(json!({"duration_seconds": 3600}))),
-        ("unsilence", None),
-        ("ignore", None),
-        ("unignore", None),
-        ("resolve", None),
+    // Each with the deliveries it makes: unignoring triggers the alert again, which arms
+    // its 1 s escalation again, and that fires before the resolve.
+    for (action, body, makes) in [
+        ("acknowledge", None, 1),
+        ("unacknowledge", None, 1),
+        ("silence", Some(json!({"duration_seconds": 3600})), 1),
+        ("unsilence", None, 1),
+        ("ignore", None, 1),
+        ("unignore", None, 2),
+        ("resolve", None, 1),
     ] {
         act(action, body).await;
-        done += 1;
+        done += makes;
         // One at a time, so that each arrives in the order it was made.
         receiver.wait_for(done, SOON).await;
     }
@@ -489,6 +491,7 @@ async fn the_opsgenie_format_follows_the_alert_through_its_whole_lifecycle() {
         ("alert.unsilenced", on("notes")),
         ("alert.ignored", on("close")),
         ("alert.unignored", "/hook/v2/alerts".to_string()),
+        ("alert.escalated", on("notes")),
         ("alert.resolved", on("close")),
     ];
     assert_eq!(got.len(), expected.len());

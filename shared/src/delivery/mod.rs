@@ -11,7 +11,8 @@
 //! - [`attempt`]: one attempt, the same for the worker and the test route;
 //! - [`record`]: delivery and attempt records;
 //! - [`order`]: an alert's transitions reach each webhook in order;
-//! - [`queue`]: the delivery queue (attempts and alert timers);
+//! - [`message`]: what the queue carries (attempts, alert timers, recovery pages);
+//! - [`queue`]: the delivery queue that sends them;
 //! - [`worker`]: the deliver function's batch: claim, attempt, record, follow up;
 //! - [`redeliver`]: another attempt at a finished delivery; [`recovery`]: all the failed
 //!   ones of a window, page by page;
@@ -21,6 +22,7 @@
 pub mod attempt;
 pub mod destination;
 pub mod format;
+pub mod message;
 pub mod notice;
 pub mod order;
 pub mod payload;

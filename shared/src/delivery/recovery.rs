@@ -14,6 +14,7 @@ use futures::future::join_all;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+pub use super::message::{RecoveryMessage, RecoveryRef};
 use super::{
     queue::{Queue, QueueError},
     record::{Delivery, DeliveryState},
@@ -54,19 +55,6 @@ pub struct Recovery {
     #[serde(skip_serializing)]
     #[serde(default)]
     pub expires_at: i64,
-}
-
-/// The queue message that carries a recovery on to its next page.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct RecoveryMessage {
-    pub recovery: RecoveryRef,
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct RecoveryRef {
-    pub account_id: String,
-    pub webhook_id: String,
-    pub id: String,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -6,8 +6,8 @@ use chrono::{DateTime, Utc};
 use serde_json::value::RawValue;
 
 use super::{
+    message::DeliveryMessage,
     payload::Payload,
-    queue::DeliveryMessage,
     record::{Delivery, Trigger},
 };
 use crate::{auth::Access, event::EventType, store::StoreError, webhook::Webhook, Store};

@@ -28,7 +28,6 @@
 use std::{collections::HashMap, future::Future, time::Duration};
 
 use aws_sdk_dynamodb::{
-    error::{ProvideErrorMetadata, SdkError},
     types::{AttributeValue, Put, TransactWriteItem},
     Client,
 };
@@ -39,90 +38,26 @@ use crate::keys::Keyring;
 
 pub mod accounts;
 pub mod alerts;
+mod batch;
 pub mod deliveries;
+pub mod error;
+mod health;
 pub mod keys;
 pub mod notices;
 pub mod recoveries;
 pub mod sessions;
+mod update;
 pub mod webhooks;
 
 pub use accounts::{Account, TokenInfo};
 pub use alerts::{AlertQuery, IdempotencyRecord, Move, Snapshot, StoredAlert, Target};
 pub use aws_sdk_dynamodb::Client as DynamoClient;
 pub use deliveries::{AttemptClaim, AttemptSample, Claim};
+pub use error::StoreError;
+use error::{conditional, corrupt, sdk_error};
+use update::{filled, Expression, UpdateBuilder};
 
 type Item = HashMap<String, AttributeValue>;
-
-/// Tries of a batch call before what DynamoDB keeps leaving unprocessed counts as throttled.
-const BATCH_TRIES: u32 = 5;
-
-#[derive(Clone, Debug, thiserror::Error)]
-pub enum StoreError {
-    #[error("item not found")]
-    NotFound,
-    #[error("the account already exists")]
-    AlreadyExists,
-    #[error("the account does not exist")]
-    NoAccount,
-    #[error("the webhook quota of {0} is reached")]
-    QuotaExceeded(u32),
-    #[error("DynamoDB is throttling requests")]
-    Throttled,
-    #[error("DynamoDB request failed: {0}")]
-    Dynamo(String),
-    #[error("a stored item could not be read or written: {0}")]
-    Corrupt(String),
-    /// Concurrent writers kept winning a conditional write; the caller may try again.
-    #[error("{0}")]
-    Contended(&'static str),
-    /// A credential could not be sealed or opened (no data key, KMS refused, altered).
-    #[error("credentials at rest: {0}")]
-    Sealing(String),
-    /// DynamoDB did not answer in time, even when asked again (see [`crate::aws`]).
-    #[error("DynamoDB did not answer in time")]
-    TimedOut,
-}
-
-fn sdk_error<E: ProvideErrorMetadata + std::fmt::Debug, R: std::fmt::Debug>(
-    err: SdkError<E, R>,
-) -> StoreError {
-    let timed_out = matches!(err, SdkError::TimeoutError(_))
-        || matches!(&err, SdkError::DispatchFailure(d) if d.is_timeout());
-    if timed_out {
-        return StoreError::TimedOut;
-    }
-    let code = err.as_service_error().and_then(|e| e.code()).unwrap_or("");
-    if matches!(
-        code,
-        "ProvisionedThroughputExceededException" | "ThrottlingException" | "RequestLimitExceeded"
-    ) {
-        return StoreError::Throttled;
-    }
-    // Debug, not Display: Display says only "service error", the debug form says why.
-    StoreError::Dynamo(format!("{err:?}"))
-}
-
-/// The output of a conditional write, or `None` when its condition failed.
-fn conditional<T, E, R>(result: Result<T, SdkError<E, R>>) -> Result<Option<T>, StoreError>
-where
-    E: ProvideErrorMetadata + std::fmt::Debug,
-    R: std::fmt::Debug,
-{
-    match result {
-        Ok(output) => Ok(Some(output)),
-        Err(e)
-            if e.as_service_error().and_then(|s| s.code())
-                == Some("ConditionalCheckFailedException") =>
-        {
-            Ok(None)
-        }
-        Err(e) => Err(sdk_error(e)),
-    }
-}
-
-fn corrupt(err: impl std::fmt::Display) -> StoreError {
-    StoreError::Corrupt(err.to_string())
-}
 
 fn s(value: impl Into<String>) -> AttributeValue {
     AttributeValue::S(value.into())
@@ -152,6 +87,14 @@ fn account_pk(account_id: &str) -> String {
 
 const ACCOUNT_SK: &str = "ACCOUNT";
 
+fn webhook_sk(webhook_id: &str) -> String {
+    format!("WEBHOOK#{webhook_id}")
+}
+
+fn health_sk(webhook_id: &str) -> String {
+    format!("HEALTH#{webhook_id}")
+}
+
 fn key(pk: String, sk: String) -> Item {
     HashMap::from([("pk".to_string(), s(pk)), ("sk".to_string(), s(sk))])
 }
@@ -171,33 +114,6 @@ fn item_of<T: Serialize>(
     item.extend(key_of(account_id, sk));
     item.insert("entity".into(), s(entity));
     Ok(item)
-}
-
-/// How long to wait before try number `tries` + 1.
-fn backoff(tries: u32) -> Duration {
-    Duration::from_millis(50 << tries.min(6))
-}
-
-/// Hands `pending` to `call` until it leaves nothing unprocessed, backing off between
-/// tries, as DynamoDB's batch calls require; collects what the calls return.
-async fn drain<P, R, F, Fut>(mut pending: Vec<P>, mut call: F) -> Result<Vec<R>, StoreError>
-where
-    F: FnMut(Vec<P>) -> Fut,
-    Fut: Future<Output = Result<(Vec<R>, Vec<P>), StoreError>>,
-{
-    let mut done = Vec::new();
-    for tries in 1..=BATCH_TRIES {
-        let (got, left) = call(pending).await?;
-        done.extend(got);
-        if left.is_empty() {
-            return Ok(done);
-        }
-        pending = left;
-        if tries < BATCH_TRIES {
-            tokio::time::sleep(backoff(tries)).await;
-        }
-    }
-    Err(StoreError::Throttled)
 }
 
 /// A Query on one account's partition.
@@ -344,80 +260,6 @@ impl Store {
         Err(sdk_error(err))
     }
 
-    /// The items of `keys` that exist, strongly consistent, by BatchGetItem (100 a request).
-    async fn batch_get(&self, keys: Vec<Item>) -> Result<Vec<Item>, StoreError> {
-        use aws_sdk_dynamodb::types::KeysAndAttributes;
-        let mut found = Vec::new();
-        for chunk in keys.chunks(100) {
-            let items = drain(chunk.to_vec(), |keys| async move {
-                let request = KeysAndAttributes::builder()
-                    .set_keys(Some(keys))
-                    .consistent_read(true)
-                    .build()
-                    .map_err(corrupt)?;
-                let output = self
-                    .client
-                    .batch_get_item()
-                    .request_items(&self.table, request)
-                    .send()
-                    .await
-                    .map_err(sdk_error)?;
-                let got = output
-                    .responses
-                    .and_then(|mut r| r.remove(&self.table))
-                    .unwrap_or_default();
-                let left = output
-                    .unprocessed_keys
-                    .and_then(|mut u| u.remove(&self.table))
-                    .map(|k| k.keys)
-                    .unwrap_or_default();
-                Ok((got, left))
-            })
-            .await?;
-            found.extend(items);
-        }
-        Ok(found)
-    }
-
-    /// Puts items with BatchWriteItem, 25 to a request and several requests at once.
-    async fn put_items(&self, items: Vec<Item>) -> Result<(), StoreError> {
-        use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
-        use futures::{stream, StreamExt, TryStreamExt};
-        let requests = items
-            .into_iter()
-            .map(|item| {
-                let put = PutRequest::builder()
-                    .set_item(Some(item))
-                    .build()
-                    .map_err(corrupt)?;
-                Ok(WriteRequest::builder().put_request(put).build())
-            })
-            .collect::<Result<Vec<_>, StoreError>>()?;
-        let chunks: Vec<Vec<WriteRequest>> =
-            requests.chunks(25).map(<[WriteRequest]>::to_vec).collect();
-        stream::iter(chunks)
-            .map(|chunk| {
-                drain(chunk, |requests| async move {
-                    let output = self
-                        .client
-                        .batch_write_item()
-                        .request_items(&self.table, requests)
-                        .send()
-                        .await
-                        .map_err(sdk_error)?;
-                    let left = output
-                        .unprocessed_items
-                        .and_then(|mut u| u.remove(&self.table))
-                        .unwrap_or_default();
-                    Ok((Vec::<()>::new(), left))
-                })
-            })
-            .buffer_unordered(8)
-            .try_collect::<Vec<_>>()
-            .await?;
-        Ok(())
-    }
-
     /// Items under `ACCOUNT#<account>` whose sort key starts with the query's prefix,
     /// filtered, `limit` at a time (all of them when `None`).
     async fn page<T: serde::de::DeserializeOwned>(
@@ -495,109 +337,5 @@ impl Store {
             items: found,
             next_after,
         })
-    }
-}
-
-/// Fills an update, of UpdateItem or of a transaction (two builder types with the same
-/// setters), with a key, an [`Expression`] and a condition.
-macro_rules! filled {
-    ($builder:expr, $key:expr, $expression:expr) => {{
-        let (expression, names, values) = $expression;
-        $builder
-            .set_key(Some($key))
-            .update_expression(expression)
-            .set_expression_attribute_names(Some(names))
-            .set_expression_attribute_values(Some(values))
-    }};
-    ($builder:expr, $key:expr, $expression:expr, $condition:expr) => {{
-        filled!($builder, $key, $expression).condition_expression($condition)
-    }};
-}
-use filled;
-
-/// An update expression with its attribute names and values.
-type Expression = (
-    String,
-    HashMap<String, String>,
-    HashMap<String, AttributeValue>,
-);
-
-/// Builds `SET #a = :a, ... REMOVE #b` with placeholders for every name, since many
-/// attribute names (`name`, `url`) are DynamoDB reserved words.
-#[derive(Default)]
-struct UpdateBuilder {
-    sets: Vec<String>,
-    removes: Vec<String>,
-    names: HashMap<String, String>,
-    values: HashMap<String, AttributeValue>,
-}
-
-impl UpdateBuilder {
-    fn name(&mut self, attribute: &str) -> String {
-        let placeholder = format!("#{attribute}");
-        self.names
-            .insert(placeholder.clone(), attribute.to_string());
-        placeholder
-    }
-
-    fn set(&mut self, attribute: &str, value: AttributeValue) {
-        let name = self.name(attribute);
-        let placeholder = format!(":{attribute}");
-        self.sets.push(format!("{name} = {placeholder}"));
-        self.values.insert(placeholder, value);
-    }
-
-    /// Sets each attribute of `item`, and removes those whose value is null.
-    fn set_or_remove(&mut self, item: Item) {
-        for (attribute, value) in item {
-            match value {
-                AttributeValue::Null(_) => self.remove(&attribute),
-                value => self.set(&attribute, value),
-            }
-        }
-    }
-
-    /// `attribute = if_not_exists(attribute, value)`: set only when absent.
-    fn set_if_absent(&mut self, attribute: &str, value: AttributeValue) {
-        let name = self.name(attribute);
-        let placeholder = format!(":{attribute}");
-        self.sets
-            .push(format!("{name} = if_not_exists({name}, {placeholder})"));
-        self.values.insert(placeholder, value);
-    }
-
-    /// `attribute = if_not_exists(from, value)`: a copy of what `from` held before this
-    /// update (update expressions read the item as it was), or `value`.
-    fn copy_or(&mut self, attribute: &str, from: &str, value: AttributeValue) {
-        let name = self.name(attribute);
-        let from = self.name(from);
-        let placeholder = format!(":{attribute}");
-        self.sets
-            .push(format!("{name} = if_not_exists({from}, {placeholder})"));
-        self.values.insert(placeholder, value);
-    }
-
-    /// `attribute = if_not_exists(attribute, 0) + by`.
-    fn add(&mut self, attribute: &str, by: u32) {
-        let name = self.name(attribute);
-        let placeholder = format!(":{attribute}_add");
-        self.sets.push(format!(
-            "{name} = if_not_exists({name}, :zero) + {placeholder}"
-        ));
-        self.values.insert(":zero".into(), n(0));
-        self.values.insert(placeholder, n(by));
-    }
-
-    fn remove(&mut self, attribute: &str) {
-        let name = self.name(attribute);
-        self.removes.push(name);
-    }
-
-    fn build(self) -> Expression {
-        let mut expression = format!("SET {}", self.sets.join(", "));
-        if !self.removes.is_empty() {
-            expression.push_str(&format!(" REMOVE {}", self.removes.join(", ")));
-        }
-        (expression, self.names, self.values)
     }
 }

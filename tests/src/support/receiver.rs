@@ -1,7 +1,9 @@
-//! A webhook endpoint on loopback that answers as told and records what it received.
+//! A webhook endpoint on loopback (hyper) that answers as told and records what it
+//! received: every header (a repeated one's values joined by ", "), any body framing.
 
 use std::{
     collections::HashMap,
+    convert::Infallible,
     sync::{
         atomic::{AtomicUsize, Ordering},
         Arc, Mutex,
@@ -9,10 +11,15 @@ use std::{
     time::Duration,
 };
 
-use tokio::{
-    io::{AsyncReadExt, AsyncWriteExt},
-    net::{TcpListener, TcpStream},
+use http_body_util::{BodyExt, Full};
+use hyper::{
+    body::{Bytes, Incoming},
+    server::conn::http1,
+    service::service_fn,
+    Request, Response,
 };
+use hyper_util::rt::TokioIo;
+use tokio::net::{TcpListener, TcpStream};
 
 #[derive(Clone, Debug)]
 pub enum Behaviour {
@@ -31,7 +38,7 @@ pub enum Behaviour {
 pub struct Received {
     pub method: String,
     pub path: String,
-    /// Header names in lower case.
+    /// Header names in lower case; a repeated header's values joined by ", ".
     pub headers: HashMap<String, String>,
     pub body: Vec<u8>,
 }
@@ -93,95 +100,88 @@ impl Receiver {
     }
 }
 
+type Answer = Response<Full<Bytes>>;
+
+/// Serves one connection with hyper; every request on it is answered by [`respond`].
 async fn serve(
-    mut stream: TcpStream,
+    stream: TcpStream,
     behaviour: Behaviour,
     log: Arc<Mutex<Vec<Received>>>,
     turn: Arc<AtomicUsize>,
 ) {
-    let Some(request) = read_request(&mut stream).await else {
-        return;
+    let service =
+        service_fn(move |request| respond(request, behaviour.clone(), log.clone(), turn.clone()));
+    let _ = http1::Builder::new()
+        .keep_alive(false)
+        .serve_connection(TokioIo::new(stream), service)
+        .await;
+}
+
+async fn respond(
+    request: Request<Incoming>,
+    behaviour: Behaviour,
+    log: Arc<Mutex<Vec<Received>>>,
+    turn: Arc<AtomicUsize>,
+) -> Result<Answer, Infallible> {
+    let (parts, body) = request.into_parts();
+    // A body the client did not finish sending is no request.
+    let Ok(body) = body.collect().await.map(|b| b.to_bytes().to_vec()) else {
+        return Ok(answer(400, None, "unfinished body".into()));
     };
-    let echoed = request
-        .headers
-        .iter()
-        .map(|(name, value)| format!("{name}: {value}\n"))
-        .collect::<String>();
-    log.lock().unwrap().push(request);
-    let mut body = "received".to_string();
-    let (code, retry_after) = match behaviour {
-        Behaviour::Status(code) => (code, None),
+    let mut headers: HashMap<String, String> = HashMap::new();
+    let mut echoed = String::new();
+    for (name, value) in &parts.headers {
+        let value = String::from_utf8_lossy(value.as_bytes());
+        echoed.push_str(&format!("{name}: {value}\n"));
+        // A repeated header's values, joined as HTTP allows for lists.
+        headers
+            .entry(name.as_str().to_string())
+            .and_modify(|v| {
+                v.push_str(", ");
+                v.push_str(&value);
+            })
+            .or_insert_with(|| value.into_owned());
+    }
+    log.lock().unwrap().push(Received {
+        method: parts.method.to_string(),
+        path: (parts.uri.path_and_query())
+            .map_or_else(|| parts.uri.path().to_string(), |p| p.as_str().to_string()),
+        headers,
+        body,
+    });
+    let (code, retry_after, text) = match behaviour {
+        Behaviour::Status(code) => (code, None, "received".to_string()),
         Behaviour::Hang => {
             // Hold the connection open well past the 10 s delivery timeout.
             tokio::time::sleep(Duration::from_secs(60)).await;
-            return;
+            (200, None, "too late".to_string())
         }
         Behaviour::Script(steps) => {
             let i = turn.fetch_add(1, Ordering::SeqCst).min(steps.len() - 1);
-            steps[i]
+            (steps[i].0, steps[i].1, "received".to_string())
         }
         Behaviour::Slow(delay, code) => {
             tokio::time::sleep(delay).await;
-            (code, None)
+            (code, None, "received".to_string())
         }
-        Behaviour::Echo(code) => {
-            body = echoed;
-            (code, None)
-        }
+        Behaviour::Echo(code) => (code, None, echoed),
     };
-    let extra = match (code, retry_after) {
-        (300..=399, _) => "location: http://127.0.0.1:9/elsewhere\r\n".to_string(),
-        (_, Some(after)) => format!("retry-after: {after}\r\n"),
-        _ => String::new(),
-    };
-    let response = format!(
-        "HTTP/1.1 {code} Test\r\ncontent-type: text/plain\r\n{extra}content-length: {}\r\nconnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    let _ = stream.write_all(response.as_bytes()).await;
+    Ok(answer(code, retry_after, text))
 }
 
-async fn read_request(stream: &mut TcpStream) -> Option<Received> {
-    let mut buffer = Vec::new();
-    let head_end = loop {
-        let mut chunk = [0u8; 4096];
-        let n = stream.read(&mut chunk).await.ok()?;
-        if n == 0 {
-            return None;
-        }
-        buffer.extend_from_slice(&chunk[..n]);
-        if let Some(pos) = buffer.windows(4).position(|w| w == b"\r\n\r\n") {
-            break pos + 4;
-        }
-    };
-    let head = String::from_utf8_lossy(&buffer[..head_end]).to_string();
-    let mut lines = head.split("\r\n");
-    let mut request_line = lines.next()?.split(' ');
-    let method = request_line.next()?.to_string();
-    let path = request_line.next()?.to_string();
-    let headers: HashMap<String, String> = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
-        .collect();
-    let length: usize = headers
-        .get("content-length")
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
-    let mut body = buffer[head_end..].to_vec();
-    while body.len() < length {
-        let mut chunk = [0u8; 4096];
-        let n = stream.read(&mut chunk).await.ok()?;
-        if n == 0 {
-            break;
-        }
-        body.extend_from_slice(&chunk[..n]);
+fn answer(code: u16, retry_after: Option<&str>, text: String) -> Answer {
+    let mut response = Response::builder()
+        .status(code)
+        .header("content-type", "text/plain");
+    if (300..=399).contains(&code) {
+        response = response.header("location", "http://127.0.0.1:9/elsewhere");
     }
-    Some(Received {
-        method,
-        path,
-        headers,
-        body,
-    })
+    if let Some(after) = retry_after {
+        response = response.header("retry-after", after);
+    }
+    response
+        .body(Full::new(Bytes::from(text)))
+        .unwrap_or_else(|_| Response::new(Full::new(Bytes::new())))
 }
 
 /// Verifies a request with the Standard Webhooks algorithm, written out here rather than
@@ -219,5 +219,39 @@ pub fn verify(secret: &str, request: &Received) -> Result<(), String> {
         Ok(())
     } else {
         Err(format!("no signature in {signatures:?} matches"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    use super::*;
+
+    #[tokio::test]
+    async fn keeps_repeated_headers_and_reads_chunked_bodies() {
+        let receiver = Receiver::start(Behaviour::Status(202)).await;
+        let address = receiver
+            .url
+            .trim_start_matches("http://")
+            .trim_end_matches("/hook");
+        let mut stream = TcpStream::connect(address).await.unwrap();
+        stream
+            .write_all(
+                b"POST /hook?a=1 HTTP/1.1\r\nhost: x\r\nx-tag: one\r\nX-Tag: two\r\n\
+                  transfer-encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n",
+            )
+            .await
+            .unwrap();
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).await.unwrap();
+        assert!(answer.starts_with("HTTP/1.1 202"), "{answer}");
+        let got = receiver.wait_for(1, Duration::from_secs(5)).await;
+        assert_eq!(
+            (got[0].method.as_str(), got[0].path.as_str()),
+            ("POST", "/hook?a=1")
+        );
+        assert_eq!(got[0].headers["x-tag"], "one, two");
+        assert_eq!(got[0].body, b"hello world");
     }
 }

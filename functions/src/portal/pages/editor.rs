@@ -1,0 +1,291 @@
+//! The webhook form: new or edit, saved through the API, with a preview or a filter test
+//! of the draft beside it.
+
+use super::*;
+
+pub async fn edit_webhook(ctx: &Ctx<'_>, id: &str) -> Result<Page> {
+    let w = get_webhook(ctx, id).await?;
+    webhook_form(ctx, Some((id, &w)), None, None).await
+}
+
+/// What the editor shows beside the form: a preview or a filter test.
+pub enum Trial {
+    Preview(StatusCode, Value),
+    Filter(StatusCode, Value),
+}
+
+/// The webhook form: new (`existing` none) or edit, with the refused post's values and
+/// errors, and a trial's result.
+pub async fn webhook_form(
+    ctx: &Ctx<'_>,
+    existing: Option<(&str, &Value)>,
+    posted: Option<(WebhookFields, Vec<hookline_shared::error::FieldError>)>,
+    trial: Option<Trial>,
+) -> Result<Page> {
+    let site = ctx.site;
+    let (fields, errors) = match posted {
+        Some((f, e)) => (f, e),
+        None => (
+            existing.map_or_else(WebhookFields::new_webhook, |(_, w)| {
+                WebhookFields::from_view(w)
+            }),
+            Vec::new(),
+        ),
+    };
+    let by_field = form::by_field(&errors);
+    let err = |name: &str| -> Markup {
+        html! { @for e in by_field.get(name).into_iter().flatten() { span.error role="alert" { (e) } } }
+    };
+    let action = match existing {
+        Some((id, _)) => site.path(&format!("/webhooks/{id}/edit")),
+        None => site.path("/webhooks/new"),
+    };
+    let title = if existing.is_some() {
+        "Edit webhook"
+    } else {
+        "New webhook"
+    };
+    let other: Vec<&String> = by_field
+        .iter()
+        .filter(|(k, _)| !FORM_FIELDS.contains(&k.as_str()))
+        .flat_map(|(_, v)| v)
+        .collect();
+    let status = if errors.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::BAD_REQUEST
+    };
+    Ok(Page::Html(
+        status,
+        layout(
+            site,
+            Some(ctx.caller),
+            title,
+            html! {
+                @if !errors.is_empty() {
+                    p.error role="alert" { "The webhook was not saved: fix the fields marked below." }
+                    @for e in &other { p.error { (e) } }
+                }
+                form.webhook method="post" action=(action) {
+                    (csrf(ctx.caller))
+                    label for="name" { "Name" } (err("name"))
+                    input #name name="name" value=(fields.name) required;
+                    label for="url" { "URL" } (err("url"))
+                    // Text, not `url`: a URL template's `{{ }}` is no URL yet.
+                    input #url name="url" type="text" inputmode="url" value=(fields.url) required;
+                    p.hint { "The path and query may be a template: " code { "https://api.example.com/incidents/{{ alert.id }}/ack" } }
+                    label.check { input type="checkbox" name="enabled" checked[fields.enabled]; " Enabled" } (err("enabled"))
+                    label for="http_method" { "Method" } (err("http_method"))
+                    select #http_method name="http_method" {
+                        @for m in HttpMethod::VARIANTS.iter().map(|m| m.as_str()) { option value=(m) selected[fields.http_method == m] { (m) } }
+                    }
+                    label for="alert_types" { "Alert types (comma separated; empty: all)" } (err("alert_types"))
+                    input #alert_types name="alert_types" value=(fields.alert_types);
+                    fieldset {
+                        legend { "Events (none ticked: every alert event; operational events only when ticked)" } (err("events"))
+                        @for e in EventType::VARIANTS.iter().copied() {
+                            label.check { input type="checkbox" name="events" value=(e.as_str()) checked[fields.events.iter().any(|x| x == e.as_str())]; " " (e.as_str()) }
+                        }
+                    }
+                    label for="headers" { "Headers (one `Name: value` per line; values are write-only)" } (err("headers"))
+                    textarea #headers name="headers" rows="3" { (fields.headers) }
+                    label for="secrets" { "Secrets for templates and formats, as webhook.secrets.NAME (one `NAME: value` per line; values are write-only)" } (err("secrets"))
+                    textarea #secrets name="secrets" rows="2" { (fields.secrets) }
+                    label for="basic_auth_username" { "Basic auth user name" } (err("basic_auth"))
+                    input #basic_auth_username name="basic_auth_username" value=(fields.basic_auth_username) autocomplete="off";
+                    label for="basic_auth_password" { "Basic auth password (leave empty to keep)" }
+                    input #basic_auth_password name="basic_auth_password" type="password" autocomplete="new-password";
+                    label for="metadata" { "Metadata (JSON object)" } (err("metadata"))
+                    textarea #metadata name="metadata" rows="3" { (fields.metadata) }
+                    label for="format" { "Format" } (err("format"))
+                    select #format name="format" {
+                        @for f in Format::VARIANTS.iter().copied() { option value=(f.as_str()) selected[fields.format == f.as_str()] { (f.as_str()) } }
+                    }
+                    label for="template" { "Template (Jinja; instead of a format)" } (err("template"))
+                    textarea #template.code name="template" rows="8" { (fields.template) }
+                    label for="content_type" { "Content-Type of a template's non-JSON output" } (err("content_type"))
+                    input #content_type name="content_type" value=(fields.content_type);
+                    label for="filter" { "Content filter (JSON)" } (err("filter"))
+                    textarea #filter.code name="filter" rows="4" { (fields.filter) }
+                    label for="condition" { "Condition (a Jinja expression; with a filter, both must pass)" } (err("condition"))
+                    textarea #condition.code name="condition" rows="2" { (fields.condition) }
+                    @if existing.is_some() {
+                        label for="alert_id" { "Alert to preview or test with (id; empty: the test alert)" }
+                        input #alert_id name="alert_id" value="";
+                    }
+                    div.buttons {
+                        button type="submit" name="do" value="save" { "Save" }
+                        @if existing.is_some() {
+                            button.secondary type="submit" name="do" value="preview" { "Preview payload" }
+                            button.secondary type="submit" name="do" value="filter" { "Test filter" }
+                        }
+                    }
+                }
+                @match &trial {
+                    Some(Trial::Preview(status, body)) => section.trial {
+                        h2 { "Preview" }
+                        @if status.is_success() {
+                            p { "Event " code { (body["event"].as_str().unwrap_or_default()) } ", delivery "
+                                code { (body["delivery_id"].as_str().unwrap_or_default()) }
+                                @if body["matches"] == json!(false) { " · " span.error { "fan-out would not send this alert to this webhook" } } }
+                            @if let Some(e) = body["condition_error"].as_str() { p.error role="alert" { (e) } }
+                            (request_view(&body["request"]))
+                        } @else {
+                            p.error role="alert" { (body["error"]["message"].as_str().unwrap_or("the preview failed")) }
+                        }
+                    },
+                    Some(Trial::Filter(status, body)) => section.trial {
+                        h2 { "Filter test" }
+                        @if status.is_success() {
+                            p { @if body["matches"] == json!(true) { strong.okay { "Would be sent." } } @else { strong.error { "Would not be sent." } } }
+                            dl.fields { @for (k, v) in body["checks"].as_object().into_iter().flatten() {
+                                dt { (k) } dd { @if v == &json!(true) { "passes" } @else { span.error { "fails" } } }
+                            } }
+                            @if let Some(e) = body["condition_error"].as_str() { p.error role="alert" { (e) } }
+                        } @else {
+                            p.error role="alert" { (body["error"]["message"].as_str().unwrap_or("the test failed")) }
+                        }
+                    },
+                    None => {}
+                }
+            },
+        ),
+    ))
+}
+
+/// The form's fields: errors of other fields are shown above the form.
+const FORM_FIELDS: [&str; 15] = [
+    "name",
+    "url",
+    "enabled",
+    "http_method",
+    "alert_types",
+    "events",
+    "headers",
+    "secrets",
+    "condition",
+    "basic_auth",
+    "metadata",
+    "format",
+    "template",
+    "content_type",
+    "filter",
+];
+pub async fn save_webhook(ctx: &Ctx<'_>, id: Option<&str>, form: &Form) -> Result<Page> {
+    let existing = match id {
+        Some(id) => Some(get_webhook(ctx, id).await?),
+        None => None,
+    };
+    let fields = WebhookFields::from_form(form);
+    let action = form.text("do");
+    if let (Some(id), Some(w), "preview" | "filter") = (id, &existing, action) {
+        let trial = trial(ctx, id, &fields, form.text("alert_id"), action == "preview").await;
+        return webhook_form(ctx, Some((id, w)), Some((fields, Vec::new())), Some(trial)).await;
+    }
+    let body = match form::webhook_body(form, existing.as_ref()) {
+        Ok(body) => body,
+        Err(errors) => {
+            return webhook_form(ctx, id.zip(existing.as_ref()), Some((fields, errors)), None).await
+        }
+    };
+    let (status, answer) = match id {
+        None => {
+            call(
+                ctx,
+                webhooks::create,
+                Method::POST,
+                "/webhooks",
+                &[],
+                &[],
+                Some(&body),
+            )
+            .await
+        }
+        Some(id) => call_on(ctx, webhooks::update, Method::PATCH, id, "", Some(&body)).await,
+    };
+    if status.is_success() {
+        let saved = answer["id"].as_str().unwrap_or_default();
+        return Ok(Page::Redirect(
+            ctx.site.path(&format!("/webhooks/{saved}")),
+            vec![],
+        ));
+    }
+    if status == StatusCode::BAD_REQUEST || status == StatusCode::UNPROCESSABLE_ENTITY {
+        let mut errors = field_errors(&answer);
+        if errors.is_empty() {
+            errors.push(hookline_shared::error::FieldError::new(
+                "",
+                answer["error"]["message"]
+                    .as_str()
+                    .unwrap_or("refused")
+                    .to_string(),
+            ));
+        }
+        return webhook_form(ctx, id.zip(existing.as_ref()), Some((fields, errors)), None).await;
+    }
+    Err(PageError::Api(status, answer))
+}
+
+/// A preview or a filter test of the form's draft, on `alert_id` (or the test alert).
+async fn trial(
+    ctx: &Ctx<'_>,
+    id: &str,
+    draft: &WebhookFields,
+    alert_id: &str,
+    preview: bool,
+) -> Trial {
+    let text_or_null = |t: &str| {
+        if t.trim().is_empty() {
+            Value::Null
+        } else {
+            json!(t)
+        }
+    };
+    let mut body = serde_json::Map::new();
+    if !alert_id.is_empty() {
+        body.insert("alert_id".into(), json!(alert_id));
+    }
+    if preview {
+        body.insert("format".into(), json!(draft.format));
+        body.insert("template".into(), text_or_null(&draft.template));
+        body.insert("content_type".into(), text_or_null(&draft.content_type));
+        body.insert("condition".into(), text_or_null(&draft.condition));
+        let body = Value::Object(body);
+        let (s, v) = call_on(
+            ctx,
+            payloads::preview,
+            Method::POST,
+            id,
+            "/preview",
+            Some(&body),
+        )
+        .await;
+        return Trial::Preview(s, v);
+    }
+    if !draft.filter.is_empty() {
+        match serde_json::from_str::<Value>(&draft.filter) {
+            Ok(f) => {
+                body.insert("filter".into(), f);
+            }
+            Err(e) => {
+                let message = format!("filter: is not JSON: {e}");
+                return Trial::Filter(
+                    StatusCode::BAD_REQUEST,
+                    json!({"error": {"message": message}}),
+                );
+            }
+        }
+    }
+    body.insert("condition".into(), text_or_null(&draft.condition));
+    let body = Value::Object(body);
+    let (s, v) = call_on(
+        ctx,
+        payloads::test_filter,
+        Method::POST,
+        id,
+        "/filter/test",
+        Some(&body),
+    )
+    .await;
+    Trial::Filter(s, v)
+}

@@ -1,0 +1,174 @@
+//! Actions and timers: the change decided by the lifecycle, then saved with a condition
+//! on the version read; a lost race reads and decides again.
+
+use super::*;
+
+impl Ingest<'_> {
+    /// Takes `action` on the alert. `Err(Conflict)` when it does not apply to the alert's
+    /// state; `changed: false` when the alert is already where it leads.
+    pub async fn act(
+        &self,
+        account_id: &str,
+        alert_id: &str,
+        action: Action,
+        by: Actor,
+    ) -> Result<Acted, ApiError> {
+        for tries in 0..SAVE_TRIES {
+            lost_race(tries).await;
+            let now = Utc::now();
+            let stored = self
+                .store
+                .get_alert(account_id, alert_id, now)
+                .await?
+                .ok_or(ApiError::NotFound("alert"))?;
+            let (event, to) = match decide(&stored.alert.standing(), action) {
+                Decision::Refused(message) => {
+                    return Err(ApiError::Conflict {
+                        code: "invalid_transition",
+                        message,
+                    })
+                }
+                Decision::Unchanged(message) => {
+                    return Ok(Acted {
+                        alert: stored.alert,
+                        changed: false,
+                        message: format!("nothing changed: {message}"),
+                        deliveries: 0,
+                    })
+                }
+                Decision::Move { event, to } => (event, to),
+            };
+            let alert = stored.alert.clone();
+            let change = Change {
+                moved: Some((event, to, action)),
+                by: by.clone(),
+                report_id: None,
+            };
+            if let Some((saved, deliveries)) = self
+                .save(account_id, Some(&stored), alert, change, now)
+                .await?
+            {
+                return Ok(Acted {
+                    message: format!("the alert is now {}", saved.alert.state),
+                    alert: saved.alert,
+                    changed: true,
+                    deliveries,
+                });
+            }
+        }
+        Err(contended())
+    }
+
+    /// Runs out a timer: the escalation, or the end of a silence. One that no longer
+    /// applies (the alert moved on, or is gone) does nothing. A timer is never refused
+    /// (lifecycle drops one that no longer applies), so a Conflict here is `contended`: an
+    /// error, so that the message comes back and the timer runs again rather than be lost.
+    pub async fn run_timer(&self, timer: &TimerMessage) -> Result<Option<Acted>, ApiError> {
+        let by = Actor::Timer {
+            timer: timer.timer.name().into(),
+        };
+        match self
+            .act(&timer.account_id, &timer.alert_id, timer.timer.action(), by)
+            .await
+        {
+            Ok(acted) => Ok(Some(acted)),
+            Err(ApiError::NotFound(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Saves `alert` (as changed from `read`, or new) and, for a transition, makes it
+    /// (escalation is armed with the alert's `escalate_after_seconds`, or else the
+    /// account's), arms its timer and queues its deliveries. `None`: another writer
+    /// changed the alert first.
+    pub(super) async fn save(
+        &self,
+        account_id: &str,
+        read: Option<&StoredAlert>,
+        mut alert: Alert,
+        change: Change,
+        now: DateTime<Utc>,
+    ) -> Result<Option<(StoredAlert, u32)>, ApiError> {
+        let transitioned = change.moved.is_some();
+        let mut moves = read.map(|r| r.moves.clone()).unwrap_or_default();
+        let mut webhooks = Vec::new();
+        let mut unjudged = Vec::new();
+        let mut timer = None;
+        if let Some((event, to, action)) = change.moved {
+            let escalate_after = match alert.input.escalate_after_seconds {
+                // The account's default, read only when a move could arm escalation.
+                None if to == AlertState::Triggered => self
+                    .store
+                    .get_account(account_id)
+                    .await?
+                    .and_then(|a| a.escalate_after_seconds),
+                given => given,
+            };
+            let (standing, armed) =
+                after_move(&alert.standing(), event, to, action, escalate_after, now);
+            alert.record_move(event, standing, change.by, now);
+            alert.links = self.links(account_id, &alert, now).await?;
+            let alert_json = serde_json::to_value(&alert).map_err(internal)?;
+            let matched = self
+                .store
+                .all_webhooks(account_id, |w| w.wants(&alert_json, event))
+                .await?;
+            let mut made = Move {
+                transition: alert.transition,
+                event,
+                at: now,
+                webhook_ids: Vec::new(),
+                report_id: change.report_id.clone(),
+            };
+            (webhooks, unjudged) = self.judge(matched, &alert, &alert_json, &made).await?;
+            made.webhook_ids = webhooks.iter().map(|w| w.id.clone()).collect();
+            moves.push(made);
+            let ids = |moves: &[Move]| moves.iter().map(|m| m.webhook_ids.len()).sum::<usize>();
+            while moves.len() > 1 && (moves.len() > MOVES_KEPT || ids(&moves) > MOVE_IDS_KEPT) {
+                moves.remove(0);
+            }
+            timer = armed;
+        }
+        let stored = StoredAlert {
+            alert,
+            moves,
+            last_report: change
+                .report_id
+                .or_else(|| read.and_then(|r| r.last_report.clone())),
+            version: read.map_or(1, |r| r.version + 1),
+            expires_at: self.settings.expires_at(now),
+        };
+        // The timer goes first: one for a write that then loses its race finds the alert
+        // not as it expected, and does nothing.
+        if let Some(timer) = timer {
+            let message = TimerMessage {
+                account_id: account_id.to_string(),
+                alert_id: stored.alert.id.clone(),
+                timer,
+                not_before: timer.at(),
+            };
+            let wait = (timer.at() - now).to_std().unwrap_or_default();
+            self.queue
+                .send_delayed(&message, wait)
+                .await
+                .map_err(internal)?;
+        }
+        let read_version = read.map(|r| r.version);
+        if !self
+            .store
+            .save_alert(account_id, &stored, read_version, transitioned, now)
+            .await?
+        {
+            return Ok(None);
+        }
+        let deliveries = match stored.moves.last().filter(|_| transitioned) {
+            Some(m) => {
+                self.enqueue(account_id, &stored, &stored.alert, m, &webhooks, unjudged)
+                    .await?
+            }
+            None => 0,
+        };
+        tracing::info!(account = %account_id, alert = %stored.alert.id, state = %stored.alert.state, transition = stored.alert.transition, deliveries, "alert saved");
+        Ok(Some((stored, deliveries)))
+    }
+}

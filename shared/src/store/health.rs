@@ -1,0 +1,125 @@
+//! A webhook's health (last delivery, failure streak): a small item of its own,
+//! `HEALTH#<webhook id>`, which the deliver function rewrites often (an update costs write
+//! units by the size of the whole item) and which is read only where it is shown.
+
+use aws_sdk_dynamodb::types::ReturnValue;
+use futures::future::join_all;
+
+use super::*;
+use crate::{
+    delivery::retry::WebhookStatus,
+    webhook::{Health, Webhook},
+};
+
+impl Store {
+    /// Which of these webhooks (account, id) have a failure streak stored, in one
+    /// BatchGetItem of their health items.
+    pub async fn failing_webhooks(
+        &self,
+        webhooks: &[(&str, &str)],
+    ) -> Result<Vec<(String, String)>, StoreError> {
+        if webhooks.is_empty() {
+            return Ok(Vec::new());
+        }
+        let keys = webhooks
+            .iter()
+            .map(|(account_id, id)| key_of(account_id, health_sk(id)))
+            .collect();
+        let mut failing = Vec::new();
+        for item in self.batch_get(keys).await? {
+            let (Some(AttributeValue::S(pk)), Some(AttributeValue::S(sk))) =
+                (item.get("pk"), item.get("sk"))
+            else {
+                continue;
+            };
+            let health: Health = serde_dynamo::from_item(item.clone()).map_err(corrupt)?;
+            if health.consecutive_failures > 0 {
+                let account = pk.trim_start_matches("ACCOUNT#").to_string();
+                failing.push((account, sk.trim_start_matches("HEALTH#").to_string()));
+            }
+        }
+        Ok(failing)
+    }
+
+    /// The webhooks with their health attached.
+    pub(super) async fn with_health(
+        &self,
+        mut webhooks: Vec<Webhook>,
+    ) -> Result<Vec<Webhook>, StoreError> {
+        let keys = webhooks
+            .iter()
+            .map(|w| key_of(&w.account_id, health_sk(&w.id)))
+            .collect();
+        for item in self.batch_get(keys).await? {
+            let Some(AttributeValue::S(sk)) = item.get("sk") else {
+                continue;
+            };
+            let id = sk.trim_start_matches("HEALTH#").to_string();
+            if let Some(w) = webhooks.iter_mut().find(|w| w.id == id) {
+                w.health = serde_dynamo::from_item(item).map_err(corrupt)?;
+            }
+        }
+        Ok(webhooks)
+    }
+
+    /// Writes the health a batch of attempts left, one small UpdateItem per webhook, and
+    /// returns each webhook's health as it now stands. (Should the webhook have been
+    /// deleted meanwhile, its health item is written alone, and nothing reads it.)
+    pub(super) async fn update_health(
+        &self,
+        statuses: &[((&str, &str), WebhookStatus)],
+    ) -> Result<Vec<Health>, StoreError> {
+        let updates = statuses
+            .iter()
+            .map(|((account_id, webhook_id), status)| async move {
+                let key = key_of(account_id, health_sk(webhook_id));
+                let request = self.client.update_item().table_name(&self.table);
+                let output = filled!(request, key, status_expression(status)?)
+                    .return_values(ReturnValue::AllNew)
+                    .send()
+                    .await
+                    .map_err(sdk_error)?;
+                let item = output.attributes.unwrap_or_default();
+                serde_dynamo::from_item(item).map_err(corrupt)
+            });
+        join_all(updates).await.into_iter().collect()
+    }
+}
+
+/// The update of a webhook's health item.
+fn status_expression(status: &WebhookStatus) -> Result<Expression, StoreError> {
+    let mut u = UpdateBuilder::default();
+    u.set("entity", s("webhook_health"));
+    u.set("last_delivery", av(&status.last_delivery)?);
+    if let Some(t) = status.last_success {
+        u.set("last_success", time(t)?);
+    }
+    if let Some(t) = status.last_failure {
+        u.set("last_failure", time(t)?);
+    }
+    // What a success in this batch ended: the streak as stored before it, for
+    // `webhook.recovered`. Written every time, so it always speaks of this write.
+    if status.last_success.is_some() {
+        u.copy_or("ended_streak", "failing_since", AttributeValue::Null(true));
+        u.copy_or("ended_failures", "consecutive_failures", n(0));
+    } else {
+        u.set("ended_streak", AttributeValue::Null(true));
+        u.set("ended_failures", n(0));
+    }
+    match status.failing_since {
+        None => {
+            u.set("consecutive_failures", n(0));
+            u.remove("failing_since");
+        }
+        // A success in the batch ended the stored streak: this one starts afresh.
+        Some(since) if status.reset => {
+            u.set("consecutive_failures", n(status.failures));
+            u.set("failing_since", time(since)?);
+        }
+        Some(since) => {
+            u.add("consecutive_failures", status.failures);
+            u.set_if_absent("failing_since", time(since)?);
+        }
+    }
+    Ok(u.build())
+}
