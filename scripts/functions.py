@@ -143,7 +143,8 @@ def answer_unrouted(runtime_api):
                 headers={"content-type": "application/json"},
             )
             connection.getresponse().read()
-        except OSError:
+        except (OSError, http.client.HTTPException):
+            # watch restarting, or a connection cut: ask again shortly, never stop answering.
             time.sleep(0.5)
         finally:
             connection.close()
