@@ -12,12 +12,12 @@ use crate::{
 };
 
 impl Store {
-    /// Which of these webhooks (account, id) have a failure streak stored, in one
-    /// BatchGetItem of their health items.
-    pub async fn failing_webhooks(
+    /// The stored health of these webhooks (account, id), those that have one, as
+    /// (account, webhook id, health), in one BatchGetItem of their health items.
+    async fn healths(
         &self,
         webhooks: &[(&str, &str)],
-    ) -> Result<Vec<(String, String)>, StoreError> {
+    ) -> Result<Vec<(String, String, Health)>, StoreError> {
         if webhooks.is_empty() {
             return Ok(Vec::new());
         }
@@ -25,20 +25,29 @@ impl Store {
             .iter()
             .map(|(account_id, id)| key_of(account_id, health_sk(id)))
             .collect();
-        let mut failing = Vec::new();
+        let mut found = Vec::new();
         for item in self.batch_get(keys).await? {
             let (Some(AttributeValue::S(pk)), Some(AttributeValue::S(sk))) =
                 (item.get("pk"), item.get("sk"))
             else {
                 continue;
             };
-            let health: Health = serde_dynamo::from_item(item.clone()).map_err(corrupt)?;
-            if health.consecutive_failures > 0 {
-                let account = pk.trim_start_matches("ACCOUNT#").to_string();
-                failing.push((account, sk.trim_start_matches("HEALTH#").to_string()));
-            }
+            let account = pk.trim_start_matches("ACCOUNT#").to_string();
+            let id = sk.trim_start_matches("HEALTH#").to_string();
+            found.push((account, id, serde_dynamo::from_item(item).map_err(corrupt)?));
         }
-        Ok(failing)
+        Ok(found)
+    }
+
+    /// Which of these webhooks (account, id) have a failure streak stored.
+    pub async fn failing_webhooks(
+        &self,
+        webhooks: &[(&str, &str)],
+    ) -> Result<Vec<(String, String)>, StoreError> {
+        Ok((self.healths(webhooks).await?.into_iter())
+            .filter(|(_, _, health)| health.consecutive_failures > 0)
+            .map(|(account, id, _)| (account, id))
+            .collect())
     }
 
     /// The webhooks with their health attached.
@@ -46,17 +55,13 @@ impl Store {
         &self,
         mut webhooks: Vec<Webhook>,
     ) -> Result<Vec<Webhook>, StoreError> {
-        let keys = webhooks
-            .iter()
-            .map(|w| key_of(&w.account_id, health_sk(&w.id)))
+        let keys: Vec<(&str, &str)> = (webhooks.iter())
+            .map(|w| (w.account_id.as_str(), w.id.as_str()))
             .collect();
-        for item in self.batch_get(keys).await? {
-            let Some(AttributeValue::S(sk)) = item.get("sk") else {
-                continue;
-            };
-            let id = sk.trim_start_matches("HEALTH#").to_string();
-            if let Some(w) = webhooks.iter_mut().find(|w| w.id == id) {
-                w.health = serde_dynamo::from_item(item).map_err(corrupt)?;
+        let healths = self.healths(&keys).await?;
+        for (account, id, health) in healths {
+            if let Some(w) = (webhooks.iter_mut()).find(|w| w.id == id && w.account_id == account) {
+                w.health = health;
             }
         }
         Ok(webhooks)
