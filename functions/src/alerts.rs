@@ -6,10 +6,9 @@ use hookline_shared::{
     alert::{
         alertmanager,
         lifecycle::{Action, ActionName, Actor, AlertState, MAX_WAIT_SECONDS},
-        Alert, AlertInput,
+        AlertInput,
     },
     auth::Access,
-    delivery::record::Delivery,
     error::FieldError,
     ingest::{idempotency_key, Accepted},
     store::AlertQuery,
@@ -24,6 +23,7 @@ use crate::{
     http::{authenticate, base_url, body_is_blank, json_body, json_body_within, path_id},
     paging,
     response::{json_response, respond},
+    service::{self, alerts::AlertSummary, PageRequest},
     App,
 };
 
@@ -31,8 +31,6 @@ use crate::{
 pub const ALERT_BODY_LIMIT: usize = 128 * 1024;
 /// An Alertmanager notification may group many alerts.
 pub const ALERTMANAGER_BODY_LIMIT: usize = 1024 * 1024;
-/// How much of an alert's message a listing shows.
-const LIST_MESSAGE_CHARS: usize = 280;
 
 fn header<'a>(req: &'a Request, name: &str) -> Result<Option<&'a str>, ApiError> {
     match req.headers().get(name) {
@@ -105,53 +103,13 @@ async fn alertmanager_alerts(app: &App, req: &Request) -> Result<Response<Body>,
     ))
 }
 
-/// An alert as a listing shows it: no data, labels or timeline, the message cut short.
-#[derive(Serialize)]
-struct Summary<'a> {
-    id: &'a str,
-    dedup_key: Option<&'a str>,
-    #[serde(rename = "type")]
-    alert_type: &'a str,
-    title: Option<&'a str>,
-    message: String,
-    severity: Option<&'a str>,
-    state: AlertState,
-    transition: u32,
-    reports: u64,
-    received_at: DateTime<Utc>,
-    last_seen: DateTime<Utc>,
-    silenced_until: Option<DateTime<Utc>>,
-    escalated: bool,
-}
-
-impl<'a> Summary<'a> {
-    fn of(alert: &'a Alert) -> Self {
-        let input = &alert.input;
-        Self {
-            id: &alert.id,
-            dedup_key: input.dedup_key.as_deref(),
-            alert_type: &input.alert_type,
-            title: input.title.as_deref(),
-            message: input.message.chars().take(LIST_MESSAGE_CHARS).collect(),
-            severity: input.severity.map(|s| s.as_str()),
-            state: alert.state,
-            transition: alert.transition,
-            reports: alert.reports,
-            received_at: alert.received_at,
-            last_seen: alert.last_seen,
-            silenced_until: alert.silenced_until,
-            escalated: alert.escalated,
-        }
-    }
-}
-
 /// `GET /alerts`: newest first; `state`, `type`, `since`, `limit`, `cursor`.
 pub async fn list(app: &App, req: Request) -> Response<Body> {
     respond(list_alerts(app, &req).await)
 }
 
 async fn list_alerts(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
-    let principal = authenticate(&app.store, req, Access::Read).await?;
+    let who = authenticate(&app.store, req, Access::Read).await?;
     let mut errors = Vec::new();
     let (limit, after) = paging::parse(req, &mut errors);
     let mut query = AlertQuery::default();
@@ -181,26 +139,17 @@ async fn list_alerts(app: &App, req: &Request) -> Result<Response<Body>, ApiErro
     if !errors.is_empty() {
         return Err(ApiError::Validation(errors));
     }
-    let page = app
-        .store
-        .list_alerts(
-            &principal.account_id,
-            &query,
-            limit,
-            after.as_deref(),
-            Utc::now(),
-        )
-        .await?;
+    let listed = service::alerts::list(app, &who, &query, &PageRequest { limit, after }).await?;
     #[derive(Serialize)]
-    struct Reply<'a> {
-        alerts: Vec<Summary<'a>>,
+    struct Reply {
+        alerts: Vec<AlertSummary>,
         next_cursor: Option<String>,
     }
     Ok(json_response(
         StatusCode::OK,
         &Reply {
-            alerts: page.items.iter().map(|s| Summary::of(&s.alert)).collect(),
-            next_cursor: page.next_after.as_deref().map(paging::encode_cursor),
+            alerts: listed.items,
+            next_cursor: listed.next_cursor,
         },
     ))
 }
@@ -212,48 +161,10 @@ pub async fn get(app: &App, req: Request) -> Response<Body> {
 }
 
 async fn get_alert(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
-    let principal = authenticate(&app.store, req, Access::Read).await?;
+    let who = authenticate(&app.store, req, Access::Read).await?;
     let id = path_id(req, "id", "alert")?;
-    let stored = app
-        .store
-        .get_alert(&principal.account_id, &id, Utc::now())
-        .await?
-        .ok_or(ApiError::NotFound("alert"))?;
-    let targets = stored.targets();
-    let found = app
-        .store
-        .get_deliveries(&principal.account_id, &targets)
-        .await?;
-    let summaries: Vec<Value> = targets
-        .iter()
-        .map(|t| {
-            let d: Option<&Delivery> = found.iter().find(|d| d.delivery_id == t.delivery_id);
-            serde_json::json!({
-                "webhook_id": t.webhook_id,
-                "delivery_id": t.delivery_id,
-                "transition": t.transition,
-                "event": t.event,
-                "state": d.map_or("pending", |d| d.state.as_str()),
-                "attempts": d.map_or(0, |d| d.attempt_count),
-                "last_status_code": d.and_then(|d| d.last_status_code),
-                "last_error": d.and_then(|d| d.last_error.clone()),
-                "next_attempt_at": d.and_then(|d| d.next_attempt_at),
-                "out_of_order": d.is_some_and(|d| d.out_of_order),
-            })
-        })
-        .collect();
-    #[derive(Serialize)]
-    struct Reply {
-        alert: Alert,
-        deliveries: Vec<Value>,
-    }
-    Ok(json_response(
-        StatusCode::OK,
-        &Reply {
-            alert: stored.alert.shown(principal.access()),
-            deliveries: summaries,
-        },
-    ))
+    let detail = service::alerts::get(app, &who, &id).await?;
+    Ok(json_response(StatusCode::OK, &detail))
 }
 
 /// `POST /alerts/{id}/acknowledge` (and `unacknowledge`, `resolve`, `unresolve`,
@@ -264,7 +175,7 @@ pub async fn act(app: &App, req: Request) -> Response<Body> {
 }
 
 async fn act_on_alert(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
-    let principal = authenticate(&app.store, req, Access::Write).await?;
+    let who = authenticate(&app.store, req, Access::Write).await?;
     let name = req
         .uri()
         .path()
@@ -273,26 +184,24 @@ async fn act_on_alert(app: &App, req: &Request) -> Result<Response<Body>, ApiErr
         .and_then(ActionName::parse)
         .ok_or(ApiError::NotFound("route"))?;
     let id = path_id(req, "id", "alert")?;
-    let action = parse_action(name, req, Utc::now())?;
-    let base = base_url(req);
-    let by = Actor::Token {
-        token_id: principal.token_id.clone(),
-    };
-    let acted = app
-        .ingest(base.as_deref())
-        .act(&principal.account_id, &id, action, by)
-        .await?;
-    Ok(json_response(StatusCode::OK, &acted))
-}
-
-/// The action a route names, with its body: `silence` takes `{"until"}` or
-/// `{"duration_seconds"}`; the others take no body (or `{}`).
-fn parse_action(name: ActionName, req: &Request, now: DateTime<Utc>) -> Result<Action, ApiError> {
     let body = if body_is_blank(req) {
         Value::Object(Default::default())
     } else {
         json_body(req)?
     };
+    let action = parse_action(name, &body, Utc::now())?;
+    let base = base_url(req);
+    let acted = service::alerts::act(app, &who, &id, action, base.as_deref()).await?;
+    Ok(json_response(StatusCode::OK, &acted))
+}
+
+/// The action a route names, with its body: `silence` takes `{"until"}` or
+/// `{"duration_seconds"}`; the others take no body (or `{}`).
+pub fn parse_action(
+    name: ActionName,
+    body: &Value,
+    now: DateTime<Utc>,
+) -> Result<Action, ApiError> {
     let Value::Object(map) = body else {
         return Err(ApiError::field("body", "must be a JSON object"));
     };
@@ -306,7 +215,7 @@ fn parse_action(name: ActionName, req: &Request, now: DateTime<Utc>) -> Result<A
         .map(|k| FieldError::new(k.clone(), "is not a known field"))
         .collect();
     let action = match name {
-        ActionName::Silence => silence_until(&map, now).map(|until| name.action(until)),
+        ActionName::Silence => silence_until(map, now).map(|until| name.action(until)),
         other => Ok(other.action(now)),
     };
     match action {

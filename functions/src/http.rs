@@ -16,22 +16,12 @@ use hookline_shared::{
 /// The largest request body accepted.
 pub const BODY_LIMIT: usize = 64 * 1024;
 
-/// The caller of a request the portal makes on a signed-in user's behalf, set by the
-/// portal as a request extension (which nothing outside the process can set).
-#[derive(Clone, Debug)]
-pub struct PortalCaller(pub Principal);
-
-/// Finds the caller by its bearer token (or the portal's session) and checks it may do
-/// `access`.
+/// Finds the caller by its bearer token and checks it may do `access`.
 pub async fn authenticate(
     store: &Store,
     req: &Request,
     access: Access,
 ) -> Result<Principal, ApiError> {
-    if let Some(PortalCaller(principal)) = req.extensions().get::<PortalCaller>() {
-        principal.require(access)?;
-        return Ok(principal.clone());
-    }
     let header = match req.headers().get("authorization") {
         None => None,
         Some(v) => Some(

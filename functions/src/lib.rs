@@ -3,6 +3,8 @@
 //! of ([`App`], event), so tests call them directly with the `events/` samples.
 //!
 //! HTTP belongs here: [`http`] parses requests, [`response`] writes answers and errors.
+//! Each API route parses its request and calls one typed operation in [`service`], which
+//! the [`portal`]'s pages call too.
 
 use std::{future::Future, sync::Arc};
 
@@ -23,12 +25,14 @@ use lambda_http::{Body, Request, Response};
 
 pub mod alerts;
 pub mod deliveries;
+pub mod html;
 pub mod http;
 pub mod links;
 pub mod paging;
 pub mod payloads;
 pub mod portal;
 pub mod response;
+pub mod service;
 pub mod sessions;
 pub mod triggers;
 pub mod webhooks;

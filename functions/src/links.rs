@@ -17,12 +17,18 @@ use lambda_http::{
     http::{header, Method, StatusCode},
     Body, Request, RequestExt, Response,
 };
-use maud::{html, Markup, DOCTYPE};
+use maud::{html, Markup};
 
 use crate::{http::base_url, App};
 
-/// No script, no styles, no framing; the form posts back to the link itself.
-const CSP: &str = "default-src 'none'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+/// No script, only our stylesheet, no framing; the form posts back to the link itself.
+static CSP: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "default-src 'none'; style-src {}; form-action 'self'; frame-ancestors 'none'; \
+         base-uri 'none'",
+        *crate::html::STYLE_SRC
+    )
+});
 
 /// `GET` and `POST /links/{token}`.
 pub async fn handle(app: &App, req: Request) -> Response<Body> {
@@ -141,21 +147,11 @@ fn alert_facts(alert: &Alert) -> Markup {
 }
 
 fn page(heading: &str, body: Markup) -> Markup {
-    html! {
-        (DOCTYPE)
-        html lang="en" {
-            head {
-                meta charset="utf-8";
-                meta name="viewport" content="width=device-width, initial-scale=1";
-                meta name="robots" content="noindex";
-                title { "Hookline: " (heading) }
-            }
-            body {
-                h1 { (heading) }
-                (body)
-            }
-        }
-    }
+    crate::html::page(
+        heading,
+        html! { header { span.brand { "Hookline" } } },
+        body,
+    )
 }
 
 fn error_page(err: &PageError) -> (StatusCode, Markup) {
@@ -187,7 +183,7 @@ fn html_response(status: StatusCode, page: Markup) -> Response<Body> {
     let mut builder = Response::builder()
         .status(status)
         .header(header::CONTENT_TYPE, "text/html; charset=utf-8")
-        .header(header::CONTENT_SECURITY_POLICY, CSP)
+        .header(header::CONTENT_SECURITY_POLICY, CSP.as_str())
         .header(header::CACHE_CONTROL, "no-store")
         .header(header::REFERRER_POLICY, "no-referrer")
         .header(header::X_CONTENT_TYPE_OPTIONS, "nosniff")

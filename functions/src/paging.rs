@@ -9,6 +9,7 @@ use crate::http::query_param;
 
 pub const DEFAULT_PAGE_SIZE: usize = 50;
 pub const MAX_PAGE_SIZE: usize = 100;
+const NOT_A_CURSOR: &str = "is not a cursor this API returned";
 
 /// A query parameter; a fault goes into `errors`.
 pub fn param(req: &Request, name: &str, errors: &mut Vec<FieldError>) -> Option<String> {
@@ -61,13 +62,20 @@ pub fn parse(req: &Request, errors: &mut Vec<FieldError>) -> (usize, Option<Stri
     if let Some(raw) = param(req, "cursor", errors) {
         match decode_cursor(&raw) {
             Some(id) => after = Some(id),
-            None => errors.push(FieldError::new(
-                "cursor",
-                "is not a cursor this API returned",
-            )),
+            None => errors.push(FieldError::new("cursor", NOT_A_CURSOR)),
         }
     }
     (limit, after)
+}
+
+/// A cursor this API returned, decoded (none when not given, or empty).
+pub fn decode(cursor: Option<&str>) -> Result<Option<String>, ApiError> {
+    match cursor.filter(|c| !c.is_empty()) {
+        None => Ok(None),
+        Some(raw) => decode_cursor(raw)
+            .map(Some)
+            .ok_or_else(|| ApiError::field("cursor", NOT_A_CURSOR)),
+    }
 }
 
 /// Cursors are opaque to clients: the last id of the page, base64url-encoded.

@@ -29,18 +29,23 @@ pub fn status(error: &ApiError) -> StatusCode {
     }
 }
 
+/// The message an error answer carries: a lone field's fault names the field.
+pub fn message(error: &ApiError) -> String {
+    match error {
+        ApiError::Validation(details) if details.len() == 1 => {
+            format!("{}: {}", details[0].field, details[0].message)
+        }
+        other => other.to_string(),
+    }
+}
+
 /// The response the API sends for an error. Internal causes are logged, never sent.
 pub fn error_response(error: ApiError) -> Response<Body> {
     let status = status(&error);
     if let ApiError::Internal(cause) = &error {
         tracing::error!(%cause, "request failed");
     }
-    let message = match &error {
-        ApiError::Validation(details) if details.len() == 1 => {
-            format!("{}: {}", details[0].field, details[0].message)
-        }
-        other => other.to_string(),
-    };
+    let message = message(&error);
     #[derive(Serialize)]
     struct Envelope<'a> {
         error: ErrorBody<'a>,

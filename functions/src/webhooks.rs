@@ -1,20 +1,11 @@
-//! The webhook management routes.
+//! The webhook management routes: each parses its request, calls its operation in
+//! [`crate::service::webhooks`] and writes the answer.
 
-use chrono::Utc;
 use hookline_shared::{
-    alert,
     auth::Access,
-    delivery::{
-        attempt::Attempted,
-        destination::Refusal,
-        payload::Payload,
-        record::{self, Delivery, Trigger},
-        signing, url_template,
-    },
     error::FieldError,
     event::EventType,
-    store::{Move, StoreError, StoredAlert},
-    webhook::{parse_rotation, Webhook, WebhookChanges, WebhookSettings, WebhookView},
+    webhook::{parse_rotation, WebhookChanges, WebhookSettings, WebhookView},
     ApiError,
 };
 use lambda_http::{
@@ -28,6 +19,7 @@ use crate::{
     http::{authenticate, body_is_blank, json_body, json_body_within, path_id},
     paging,
     response::{json_response, respond},
+    service::{self, webhooks::ListQuery, PageRequest},
     App,
 };
 
@@ -41,41 +33,14 @@ pub async fn create(app: &App, req: Request) -> Response<Body> {
 }
 
 async fn create_webhook(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
-    let principal = authenticate(&app.store, req, Access::Write).await?;
+    let who = authenticate(&app.store, req, Access::Write).await?;
     let settings = WebhookSettings::parse(&json_body_within(req, WEBHOOK_BODY_LIMIT)?)?;
-    check_destination(app, &settings.url).await?;
-    let webhook = Webhook::new(
-        &principal.account_id,
-        settings,
-        signing::generate_secret(),
-        Utc::now(),
-    );
-    app.store
-        .create_webhook(&webhook, app.settings.webhook_quota)
-        .await?;
-    tracing::info!(account = %webhook.account_id, webhook = %webhook.id, "webhook created");
-    let mut response = json_response(StatusCode::CREATED, &webhook.view_with_secret());
+    let webhook = service::webhooks::create(app, &who, settings).await?;
+    let mut response = json_response(StatusCode::CREATED, &webhook);
     if let Ok(location) = format!("/webhooks/{}", webhook.id).parse() {
         response.headers_mut().insert("location", location);
     }
     Ok(response)
-}
-
-/// A destination the delivery policy refuses is a 400 now, rather than failed deliveries
-/// later. A name that does not resolve (yet) is accepted: every attempt checks again.
-async fn check_destination(app: &App, url: &str) -> Result<(), ApiError> {
-    // A URL template goes to the origin it starts with.
-    let target = match url_template::origin_of(url) {
-        Ok(Some(origin)) => Ok(origin),
-        _ => url::Url::parse(url),
-    };
-    let Ok(parsed) = target else {
-        return Ok(());
-    };
-    match app.settings.destinations.check(&parsed).await {
-        Ok(()) | Err(Refusal::Unresolvable(_)) => Ok(()),
-        Err(refusal) => Err(ApiError::field("url", refusal.to_string())),
-    }
 }
 
 /// `GET /webhooks`: a page of the account's webhooks, oldest first.
@@ -83,22 +48,11 @@ pub async fn list(app: &App, req: Request) -> Response<Body> {
     respond(list_webhooks(app, &req).await)
 }
 
-/// The parsed query of a list request.
-#[derive(Debug, Default, PartialEq)]
-struct ListQuery {
-    limit: usize,
-    after: Option<String>,
-    enabled: Option<bool>,
-    alert_type: Option<String>,
-    event: Option<EventType>,
-}
-
 fn parse_list_query(req: &Request) -> Result<ListQuery, ApiError> {
     let mut errors = Vec::new();
     let (limit, after) = paging::parse(req, &mut errors);
     let mut query = ListQuery {
-        limit,
-        after,
+        page: PageRequest { limit, after },
         ..ListQuery::default()
     };
     if let Some(raw) = paging::param(req, "enabled", &mut errors) {
@@ -132,56 +86,21 @@ fn parse_list_query(req: &Request) -> Result<ListQuery, ApiError> {
 }
 
 async fn list_webhooks(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
-    let principal = authenticate(&app.store, req, Access::Read).await?;
+    let who = authenticate(&app.store, req, Access::Read).await?;
     let query = parse_list_query(req)?;
-    let page = app
-        .store
-        .list_webhooks(
-            &principal.account_id,
-            query.limit,
-            query.after.as_deref(),
-            |w| {
-                query.enabled.is_none_or(|e| w.settings.enabled == e)
-                    && w.subscribes_to(query.alert_type.as_deref(), query.event)
-            },
-        )
-        .await?;
+    let listed = service::webhooks::list(app, &who, &query).await?;
     #[derive(Serialize)]
-    struct ListReply<'a> {
-        webhooks: Vec<WebhookView<'a>>,
+    struct ListReply {
+        webhooks: Vec<WebhookView>,
         next_cursor: Option<String>,
     }
     Ok(json_response(
         StatusCode::OK,
         &ListReply {
-            webhooks: page
-                .items
-                .iter()
-                .map(|w| w.view(principal.access()))
-                .collect(),
-            next_cursor: page.next_after.as_deref().map(paging::encode_cursor),
+            webhooks: listed.items,
+            next_cursor: listed.next_cursor,
         },
     ))
-}
-
-/// Loads a webhook's configuration (not its health) from the caller's account; another
-/// account's is simply not found.
-pub(crate) async fn load(app: &App, req: &Request, access: Access) -> Result<Webhook, ApiError> {
-    let principal = authenticate(&app.store, req, access).await?;
-    load_in(app, req, &principal.account_id).await
-}
-
-/// The webhook of the path's `{id}` in `account_id`.
-pub(crate) async fn load_in(
-    app: &App,
-    req: &Request,
-    account_id: &str,
-) -> Result<Webhook, ApiError> {
-    let id = path_id(req, "id", "webhook")?;
-    app.store
-        .get_webhook_config(account_id, &id)
-        .await?
-        .ok_or(ApiError::NotFound("webhook"))
 }
 
 /// `GET /webhooks/{id}`: the webhook with its health.
@@ -190,17 +109,10 @@ pub async fn get(app: &App, req: Request) -> Response<Body> {
 }
 
 async fn get_webhook(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
-    let principal = authenticate(&app.store, req, Access::Read).await?;
+    let who = authenticate(&app.store, req, Access::Read).await?;
     let id = path_id(req, "id", "webhook")?;
-    let webhook = app
-        .store
-        .get_webhook(&principal.account_id, &id)
-        .await?
-        .ok_or(ApiError::NotFound("webhook"))?;
-    Ok(json_response(
-        StatusCode::OK,
-        &webhook.view(principal.access()),
-    ))
+    let webhook = service::webhooks::get(app, &who, &id).await?;
+    Ok(json_response(StatusCode::OK, &webhook))
 }
 
 /// `PATCH /webhooks/{id}` (any subset of fields) and `PUT /webhooks/{id}` (all of them).
@@ -209,7 +121,7 @@ pub async fn update(app: &App, req: Request) -> Response<Body> {
 }
 
 async fn update_webhook(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
-    let principal = authenticate(&app.store, req, Access::Write).await?;
+    let who = authenticate(&app.store, req, Access::Write).await?;
     let id = path_id(req, "id", "webhook")?;
     let changes = match *req.method() {
         Method::PATCH => WebhookChanges::parse(&json_body_within(req, WEBHOOK_BODY_LIMIT)?)?,
@@ -218,38 +130,8 @@ async fn update_webhook(app: &App, req: &Request) -> Result<Response<Body>, ApiE
         }
         ref other => return Err(ApiError::MethodNotAllowed(other.to_string())),
     };
-    if let Some(url) = &changes.url {
-        check_destination(app, url).await?;
-    }
-    let account = &principal.account_id;
-    let now = Utc::now();
-    // The change must fit the fields it leaves as they are (template or format, what a
-    // format needs): checked against the webhook as read, and written only over that.
-    for _ in 0..5 {
-        let current = app
-            .store
-            .get_webhook_config(account, &id)
-            .await?
-            .ok_or(ApiError::NotFound("webhook"))?;
-        changes
-            .applied_to(&current.settings)
-            .check_combination()
-            .map_err(ApiError::Validation)?;
-        match app.store.update_webhook(&current, &changes, now).await {
-            Ok(webhook) => return Ok(updated(&webhook)),
-            Err(StoreError::Contended(_)) => continue,
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Err(
-        StoreError::Contended("the webhook kept changing while this update was applied; try again")
-            .into(),
-    )
-}
-
-fn updated(webhook: &Webhook) -> Response<Body> {
-    tracing::info!(account = %webhook.account_id, webhook = %webhook.id, "webhook updated");
-    json_response(StatusCode::OK, &webhook.view(Access::Write))
+    let webhook = service::webhooks::update(app, &who, &id, &changes).await?;
+    Ok(json_response(StatusCode::OK, &webhook))
 }
 
 /// `DELETE /webhooks/{id}`: 204.
@@ -258,10 +140,9 @@ pub async fn delete(app: &App, req: Request) -> Response<Body> {
 }
 
 async fn delete_webhook(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
-    let principal = authenticate(&app.store, req, Access::Write).await?;
+    let who = authenticate(&app.store, req, Access::Write).await?;
     let id = path_id(req, "id", "webhook")?;
-    app.store.delete_webhook(&principal.account_id, &id).await?;
-    tracing::info!(account = %principal.account_id, webhook = %id, "webhook deleted");
+    service::webhooks::delete(app, &who, &id).await?;
     let mut response = Response::new(Body::Empty);
     *response.status_mut() = StatusCode::NO_CONTENT;
     Ok(response)
@@ -273,78 +154,10 @@ pub async fn test(app: &App, req: Request) -> Response<Body> {
 }
 
 async fn test_webhook(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
-    let mut webhook = load(app, req, Access::Write).await?;
-    app.store.open_webhook(&mut webhook).await?;
-    let now = app.attempter.now();
-    let alert = alert::test_alert(now);
-    let alert_json = serde_json::to_value(&alert).map_err(|e| ApiError::Internal(e.to_string()))?;
-    let body = Payload::new(EventType::AlertTest, &alert_json, None, &webhook, now).render();
-    let delivery = Delivery::pending(
-        record::delivery_id(&alert.id, &webhook.id, now),
-        webhook.id.clone(),
-        alert.id.clone(),
-        EventType::AlertTest,
-        Trigger::Test,
-        now,
-        app.settings.delivery.expires_at(now),
-    );
-    let attempted = app
-        .attempter
-        .attempt(&webhook, &delivery, 1, Trigger::Test, &body, None)
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
-    record_test(app, &webhook, alert, &attempted).await;
-
-    #[derive(Serialize)]
-    struct TestReply {
-        success: bool,
-        status_code: Option<u16>,
-        message: String,
-        duration_ms: u64,
-        delivery_id: String,
-    }
-    let sent = attempted.sent;
-    Ok(json_response(
-        StatusCode::OK,
-        &TestReply {
-            success: sent.success(),
-            status_code: sent.status_code,
-            message: sent.message,
-            duration_ms: sent.duration_ms,
-            delivery_id: attempted.delivery.delivery_id,
-        },
-    ))
-}
-
-/// Keeps the test in the delivery log (trigger `test`), with its alert kept apart: no list,
-/// count, chart or action finds a test alert. The test already
-/// happened, so a failure to record it is logged rather than turned into an error answer.
-async fn record_test(app: &App, webhook: &Webhook, alert: alert::Alert, attempted: &Attempted) {
-    let stored = StoredAlert {
-        moves: vec![Move {
-            transition: 1,
-            event: EventType::AlertTest,
-            at: attempted.delivery.created_at,
-            webhook_ids: vec![webhook.id.clone()],
-            report_id: None,
-        }],
-        alert,
-        last_report: None,
-        version: 1,
-        expires_at: attempted.delivery.expires_at,
-    };
-    if let Err(err) = app
-        .store
-        .record_test(
-            &webhook.account_id,
-            &stored,
-            &attempted.delivery,
-            &attempted.record,
-        )
-        .await
-    {
-        tracing::error!(webhook = %webhook.id, error = %err, "could not record the test delivery");
-    }
+    let who = authenticate(&app.store, req, Access::Write).await?;
+    let id = path_id(req, "id", "webhook")?;
+    let report = service::webhooks::test(app, &who, &id).await?;
+    Ok(json_response(StatusCode::OK, &report))
 }
 
 /// `GET /webhooks/{id}/secret`. Needs the `webhook` scope: the secret is a credential.
@@ -353,12 +166,10 @@ pub async fn secret(app: &App, req: Request) -> Response<Body> {
 }
 
 async fn reveal_secret(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
-    let mut webhook = load(app, req, Access::Write).await?;
-    app.store.open_webhook(&mut webhook).await?;
-    Ok(json_response(
-        StatusCode::OK,
-        &json!({"secret": webhook.secret}),
-    ))
+    let who = authenticate(&app.store, req, Access::Write).await?;
+    let id = path_id(req, "id", "webhook")?;
+    let secret = service::webhooks::secret(app, &who, &id).await?;
+    Ok(json_response(StatusCode::OK, &secret))
 }
 
 /// `POST /webhooks/{id}/secret/rotate`: a new signing secret. The replaced one keeps
@@ -368,7 +179,7 @@ pub async fn rotate_secret(app: &App, req: Request) -> Response<Body> {
 }
 
 async fn rotate(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
-    let principal = authenticate(&app.store, req, Access::Write).await?;
+    let who = authenticate(&app.store, req, Access::Write).await?;
     let id = path_id(req, "id", "webhook")?;
     // The body is optional: no body means the default grace period.
     let grace = if body_is_blank(req) {
@@ -376,31 +187,8 @@ async fn rotate(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
     } else {
         parse_rotation(&json_body(req)?)?
     };
-    let now = Utc::now();
-    let secret = signing::generate_secret();
-    let webhook = app
-        .store
-        .rotate_secret(&principal.account_id, &id, &secret, grace, now)
-        .await?;
-    tracing::info!(
-        account = %webhook.account_id,
-        webhook = %webhook.id,
-        grace_seconds = grace.num_seconds(),
-        previous_secrets = webhook.previous_secrets.len(),
-        "signing secret rotated"
-    );
-    Ok(json_response(
-        StatusCode::OK,
-        &json!({
-            "secret": secret,
-            "grace_period_seconds": grace.num_seconds(),
-            "previous_secrets": webhook
-                .previous_secrets
-                .iter()
-                .map(|p| json!({"expires_at": p.expires_at}))
-                .collect::<Vec<_>>(),
-        }),
-    ))
+    let rotated = service::webhooks::rotate_secret(app, &who, &id, grace).await?;
+    Ok(json_response(StatusCode::OK, &rotated))
 }
 
 #[cfg(test)]
@@ -420,10 +208,11 @@ mod tests {
     #[test]
     fn list_query_defaults_and_limits() {
         let q = parse_list_query(&with_query(&[])).unwrap();
-        assert_eq!(q.limit, 50);
+        assert_eq!(q.page.limit, 50);
         assert_eq!(
             parse_list_query(&with_query(&[("limit", "100")]))
                 .unwrap()
+                .page
                 .limit,
             100
         );

@@ -13,6 +13,7 @@
 //! - [`mask`]: what answers show of credentials, by the caller's access;
 //! - [`settings`]: every setting, read in one place;
 //! - [`clock`]: the time and the random source, passed in;
+//! - [`backoff`]: trying again after a lost race or a partial batch, one way everywhere;
 //! - [`metrics`]: CloudWatch metrics, as Embedded Metric Format log lines;
 //! - [`error`]: the API's typed errors; [`validate`]: helpers for field-by-field input.
 
@@ -63,6 +64,7 @@ macro_rules! named_enum {
 pub mod alert;
 pub mod auth;
 pub mod aws;
+pub mod backoff;
 pub mod clock;
 pub mod delivery;
 pub mod error;

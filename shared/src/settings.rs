@@ -175,25 +175,17 @@ pub fn parse_bool(raw: &str) -> Result<bool, String> {
     }
 }
 
-/// `250ms`, `5s`, `5m`, `2h`, `1d`, or plain seconds.
+/// `250ms`, `5s`, `5m`, `2h`, `1d`, `1h 30m` (humantime's forms), or plain seconds.
 pub fn parse_duration(raw: &str) -> Result<Duration, String> {
     let raw = raw.trim();
-    let split = raw
-        .find(|c: char| !c.is_ascii_digit() && c != '.')
-        .unwrap_or(raw.len());
-    let (number, unit) = raw.split_at(split);
-    let value: f64 = number
-        .parse()
-        .map_err(|_| format!("{raw:?} is not a duration like 5s, 5m, 2h"))?;
-    let seconds = match unit {
-        "ms" => value / 1000.0,
-        "" | "s" => value,
-        "m" => value * 60.0,
-        "h" => value * 3600.0,
-        "d" => value * 86400.0,
-        _ => return Err(format!("{raw:?} has an unknown unit (ms, s, m, h, d)")),
-    };
-    Duration::try_from_secs_f64(seconds).map_err(|e| format!("{raw:?}: {e}"))
+    if !raw.is_empty() && raw.bytes().all(|b| b.is_ascii_digit()) {
+        return raw
+            .parse()
+            .map(Duration::from_secs)
+            .map_err(|e| format!("{raw:?}: {e}"));
+    }
+    humantime::parse_duration(raw)
+        .map_err(|e| format!("{raw:?} is not a duration like 5s, 5m, 2h: {e}"))
 }
 
 /// Comma-separated durations; empty means no retries.
@@ -323,6 +315,7 @@ mod tests {
         assert_eq!(parse_duration("5m").unwrap(), Duration::from_secs(300));
         assert_eq!(parse_duration("2h").unwrap(), Duration::from_secs(7200));
         assert_eq!(parse_duration("5d").unwrap(), Duration::from_secs(432_000));
+        assert_eq!(parse_duration("1h 30m").unwrap(), Duration::from_secs(5400));
         assert!(parse_duration("5 fortnights").is_err());
         assert!(parse_duration("").is_err());
         assert_eq!(parse_schedule(" ").unwrap(), Vec::<Duration>::new());

@@ -11,8 +11,8 @@ use hookline_shared::{
     clock::{Clock, ManualClock, ThreadRandom},
     delivery::{
         attempt::Attempter,
+        outcome::{DeliveryState, Trigger},
         queue::{DeliveryMessage, Queue},
-        record::{DeliveryState, Trigger},
         signing::generate_secret,
         worker::{Handled, Worker},
     },

@@ -9,10 +9,7 @@ use hookline_functions::{
 use hookline_shared::{
     alert::{links::LinkKey, Alert, AlertInput},
     auth::{hash_token, Scope},
-    delivery::{
-        record::{Delivery, Trigger},
-        signing,
-    },
+    delivery::{outcome::Trigger, record::Delivery, signing},
     event::EventType,
     store::{Account, Move, StoreError, StoredAlert, TokenInfo},
     webhook::{Webhook, WebhookSettings},

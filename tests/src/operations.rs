@@ -5,16 +5,13 @@ use std::{collections::HashSet, time::Duration};
 
 use chrono::Utc;
 use hookline_shared::{
-    delivery::{
-        record::{Delivery, Trigger},
-        recovery::RecoveryState,
-    },
+    delivery::{outcome::Trigger, record::Delivery, recovery::RecoveryState},
     event::EventType,
 };
 use serde_json::{json, Value};
 
 use crate::support::{
-    alert, all_final, eventually, quiet,
+    alert, all_final, eventually, every_delivery, quiet,
     receiver::{verify, Behaviour, Receiver},
     store, webhook, TestAccount, DELIVER, SOON,
 };
@@ -129,7 +126,13 @@ async fn recovery_reattempts_exactly_the_failures_of_its_window_once() {
     assert_eq!(again.body["queued"], 2);
     // Every delivery final, the two recovered among them: nothing more will be sent.
     let recovered_ids: HashSet<String> = in_window.iter().map(msg_id).collect();
-    let all = quiet(SOON, c, &id).await;
+    // The recovered were failed, so final, before their manual attempt too: wait for its
+    // record, written just after the receiver has the request.
+    let all = every_delivery(SOON, c, &id, "the manual attempts to be recorded", |d| {
+        matches!(d["state"].as_str(), Some("succeeded" | "failed"))
+            && (!recovered_ids.contains(&msg_id(d)) || d["attempt_count"] == 4)
+    })
+    .await;
     let now_succeeded = (all.iter())
         .filter(|d| d["state"] == "succeeded" && recovered_ids.contains(&msg_id(d)))
         .count();
@@ -208,7 +211,12 @@ async fn recovery_pages_through_hundreds_of_failures_via_the_queue() {
     .await;
     assert_eq!(done.queued, n as u64);
     let got = good.wait_for(n, Duration::from_secs(120)).await;
-    let all = quiet(SOON, c, &id).await;
+    // Each was failed already: final before its manual attempt too. Its record of the
+    // fourth attempt is written just after the receiver has the request.
+    let all = every_delivery(SOON, c, &id, "every manual attempt to be recorded", |d| {
+        d["attempt_count"] == 4
+    })
+    .await;
     assert_eq!(all.len(), n);
     assert!(all.iter().all(|d| d["state"] == "succeeded"));
     let ids: HashSet<String> = delivery_ids(&good.received()).into_iter().collect();

@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, Duration, DurationRound, Utc};
 use hookline_shared::{
-    delivery::record::DeliveryState,
+    delivery::outcome::DeliveryState,
     store::{AttemptSample, StoreError},
 };
 use maud::{html, Markup};

@@ -4,7 +4,10 @@
 
 use std::collections::BTreeMap;
 
-use hookline_shared::{error::FieldError, webhook::MASK};
+use hookline_shared::{
+    error::FieldError,
+    webhook::{WebhookSettings, WebhookView, MASK},
+};
 use serde_json::{json, Map, Value};
 
 /// The most a form body may hold (a 64 KiB template, percent-encoded, and the rest).
@@ -86,53 +89,35 @@ impl WebhookFields {
         }
     }
 
-    /// The fields of a webhook as the API shows it (secrets masked).
-    pub fn from_view(view: &Value) -> Self {
-        let text = |k: &str| view[k].as_str().unwrap_or_default().to_string();
-        let list = |k: &str| -> Vec<String> {
-            view[k]
-                .as_array()
-                .map(|a| {
-                    a.iter()
-                        .filter_map(|v| v.as_str().map(str::to_string))
-                        .collect()
-                })
-                .unwrap_or_default()
-        };
-        let lines = |k: &str| {
-            view[k]
-                .as_object()
-                .map(|h| {
-                    h.iter()
-                        .map(|(k, v)| format!("{k}: {}", v.as_str().unwrap_or(MASK)))
-                        .collect::<Vec<_>>()
-                        .join("\n")
-                })
-                .unwrap_or_default()
+    /// The fields of a webhook as its view shows it (write-only values masked).
+    pub fn from_view(view: &WebhookView) -> Self {
+        let w = &view.settings;
+        let lines = |map: &BTreeMap<String, String>| {
+            map.iter()
+                .map(|(k, v)| format!("{k}: {v}"))
+                .collect::<Vec<_>>()
+                .join("\n")
         };
         Self {
-            name: text("name"),
-            url: text("url"),
-            enabled: view["enabled"].as_bool().unwrap_or(true),
-            alert_types: list("alert_types").join(", "),
-            events: list("events"),
-            http_method: text("http_method"),
-            headers: lines("headers"),
-            secrets: lines("secrets"),
-            condition: text("condition"),
-            basic_auth_username: view["basic_auth"]["username"]
-                .as_str()
-                .unwrap_or_default()
-                .to_string(),
-            metadata: pretty(&view["metadata"]),
-            format: text("format"),
-            template: text("template"),
-            content_type: text("content_type"),
-            filter: if view["filter"].is_null() {
-                String::new()
-            } else {
-                pretty(&view["filter"])
-            },
+            name: w.name.clone(),
+            url: w.url.clone(),
+            enabled: w.enabled,
+            alert_types: w.alert_types.join(", "),
+            events: w.events.iter().map(|e| e.as_str().to_string()).collect(),
+            http_method: w.http_method.as_str().to_string(),
+            headers: lines(&w.headers),
+            secrets: lines(&w.secrets),
+            condition: w.condition.clone().unwrap_or_default(),
+            basic_auth_username: w
+                .basic_auth
+                .as_ref()
+                .map(|a| a.username.clone())
+                .unwrap_or_default(),
+            metadata: pretty(&Value::Object(w.metadata.0.clone())),
+            format: w.format.as_str().to_string(),
+            template: w.template.clone().unwrap_or_default(),
+            content_type: w.content_type.clone().unwrap_or_default(),
+            filter: w.filter.as_ref().map(|f| pretty(&f.0)).unwrap_or_default(),
         }
     }
 
@@ -208,9 +193,13 @@ fn write_only_lines(
     Some(map)
 }
 
-/// The API body for the posted webhook form. On an edit (`existing`: the webhook as shown),
-/// write-only values left untouched are not sent, so they stay as stored.
-pub fn webhook_body(form: &Form, existing: Option<&Value>) -> Result<Value, Vec<FieldError>> {
+/// The API body for the posted webhook form. On an edit (`existing`: the webhook's
+/// settings as shown, masked), write-only values left untouched are not sent, so they stay
+/// as stored.
+pub fn webhook_body(
+    form: &Form,
+    existing: Option<&WebhookSettings>,
+) -> Result<Value, Vec<FieldError>> {
     let f = WebhookFields::from_form(form);
     let mut errors = Vec::new();
     let mut body = Map::new();
@@ -236,7 +225,7 @@ pub fn webhook_body(form: &Form, existing: Option<&Value>) -> Result<Value, Vec<
         }
     }
     let password = form.get("basic_auth_password").unwrap_or("");
-    let had = existing.is_some_and(|e| !e["basic_auth"].is_null());
+    let had = existing.is_some_and(|e| e.basic_auth.is_some());
     match (f.basic_auth_username.is_empty(), password.is_empty()) {
         (true, true) if had => {
             body.insert("basic_auth".into(), Value::Null);
@@ -245,7 +234,8 @@ pub fn webhook_body(form: &Form, existing: Option<&Value>) -> Result<Value, Vec<
         (false, true) if had => {
             // The password is write-only: a new user name needs it again.
             let same = existing
-                .is_some_and(|e| e["basic_auth"]["username"] == f.basic_auth_username.as_str());
+                .and_then(|e| e.basic_auth.as_ref())
+                .is_some_and(|a| a.username == f.basic_auth_username);
             if !same {
                 errors.push(FieldError::new(
                     "basic_auth",
@@ -353,8 +343,12 @@ mod tests {
 
     #[test]
     fn write_only_values_left_masked_are_kept() {
-        let existing =
-            json!({"headers": {"X-Key": MASK}, "basic_auth": {"username": "u", "password": MASK}});
+        let existing = WebhookSettings::parse(&json!({
+            "name": "n", "url": "https://example.com/h",
+            "headers": {"X-Key": "v"}, "basic_auth": {"username": "u", "password": "p"}
+        }))
+        .unwrap()
+        .masked(hookline_shared::auth::Access::Write);
         let f = form(&[
             ("headers", &format!("X-Key: {MASK}")),
             ("basic_auth_username", "u"),

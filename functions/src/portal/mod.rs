@@ -1,10 +1,10 @@
 //! The portal: server-rendered HTML pages under `/portal`, served by one function.
 //!
-//! Every page does what the API does by calling the API's own handlers in-process, as the
-//! signed-in caller ([`PortalCaller`]): the same validation, error envelopes, masking,
-//! scopes and account scoping, so the portal can show nothing the API would not and change
-//! nothing the API would refuse. Only the charts read the store directly, for the caller's
-//! own account.
+//! Every page does what the API does by calling the typed operations the API's routes
+//! call ([`crate::service`]), as the signed-in caller: the same validation, errors,
+//! masking, scopes and account scoping, so the portal can show nothing the API would not
+//! and change nothing the API would refuse. Only the charts read the store directly, for
+//! the caller's own account.
 //!
 //! Security: no script at all (CSP `script-src` is `'none'`), every value escaped by maud,
 //! `frame-ancestors 'none'`; state changes only by POST, each with the session's CSRF
@@ -12,12 +12,9 @@
 //! `HttpOnly`, `SameSite=Strict`, `Secure` (and `__Host-`) outside localhost, signed, and
 //! ends at sign-out, at its expiry, or when the token it came from is revoked.
 
-use std::collections::HashMap;
-
 use chrono::Utc;
 use hookline_shared::{
     auth::{hash_token, Access, Principal},
-    error::FieldError,
     session::{self, Session},
     ApiError,
 };
@@ -26,14 +23,12 @@ use lambda_http::{
     Body, Request, RequestExt, Response,
 };
 use maud::Markup;
-use serde_json::Value;
 
 use crate::{
-    http::{base_url, body_bytes_of, PortalCaller},
+    http::{base_url, body_bytes_of},
     App,
 };
 
-mod api_call;
 pub mod chart;
 mod cookies;
 pub mod form;
@@ -41,8 +36,6 @@ mod pages;
 mod respond;
 mod sessions;
 
-use api_call::body_json;
-pub use api_call::{call, field_errors};
 use respond::{accepts_gzip, error_page, into_response};
 use sessions::{sign_in, sign_out, signed_in, take_link};
 
@@ -55,16 +48,14 @@ pub enum PageError {
     SignIn,
     /// A POST without this session's CSRF token, or from another origin.
     Forbidden(&'static str),
-    /// The API's answer: shown with its status and message.
-    Api(StatusCode, Value),
+    /// An operation's refusal: shown with the status and message the API would answer.
+    Api(ApiError),
     Internal(String),
 }
 
 impl From<ApiError> for PageError {
     fn from(e: ApiError) -> Self {
-        let response = crate::response::error_response(e);
-        let status = response.status();
-        Self::Api(status, body_json(&response))
+        Self::Api(e)
     }
 }
 
@@ -232,10 +223,7 @@ async fn route(app: &App, req: &Request, site: &Site) -> Result<Page, PageError>
         (false, ["alerts"]) => pages::alerts(&ctx).await,
         (false, ["alerts", id]) => pages::alert(&ctx, id).await,
         (true, ["alerts", id, action]) => pages::act(&ctx, id, action, &form).await,
-        _ => Err(PageError::Api(
-            StatusCode::NOT_FOUND,
-            serde_json::json!({"error": {"message": "no such page"}}),
-        )),
+        _ => Err(ApiError::NotFound("page").into()),
     }
 }
 

@@ -6,12 +6,10 @@ use super::*;
 /// Scripts none; the one inline stylesheet by its hash; no other fetch; forms only to
 /// here; no framing.
 static CSP: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
-    use base64::Engine;
-    use sha2::Digest;
-    let hash = base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(pages::STYLE));
     format!(
-        "default-src 'none'; script-src 'none'; style-src 'sha256-{hash}'; img-src data:; \
-         form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+        "default-src 'none'; script-src 'none'; style-src {}; img-src data:; \
+         form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+        *crate::html::STYLE_SRC
     )
 });
 
@@ -55,11 +53,12 @@ pub(super) fn error_page(site: &Site, e: PageError) -> Page {
             StatusCode::FORBIDDEN,
             pages::message(site, None, "Not allowed", why),
         ),
-        PageError::Api(status, body) => {
-            let message = body["error"]["message"]
-                .as_str()
-                .unwrap_or("something went wrong")
-                .to_string();
+        PageError::Api(error) => {
+            let status = crate::response::status(&error);
+            if let ApiError::Internal(cause) = &error {
+                tracing::error!(%cause, "portal page failed");
+            }
+            let message = crate::response::message(&error);
             let heading = match status {
                 StatusCode::NOT_FOUND => "Not found",
                 StatusCode::FORBIDDEN => "Not allowed",

@@ -167,6 +167,20 @@ pub enum Actor {
     },
 }
 
+impl Actor {
+    /// What kind of actor: the `kind` it is serialized with.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Token { .. } => "token",
+            Self::Link { .. } => "link",
+            Self::Alertmanager => "alertmanager",
+            Self::Cloudwatch => "cloudwatch",
+            Self::Queue => "queue",
+            Self::Timer { .. } => "timer",
+        }
+    }
+}
+
 /// Where an alert stands, as decisions need it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Standing {
@@ -349,6 +363,28 @@ mod tests {
 
     fn at(secs: i64) -> DateTime<Utc> {
         Utc.timestamp_opt(1_800_000_000 + secs, 0).unwrap()
+    }
+
+    #[test]
+    fn an_actors_kind_is_the_kind_it_is_serialized_with() {
+        let actors = [
+            Actor::Token {
+                token_id: "t".into(),
+            },
+            Actor::Link {
+                action: "resolve".into(),
+            },
+            Actor::Alertmanager,
+            Actor::Cloudwatch,
+            Actor::Queue,
+            Actor::Timer {
+                timer: "escalate".into(),
+            },
+        ];
+        for actor in actors {
+            let json = serde_json::to_value(&actor).unwrap();
+            assert_eq!(json["kind"], actor.kind());
+        }
     }
 
     fn standing(state: AlertState) -> Standing {

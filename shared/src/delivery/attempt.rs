@@ -11,11 +11,12 @@ use chrono::{DateTime, Utc};
 
 use super::{
     destination::Policy,
-    record::{AttemptRecord, Delivery, DeliveryState, RecordedRequest, Trigger},
+    outcome::{DeliveryState, Outcome, RecordedRequest, Sent, Trigger},
+    record::{AttemptRecord, Delivery},
     render::{self, DeliveryRef, RenderError},
-    retry::{self, Outcome},
+    retry,
     sandbox::{Sandbox, SandboxError},
-    send::{self, Sent},
+    send,
     signing::{self, BadSecret},
 };
 use crate::{
@@ -235,8 +236,8 @@ mod tests {
 
     use crate::{
         delivery::{
-            record::RecordedRequest,
-            retry::{decide, RetryAfter, Schedule},
+            outcome::{RecordedRequest, RetryAfter},
+            retry::{decide, Schedule},
         },
         event::EventType,
     };

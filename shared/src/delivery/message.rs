@@ -7,7 +7,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 use super::{
-    record::{uuid_time, Delivery, Trigger},
+    outcome::Trigger,
+    record::{uuid_time, Delivery},
     render::RenderError,
 };
 use crate::{alert::lifecycle::Timer, event::EventType};

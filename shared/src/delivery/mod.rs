@@ -7,7 +7,9 @@
 //! - [`signing`]: the secret, the signature, the signed request, masking;
 //! - [`send`]: the HTTP client and one request;
 //! - [`destination`]: where requests may go (SSRF);
-//! - [`retry`]: outcome classes, the schedule, `Retry-After`, the failure streak, disabling;
+//! - [`outcome`]: the words they share: an attempt's request and answer as recorded, its
+//!   outcome class, and the delivery's state;
+//! - [`retry`]: the schedule, `Retry-After`, the state an attempt leaves;
 //! - [`attempt`]: one attempt, the same for the worker and the test route;
 //! - [`record`]: delivery and attempt records;
 //! - [`order`]: an alert's transitions reach each webhook in order;
@@ -25,6 +27,7 @@ pub mod format;
 pub mod message;
 pub mod notice;
 pub mod order;
+pub mod outcome;
 pub mod payload;
 pub mod queue;
 pub mod record;

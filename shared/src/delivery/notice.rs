@@ -13,8 +13,9 @@ use serde_json::{json, value::RawValue, Value};
 use sha2::{Digest, Sha256};
 
 use super::{
+    outcome::Trigger,
     queue::{DeliveryMessage, Queue},
-    record::{uuid_at, Delivery, Trigger},
+    record::{uuid_at, Delivery},
 };
 use crate::{event::EventType, store::StoreError, webhook::Webhook, Store};
 

@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 
-use super::record::{Delivery, DeliveryState};
+use super::{outcome::DeliveryState, record::Delivery};
 
 /// How long a transition's delivery waits for the one before it.
 pub const ORDER_BOUND: Duration = Duration::hours(1);
@@ -43,7 +43,7 @@ pub fn turn(earlier: Option<&Delivery>, created_at: DateTime<Utc>, now: DateTime
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{delivery::record::Trigger, event::EventType};
+    use crate::{delivery::outcome::Trigger, event::EventType};
     use chrono::TimeZone;
 
     fn at(secs: i64) -> DateTime<Utc> {

@@ -2,39 +2,14 @@
 //! state, and one per attempt with the request and response as they were. The worker and
 //! the test route build them with the same constructors.
 
-use std::collections::BTreeMap;
-
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{retry::Decision, send::Sent};
+use super::{
+    outcome::{DeliveryState, RecordedRequest, RecordedResponse, Sent, Trigger},
+    retry::Decision,
+};
 use crate::event::EventType;
-
-named_enum! {
-    #[strum(serialize_all = "lowercase")]
-    pub enum DeliveryState {
-        /// Queued; no attempt has finished.
-        Pending,
-        /// An attempt failed and another is scheduled.
-        Retrying,
-        Succeeded,
-        /// Failed for good: a non-retryable answer, a refusal, or retries exhausted.
-        Failed,
-    }
-}
-
-named_enum! {
-    /// What caused an attempt.
-    #[strum(serialize_all = "lowercase")]
-    pub enum Trigger {
-        /// Fan-out and the retry schedule.
-        Scheduled,
-        /// `POST .../redeliver`.
-        Manual,
-        /// `POST /webhooks/{id}/test`.
-        Test,
-    }
-}
 
 /// An alert sent to one webhook, across all its attempts.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -67,46 +42,6 @@ pub struct Delivery {
     /// waiting the bound of [`super::order::ORDER_BOUND`].
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub out_of_order: bool,
-}
-
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RecordedRequest {
-    pub url: String,
-    pub method: String,
-    /// Values of custom headers and of Authorization are masked.
-    pub headers: BTreeMap<String, String>,
-    /// Not stored: every attempt of a delivery sends the same body, which the delivery
-    /// log rebuilds from the alert (a write unit saved on every attempt).
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub body: String,
-}
-
-/// The header that carries the signatures.
-pub const SIGNATURE_HEADER: &str = "webhook-signature";
-
-impl RecordedRequest {
-    /// Masks the signature: no answer carries one that verifies (see [`crate::mask`]).
-    /// Records are written masked; this also covers any written before they were.
-    pub fn mask_signature(&mut self) {
-        if let Some(value) = self.headers.get_mut(SIGNATURE_HEADER) {
-            *value = crate::mask::signature(value);
-        }
-    }
-
-    /// The request as a caller with `access` sees it: the signature always masked, the
-    /// URL masked for readers.
-    pub fn shown(mut self, access: crate::auth::Access) -> Self {
-        self.mask_signature();
-        self.url = crate::mask::url_for(access, &self.url);
-        self
-    }
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RecordedResponse {
-    pub status: u16,
-    /// At most 16 KiB.
-    pub body: String,
 }
 
 /// One HTTP attempt of a delivery.

@@ -16,8 +16,9 @@ use sha2::{Digest, Sha256};
 
 pub use super::message::{RecoveryMessage, RecoveryRef};
 use super::{
+    outcome::DeliveryState,
     queue::{Queue, QueueError},
-    record::{Delivery, DeliveryState},
+    record::Delivery,
     redeliver,
 };
 use crate::{auth::Access, settings::DeliverySettings, store::StoreError, webhook::Webhook, Store};
@@ -238,7 +239,10 @@ pub async fn run_page(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::delivery::record::{uuid_floor, uuid_time, Trigger};
+    use crate::delivery::{
+        outcome::Trigger,
+        record::{uuid_floor, uuid_time},
+    };
     use crate::event::EventType;
 
     fn settings() -> DeliverySettings {

@@ -5,11 +5,7 @@
 use chrono::{DateTime, Utc};
 use serde_json::value::RawValue;
 
-use super::{
-    message::DeliveryMessage,
-    payload::Payload,
-    record::{Delivery, Trigger},
-};
+use super::{message::DeliveryMessage, outcome::Trigger, payload::Payload, record::Delivery};
 use crate::{auth::Access, event::EventType, store::StoreError, webhook::Webhook, Store};
 
 /// The standard payload `delivery` sends, as a caller with `access` sees it (a reader's

@@ -8,55 +8,10 @@ use std::{
 
 use super::{
     destination::{GuardedResolver, Policy, Refusal},
-    record::RecordedResponse,
-    render::RenderError,
-    retry::{Outcome, RetryAfter},
+    outcome::{Outcome, RetryAfter, Sent, RESPONSE_BODY_MAX, USER_AGENT},
     signing::OutboundRequest,
 };
 use crate::webhook::HttpMethod;
-
-pub const USER_AGENT: &str = concat!("Hookline/", env!("CARGO_PKG_VERSION"));
-/// How much of an endpoint's answer is kept.
-pub const RESPONSE_BODY_MAX: usize = 16 * 1024;
-
-/// What one HTTP attempt came to.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Sent {
-    pub outcome: Outcome,
-    pub status_code: Option<u16>,
-    pub message: String,
-    pub duration_ms: u64,
-    /// The start of the endpoint's answer, at most [`RESPONSE_BODY_MAX`] bytes.
-    pub response_body: Option<String>,
-    /// The endpoint's `Retry-After`, in seconds or as an HTTP date.
-    pub retry_after: Option<RetryAfter>,
-}
-
-impl Sent {
-    /// No request: the webhook's template failed.
-    pub fn unrendered(error: &RenderError) -> Self {
-        Self {
-            outcome: Outcome::Unrendered,
-            status_code: None,
-            message: error.to_string(),
-            duration_ms: 0,
-            response_body: None,
-            retry_after: None,
-        }
-    }
-
-    pub fn success(&self) -> bool {
-        self.outcome == Outcome::Success
-    }
-
-    /// The answer as a delivery record keeps it; `None` when none came.
-    pub fn recorded_response(&self) -> Option<RecordedResponse> {
-        self.status_code.map(|status| RecordedResponse {
-            status,
-            body: self.response_body.clone().unwrap_or_default(),
-        })
-    }
-}
 
 /// Installs ring as rustls' process-wide crypto provider, which reqwest (built without
 /// one) needs before any client is built. The AWS SDK is given ring too (`crate::aws`).

@@ -9,9 +9,8 @@ use rand::RngCore;
 use sha2::Sha256;
 
 use super::{
-    record::{RecordedRequest, SIGNATURE_HEADER},
+    outcome::{RecordedRequest, SIGNATURE_HEADER, USER_AGENT},
     render::Rendered,
-    send::USER_AGENT,
 };
 use crate::webhook::{HttpMethod, Webhook, MASK};
 

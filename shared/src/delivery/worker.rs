@@ -29,15 +29,18 @@ use super::{
     attempt::{AttemptError, Attempted, Attempter},
     notice::{self, Notice},
     order::{self, Turn},
+    outcome::{DeliveryState, Outcome, Trigger},
     queue::{not_yet_due, DeliveryMessage, Queue, QueueError},
-    record::{uuid_time, Delivery, DeliveryState, Refusal, Trigger},
+    record::{uuid_time, Delivery, Refusal},
     recovery::{self, RecoveryRef, RecoveryState},
-    retry::{self, Outcome, WebhookStatus},
 };
 use crate::{
     metrics::Metrics,
     store::{AttemptClaim, Claim, StoreError},
-    webhook::{Health, Webhook},
+    webhook::{
+        health::{self, WebhookStatus},
+        Health, Webhook,
+    },
     Store,
 };
 
@@ -462,7 +465,7 @@ impl Worker {
     }
 
     /// Disables the webhook if the failed attempt's `outcome` and its `health`, as just
-    /// written, say so (see [`retry::disable_reason`]).
+    /// written, say so (see [`health::disable_reason`]).
     async fn maybe_disable(
         &self,
         job: &Job,
@@ -472,7 +475,8 @@ impl Worker {
     ) -> Result<(), StoreError> {
         let failing_since = health.and_then(|h| h.failing_since);
         let disable_after = self.attempter.settings.disable_after;
-        let Some(reason) = retry::disable_reason(outcome, failing_since, now, disable_after) else {
+        let Some(reason) = health::disable_reason(outcome, failing_since, now, disable_after)
+        else {
             return Ok(());
         };
         // Only while the streak is still the one judged: a success since then ends it.

@@ -13,8 +13,8 @@ impl Ingest<'_> {
         action: Action,
         by: Actor,
     ) -> Result<Acted, ApiError> {
-        for tries in 0..SAVE_TRIES {
-            lost_race(tries).await;
+        let mut tries = Backoff::RACE.start();
+        while tries.next().await {
             let now = Utc::now();
             let stored = self
                 .store

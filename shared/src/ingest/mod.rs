@@ -25,10 +25,12 @@ use crate::{
         links::{self, Claim, LinkAction, LINK_LIFETIME},
         Alert, AlertInput, AlertStatus, Links,
     },
+    backoff::Backoff,
     delivery::{
+        outcome::Trigger,
         payload::Payload,
         queue::{DeliveryMessage, Queue, TimerMessage},
-        record::{uuid_time, Trigger},
+        record::uuid_time,
         render::RenderError,
         sandbox::Sandbox,
     },
@@ -50,9 +52,6 @@ use crate::{
 /// How long an idempotency key holds.
 pub const IDEMPOTENCY_WINDOW: chrono::Duration = chrono::Duration::hours(24);
 pub const IDEMPOTENCY_KEY_MAX: usize = 256;
-/// Reads and decides again this often when concurrent writers keep winning.
-const SAVE_TRIES: u32 = 8;
-
 /// What a report did to its alert.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -125,18 +124,6 @@ fn accepted(stored: &StoredAlert, outcome: Outcome, deliveries: u32) -> Accepted
         event: stored.moves.last().filter(|_| moved).map(|m| m.event),
         transition: moved.then_some(stored.alert.transition),
         deliveries,
-    }
-}
-
-/// Before try `tries` + 1 after a lost race: a short, growing, jittered pause, so that
-/// writers racing on one alert fall out of step.
-async fn lost_race(tries: u32) {
-    if tries > 0 {
-        let jitter = rand::random::<u64>() % 20;
-        tokio::time::sleep(std::time::Duration::from_millis(
-            10 * u64::from(tries) + jitter,
-        ))
-        .await;
     }
 }
 

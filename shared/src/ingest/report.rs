@@ -54,8 +54,8 @@ impl Ingest<'_> {
                 AlertState::Resolved,
             ),
         };
-        for tries in 0..SAVE_TRIES {
-            lost_race(tries).await;
+        let mut tries = Backoff::RACE.start();
+        while tries.next().await {
             let found = match &input.dedup_key {
                 Some(key) => self.store.get_alert_by_key(account_id, key, now).await?,
                 // A keyless report's alert has the report's id: found only on a repeat.

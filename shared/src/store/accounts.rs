@@ -10,8 +10,6 @@ use crate::{
     auth::{Principal, Scope},
 };
 
-const TOKEN_SK: &str = "TOKEN";
-
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Account {
     pub account_id: String,
@@ -124,7 +122,7 @@ impl Store {
         account_id: &str,
         stored: LinkKey,
     ) -> Result<LinkKey, StoreError> {
-        let owner = keys::link_key_owner(account_id);
+        let owner = sealing::link_key_owner(account_id);
         if crate::keys::is_sealed(&stored.secret) {
             let secret = self.open(&owner, &stored.secret).await?;
             return Ok(LinkKey { secret, ..stored });
@@ -202,12 +200,9 @@ impl Store {
     pub async fn create_token(&self, info: &TokenInfo, token_hash: &str) -> Result<(), StoreError> {
         let mut auth_item: Item = serde_dynamo::to_item(info).map_err(corrupt)?;
         let mut list_item = auth_item.clone();
-        auth_item.extend(key(format!("TOKEN#{token_hash}"), TOKEN_SK.into()));
+        auth_item.extend(token_key(token_hash));
         auth_item.insert("entity".into(), s("token"));
-        list_item.extend(key(
-            account_pk(&info.account_id),
-            format!("TOKEN#{}", info.token_id),
-        ));
+        list_item.extend(key(account_pk(&info.account_id), token_sk(&info.token_id)));
         list_item.insert("entity".into(), s("token_listing"));
         list_item.insert("token_hash".into(), s(token_hash));
         let items = vec![
@@ -238,9 +233,7 @@ impl Store {
     /// The principal a token hash belongs to. Strongly consistent, so a revoked token
     /// stops working at once.
     pub async fn find_token(&self, token_hash: &str) -> Result<Option<Principal>, StoreError> {
-        let info: Option<TokenInfo> = self
-            .get(format!("TOKEN#{token_hash}"), TOKEN_SK.into())
-            .await?;
+        let info: Option<TokenInfo> = self.get(token_pk(token_hash), TOKEN_SK.into()).await?;
         Ok(info.map(|t| Principal {
             account_id: t.account_id,
             token_id: t.token_id,
@@ -252,7 +245,7 @@ impl Store {
     pub async fn list_tokens(&self, account_id: &str) -> Result<Vec<TokenInfo>, StoreError> {
         let query = PrefixQuery {
             account_id,
-            prefix: "TOKEN#".into(),
+            prefix: TOKEN_PREFIX.into(),
             after: None,
             newest_first: false,
             from: None,
@@ -265,7 +258,7 @@ impl Store {
     }
 
     pub async fn revoke_token(&self, account_id: &str, token_id: &str) -> Result<(), StoreError> {
-        let list_key = key(account_pk(account_id), format!("TOKEN#{token_id}"));
+        let list_key = key_of(account_id, token_sk(token_id));
         let listing = self
             .client
             .get_item()
@@ -291,7 +284,7 @@ impl Store {
                 .delete(delete(list_key)?)
                 .build(),
             TransactWriteItem::builder()
-                .delete(delete(key(format!("TOKEN#{hash}"), TOKEN_SK.into()))?)
+                .delete(delete(token_key(&hash))?)
                 .build(),
         ];
         match self.transact(items).await? {

@@ -4,7 +4,6 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_with::{json::JsonString, serde_as};
-use sha2::{Digest, Sha256};
 
 use super::*;
 use crate::{
@@ -12,29 +11,6 @@ use crate::{
     delivery::record::delivery_id,
     event::EventType,
 };
-
-fn alert_sk(alert_id: &str) -> String {
-    format!("ALERT#{alert_id}")
-}
-
-/// A test delivery's alert: not under `ALERT#`, so no list, count or action finds it;
-/// only its delivery's log entry reads it.
-fn test_alert_sk(alert_id: &str) -> String {
-    format!("TESTALERT#{alert_id}")
-}
-
-fn alert_key_sk(key: &str) -> String {
-    format!("ALERTKEY#{}", hex::encode(Sha256::digest(key.as_bytes())))
-}
-
-/// A transition's snapshot (not under `ALERT#`, so listings never read them).
-fn snapshot_sk(alert_id: &str, transition: u32) -> String {
-    format!("ALERTAT#{alert_id}#{transition:06}")
-}
-
-fn idempotency_sk(key: &str) -> String {
-    format!("IDEM#{}", hex::encode(Sha256::digest(key.as_bytes())))
-}
 
 /// The most recent transitions whose deliveries an alert keeps track of.
 pub const MOVES_KEPT: usize = 10;
@@ -135,10 +111,12 @@ pub struct Snapshot {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-struct KeyItem {
-    alert_id: String,
-    expires_at: i64,
+pub(super) struct KeyItem {
+    pub(super) alert_id: String,
+    pub(super) expires_at: i64,
 }
+
+expiring!(StoredAlert, KeyItem);
 
 /// What `GET /alerts` may narrow a listing to.
 #[derive(Clone, Debug, Default)]
@@ -281,9 +259,8 @@ impl Store {
         alert_id: &str,
         now: DateTime<Utc>,
     ) -> Result<Option<StoredAlert>, StoreError> {
-        let alert: Option<StoredAlert> =
-            self.get(account_pk(account_id), alert_sk(alert_id)).await?;
-        Ok(alert.filter(|a| a.expires_at > now.timestamp()))
+        self.get_live(account_pk(account_id), alert_sk(alert_id), now)
+            .await
     }
 
     /// The alert a test delivery sent (see [`test_alert_sk`]).
@@ -293,10 +270,8 @@ impl Store {
         alert_id: &str,
         now: DateTime<Utc>,
     ) -> Result<Option<StoredAlert>, StoreError> {
-        let alert: Option<StoredAlert> = self
-            .get(account_pk(account_id), test_alert_sk(alert_id))
-            .await?;
-        Ok(alert.filter(|a| a.expires_at > now.timestamp()))
+        self.get_live(account_pk(account_id), test_alert_sk(alert_id), now)
+            .await
     }
 
     /// The live alert of `key`, if any.
@@ -306,8 +281,10 @@ impl Store {
         key: &str,
         now: DateTime<Utc>,
     ) -> Result<Option<StoredAlert>, StoreError> {
-        let found: Option<KeyItem> = self.get(account_pk(account_id), alert_key_sk(key)).await?;
-        match found.filter(|k| k.expires_at > now.timestamp()) {
+        let found: Option<KeyItem> = self
+            .get_live(account_pk(account_id), alert_key_sk(key), now)
+            .await?;
+        match found {
             Some(k) => self.get_alert(account_id, &k.alert_id, now).await,
             None => Ok(None),
         }
@@ -338,7 +315,7 @@ impl Store {
         self.page(
             PrefixQuery {
                 account_id,
-                prefix: "ALERT#".into(),
+                prefix: ALERT_PREFIX.into(),
                 after: after.map(str::to_string),
                 newest_first: true,
                 from,

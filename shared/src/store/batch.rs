@@ -2,33 +2,25 @@
 //! left unprocessed, with a backoff, as DynamoDB requires.
 
 use super::*;
-
-/// Tries of a batch call before what DynamoDB keeps leaving unprocessed counts as throttled.
-const BATCH_TRIES: u32 = 5;
-
-/// How long to wait before try number `tries` + 1.
-fn backoff(tries: u32) -> Duration {
-    Duration::from_millis(50 << tries.min(6))
-}
+use crate::backoff::Backoff;
 
 /// Hands `pending` to `call` until it leaves nothing unprocessed, backing off between
-/// tries, as DynamoDB's batch calls require; collects what the calls return.
+/// tries, as DynamoDB's batch calls require; collects what the calls return. What is
+/// still left after [`Backoff::BATCH`]'s tries counts as throttled.
 async fn drain<P, R, F, Fut>(mut pending: Vec<P>, mut call: F) -> Result<Vec<R>, StoreError>
 where
     F: FnMut(Vec<P>) -> Fut,
     Fut: Future<Output = Result<(Vec<R>, Vec<P>), StoreError>>,
 {
     let mut done = Vec::new();
-    for tries in 1..=BATCH_TRIES {
+    let mut tries = Backoff::BATCH.start();
+    while tries.next().await {
         let (got, left) = call(pending).await?;
         done.extend(got);
         if left.is_empty() {
             return Ok(done);
         }
         pending = left;
-        if tries < BATCH_TRIES {
-            tokio::time::sleep(backoff(tries)).await;
-        }
     }
     Err(StoreError::Throttled)
 }

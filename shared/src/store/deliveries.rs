@@ -11,20 +11,14 @@ use chrono::{DateTime, Utc};
 use super::{alerts::test_alert_item, *};
 use crate::{
     delivery::{
-        record::{uuid_floor, AttemptRecord, Delivery, DeliveryState, Trigger},
-        retry::WebhookStatus,
+        outcome::{DeliveryState, Trigger},
+        record::{uuid_floor, AttemptRecord, Delivery},
     },
     store::alerts::{StoredAlert, Target},
-    webhook::Health,
+    webhook::{health::WebhookStatus, Health},
 };
 
-fn delivery_sk(webhook_id: &str, delivery_id: &str) -> String {
-    format!("DLV#{webhook_id}#{delivery_id}")
-}
-
-fn attempt_prefix(webhook_id: &str, delivery_id: &str) -> String {
-    format!("ATT#{webhook_id}#{delivery_id}#")
-}
+expiring!(Delivery);
 
 /// Attempt number `attempt` of `delivery` (of `account_id`), by `trigger`.
 pub struct AttemptClaim<'a> {
@@ -51,10 +45,12 @@ impl Store {
         delivery_id: &str,
         now: DateTime<Utc>,
     ) -> Result<Option<Delivery>, StoreError> {
-        let d: Option<Delivery> = self
-            .get(account_pk(account_id), delivery_sk(webhook_id, delivery_id))
-            .await?;
-        Ok(d.filter(|d| d.expires_at > now.timestamp()))
+        self.get_live(
+            account_pk(account_id),
+            delivery_sk(webhook_id, delivery_id),
+            now,
+        )
+        .await
     }
 
     /// The delivery items of `targets`, in one or a few BatchGetItem calls.
@@ -134,7 +130,7 @@ impl Store {
     ) -> Result<Page<Delivery>, StoreError> {
         let query = PrefixQuery {
             account_id,
-            prefix: format!("DLV#{webhook_id}#"),
+            prefix: delivery_prefix(webhook_id),
             after: after.map(str::to_string),
             newest_first,
             from: made.0.map(uuid_floor),
@@ -142,7 +138,7 @@ impl Store {
                 .1
                 .map(|t| uuid_floor(t + chrono::Duration::milliseconds(1))),
         };
-        let live = |d: &Delivery| d.expires_at > now.timestamp() && filter(d);
+        let live = |d: &Delivery| d.live_at(now) && filter(d);
         self.page(query, Some(limit), live, |d: &Delivery| {
             d.delivery_id.clone()
         })
@@ -159,7 +155,7 @@ impl Store {
         since: DateTime<Utc>,
         limit: usize,
     ) -> Result<Vec<AttemptSample>, StoreError> {
-        let prefix = format!("ATT#{webhook_id}#");
+        let prefix = webhook_attempts_prefix(webhook_id);
         let lower = format!("{prefix}{}", uuid_floor(since - chrono::Duration::days(1)));
         let mut found = Vec::new();
         let mut start = None;

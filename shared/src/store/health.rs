@@ -7,7 +7,7 @@ use futures::future::join_all;
 
 use super::*;
 use crate::{
-    delivery::retry::WebhookStatus,
+    webhook::health::WebhookStatus,
     webhook::{Health, Webhook},
 };
 

@@ -25,7 +25,7 @@
 //!
 //! The store holds no domain rules: what to write is decided by the callers.
 
-use std::{collections::HashMap, future::Future, time::Duration};
+use std::{collections::HashMap, future::Future};
 
 use aws_sdk_dynamodb::{
     types::{AttributeValue, Put, TransactWriteItem},
@@ -36,15 +36,28 @@ use serde::Serialize;
 
 use crate::keys::Keyring;
 
+/// Implements [`Expiring`] for types with an `expires_at` field; each store file names the
+/// items it reads.
+macro_rules! expiring {
+    ($($t:ty),*) => {
+        $(impl super::Expiring for $t {
+            fn expires_at(&self) -> i64 {
+                self.expires_at
+            }
+        })*
+    };
+}
+
 pub mod accounts;
 pub mod alerts;
 mod batch;
 pub mod deliveries;
 pub mod error;
 mod health;
-pub mod keys;
+mod keys;
 pub mod notices;
 pub mod recoveries;
+pub mod sealing;
 pub mod sessions;
 mod update;
 pub mod webhooks;
@@ -55,6 +68,7 @@ pub use aws_sdk_dynamodb::Client as DynamoClient;
 pub use deliveries::{AttemptClaim, AttemptSample, Claim};
 pub use error::StoreError;
 use error::{conditional, corrupt, sdk_error};
+use keys::*;
 use update::{filled, Expression, UpdateBuilder};
 
 type Item = HashMap<String, AttributeValue>;
@@ -81,28 +95,6 @@ fn millis(t: DateTime<Utc>) -> AttributeValue {
     n(t.timestamp_millis())
 }
 
-fn account_pk(account_id: &str) -> String {
-    format!("ACCOUNT#{account_id}")
-}
-
-const ACCOUNT_SK: &str = "ACCOUNT";
-
-fn webhook_sk(webhook_id: &str) -> String {
-    format!("WEBHOOK#{webhook_id}")
-}
-
-fn health_sk(webhook_id: &str) -> String {
-    format!("HEALTH#{webhook_id}")
-}
-
-fn key(pk: String, sk: String) -> Item {
-    HashMap::from([("pk".to_string(), s(pk)), ("sk".to_string(), s(sk))])
-}
-
-fn key_of(account_id: &str, sk: String) -> Item {
-    key(account_pk(account_id), sk)
-}
-
 /// `value` as an item under the key of `sk` in the account's partition, tagged `entity`.
 fn item_of<T: Serialize>(
     account_id: &str,
@@ -114,6 +106,16 @@ fn item_of<T: Serialize>(
     item.extend(key_of(account_id, sk));
     item.insert("entity".into(), s(entity));
     Ok(item)
+}
+
+/// An item DynamoDB's TTL removes once `expires_at` (Unix seconds) has passed. The sweep
+/// comes up to days later, so every read treats it as gone from that moment.
+pub trait Expiring {
+    fn expires_at(&self) -> i64;
+
+    fn live_at(&self, now: DateTime<Utc>) -> bool {
+        self.expires_at() > now.timestamp()
+    }
 }
 
 /// A Query on one account's partition.
@@ -178,6 +180,16 @@ impl Store {
 
     pub fn table(&self) -> &str {
         &self.table
+    }
+
+    /// The item of that key, unless its TTL has passed (see [`Expiring`]).
+    async fn get_live<T: serde::de::DeserializeOwned + Expiring>(
+        &self,
+        pk: String,
+        sk: String,
+        now: DateTime<Utc>,
+    ) -> Result<Option<T>, StoreError> {
+        Ok(self.get::<T>(pk, sk).await?.filter(|t| t.live_at(now)))
     }
 
     async fn get<T: serde::de::DeserializeOwned>(

@@ -6,9 +6,7 @@ use chrono::{DateTime, Utc};
 use super::*;
 use crate::delivery::notice::StoredNotice;
 
-fn notice_sk(id: &str) -> String {
-    format!("NOTICE#{id}")
-}
+expiring!(StoredNotice);
 
 impl Store {
     /// Writes an operational event (the same id writes the same item again).
@@ -35,7 +33,7 @@ impl Store {
         id: &str,
         now: DateTime<Utc>,
     ) -> Result<Option<StoredNotice>, StoreError> {
-        let notice: Option<StoredNotice> = self.get(account_pk(account_id), notice_sk(id)).await?;
-        Ok(notice.filter(|n| n.expires_at > now.timestamp()))
+        self.get_live(account_pk(account_id), notice_sk(id), now)
+            .await
     }
 }

@@ -7,9 +7,7 @@ use chrono::{DateTime, Utc};
 use super::*;
 use crate::delivery::recovery::{Recovery, RecoveryState};
 
-fn recovery_sk(webhook_id: &str, id: &str) -> String {
-    format!("RECOVERY#{webhook_id}#{id}")
-}
+expiring!(Recovery);
 
 fn recovery_item(account_id: &str, r: &Recovery) -> Result<Item, StoreError> {
     let mut item = item_of(account_id, recovery_sk(&r.webhook_id, &r.id), "recovery", r)?;
@@ -57,10 +55,8 @@ impl Store {
         id: &str,
         now: DateTime<Utc>,
     ) -> Result<Option<Recovery>, StoreError> {
-        let r: Option<Recovery> = self
-            .get(account_pk(account_id), recovery_sk(webhook_id, id))
-            .await?;
-        Ok(r.filter(|r| r.expires_at > now.timestamp()))
+        self.get_live(account_pk(account_id), recovery_sk(webhook_id, id), now)
+            .await
     }
 
     /// Writes the recovery after a page that began at `cursor`; false if another worker

@@ -6,13 +6,7 @@ use chrono::{DateTime, Utc};
 use super::*;
 use crate::session::{random_secret, PortalLink, Session};
 
-fn session_key(hash: &str) -> Item {
-    key(format!("SESSION#{hash}"), "SESSION".into())
-}
-
-fn link_key_of(hash: &str) -> Item {
-    key(format!("PORTALLINK#{hash}"), "PORTALLINK".into())
-}
+expiring!(PortalLink, Session);
 
 fn with_ttl<T: Serialize>(
     key: Item,
@@ -48,10 +42,8 @@ impl Store {
         hash: &str,
         now: DateTime<Utc>,
     ) -> Result<Option<Session>, StoreError> {
-        let session: Option<Session> = self
-            .get(format!("SESSION#{hash}"), "SESSION".into())
-            .await?;
-        Ok(session.filter(|s| s.live(now)))
+        self.get_live(session_pk(hash), SESSION_SK.into(), now)
+            .await
     }
 
     pub async fn delete_session(&self, hash: &str) -> Result<(), StoreError> {
@@ -93,7 +85,7 @@ impl Store {
             .attributes
             .map(|item| serde_dynamo::from_item(item).map_err(corrupt))
             .transpose()?;
-        Ok(link.filter(|l| l.expires_at > now.timestamp()))
+        Ok(link.filter(|l| l.live_at(now)))
     }
 
     /// The key that signs session cookies: made (sealed) by the first sign-in, then read.
@@ -107,15 +99,18 @@ impl Store {
             base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, secret)
                 .map_err(corrupt)
         };
-        let owner = keys::PORTAL_KEY_OWNER;
-        if let Some(k) = self.get::<PortalKey>("PORTAL".into(), "KEY".into()).await? {
+        let owner = sealing::PORTAL_KEY_OWNER;
+        if let Some(k) = self
+            .get::<PortalKey>(PORTAL_KEY_PK.into(), PORTAL_KEY_SK.into())
+            .await?
+        {
             let secret = self.open(owner, &k.secret).await?;
             if !crate::keys::is_sealed(&k.secret) {
                 let result = self
                     .client
                     .update_item()
                     .table_name(&self.table)
-                    .set_key(Some(key("PORTAL".into(), "KEY".into())))
+                    .set_key(Some(portal_key_key()))
                     .update_expression("SET secret = :sealed")
                     .condition_expression("secret = :plain")
                     .expression_attribute_values(":sealed", s(self.seal(owner, &secret).await?))
@@ -131,11 +126,14 @@ impl Store {
             secret: self.seal(owner, &secret).await?,
         };
         let mut item: Item = serde_dynamo::to_item(&made).map_err(corrupt)?;
-        item.extend(key("PORTAL".into(), "KEY".into()));
+        item.extend(portal_key_key());
         match self.insert(item).await? {
             true => decode(&secret),
             // Another instance made it first: use that one.
-            false => match self.get::<PortalKey>("PORTAL".into(), "KEY".into()).await? {
+            false => match self
+                .get::<PortalKey>(PORTAL_KEY_PK.into(), PORTAL_KEY_SK.into())
+                .await?
+            {
                 Some(k) => decode(&self.open(owner, &k.secret).await?),
                 None => Err(StoreError::Contended("the portal key was just made")),
             },

@@ -7,7 +7,10 @@ use aws_sdk_dynamodb::types::{
 use chrono::{DateTime, Utc};
 
 use super::*;
-use crate::webhook::{Health, Webhook, WebhookChanges};
+use crate::{
+    backoff::Backoff,
+    webhook::{Health, Webhook, WebhookChanges},
+};
 
 impl Store {
     /// Creates the webhook if the account is under its quota (`default_quota` unless the
@@ -114,7 +117,7 @@ impl Store {
     ) -> Result<Page<Webhook>, StoreError> {
         let query = PrefixQuery {
             account_id,
-            prefix: "WEBHOOK#".into(),
+            prefix: WEBHOOK_PREFIX.into(),
             after: after.map(str::to_string),
             newest_first: false,
             from: None,
@@ -137,7 +140,7 @@ impl Store {
     ) -> Result<Vec<Webhook>, StoreError> {
         let query = PrefixQuery {
             account_id,
-            prefix: "WEBHOOK#".into(),
+            prefix: WEBHOOK_PREFIX.into(),
             after: None,
             newest_first: false,
             from: None,
@@ -262,7 +265,8 @@ impl Store {
         grace: chrono::Duration,
         now: DateTime<Utc>,
     ) -> Result<Webhook, StoreError> {
-        for _ in 0..5 {
+        let mut tries = Backoff::RACE.start();
+        while tries.next().await {
             let current = self
                 .get_webhook_config(account_id, webhook_id)
                 .await?

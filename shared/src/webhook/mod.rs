@@ -1,8 +1,10 @@
 //! The webhook: what is stored, what the API accepts, and what it shows.
 //!
-//! - [`settings`]: the user-writable fields, written once, and the changes a request makes;
+//! - [`fields`]: the user-writable settings, their list written once, and the changes a
+//!   request makes;
 //! - [`rules`]: each field's validation;
 //! - [`filter`]: content filters; [`condition`]: conditions, judged in the sandbox;
+//! - [`health`]: the failure streak attempts leave, and when a failing webhook is disabled;
 //! - here: the stored webhook, its secrets, its health and its masked view.
 //!
 //! Input is validated field by field from the raw JSON object, so that one answer names
@@ -10,14 +12,16 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{Map, Value};
+use serde_with::{json::JsonString, serde_as};
 
 pub mod condition;
+pub mod fields;
 pub mod filter;
+pub mod health;
 pub mod rules;
-pub mod settings;
 
-pub use settings::{MaskedSettings, Metadata, WebhookChanges, WebhookSettings};
+pub use fields::{SettingsView, WebhookChanges, WebhookSettings};
 
 use crate::{
     auth::Access,
@@ -26,6 +30,13 @@ use crate::{
 };
 
 pub use crate::mask::MASK;
+
+/// Free-form JSON a user attaches to a webhook. Stored as JSON text: DynamoDB maps nest at
+/// most 32 deep and would reshape numbers.
+#[serde_as]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Metadata(#[serde_as(as = "JsonString")] pub Map<String, Value>);
 
 /// Fields the service keeps itself; a request naming one is told so.
 const READ_ONLY_FIELDS: [&str; 11] = [
@@ -237,29 +248,24 @@ impl Webhook {
 
     /// The webhook as a caller with `access` sees it: write-only values masked, and the
     /// URL too for readers.
-    pub fn view(&self, access: Access) -> WebhookView<'_> {
+    pub fn view(&self, access: Access) -> WebhookView {
         self.view_showing(access, None)
     }
 
     /// The view returned on create: the only response besides the secret routes that
     /// carries the signing secret.
-    pub fn view_with_secret(&self) -> WebhookView<'_> {
-        self.view_showing(Access::Write, Some(&self.secret))
+    pub fn view_with_secret(&self) -> WebhookView {
+        self.view_showing(Access::Write, Some(self.secret.clone()))
     }
 
-    fn view_showing<'a>(&'a self, access: Access, secret: Option<&'a str>) -> WebhookView<'a> {
-        let h = &self.health;
+    fn view_showing(&self, access: Access, secret: Option<String>) -> WebhookView {
         WebhookView {
-            id: &self.id,
-            settings: MaskedSettings(&self.settings, access),
+            id: self.id.clone(),
+            settings: self.settings.masked(access),
             created_at: self.created_at,
             updated_at: self.updated_at,
-            last_success: h.last_success,
-            last_failure: h.last_failure,
-            last_delivery: h.last_delivery.as_ref(),
-            consecutive_failures: h.consecutive_failures,
-            failing_since: h.failing_since,
-            disabled_reason: self.disabled_reason.as_deref(),
+            health: self.health.clone(),
+            disabled_reason: self.disabled_reason.clone(),
             secret,
         }
     }
@@ -283,6 +289,18 @@ pub struct Wanted {
 }
 
 impl Wanted {
+    /// Each check by the name it is serialized with.
+    pub fn named(&self) -> [(&'static str, bool); 6] {
+        [
+            ("enabled", self.enabled),
+            ("alert_type", self.alert_type),
+            ("event", self.event),
+            ("format", self.format),
+            ("filter", self.filter),
+            ("condition", self.condition),
+        ]
+    }
+
     pub fn all(&self) -> bool {
         self.enabled
             && self.alert_type
@@ -293,12 +311,46 @@ impl Wanted {
     }
 }
 
-/// A webhook as the API shows it: header values and the password masked.
+/// A webhook as a caller may see it (made by [`Webhook::view`]): its settings already
+/// masked for the caller's access, so nothing that reads it can show a credential.
+#[derive(Clone, Debug)]
+pub struct WebhookView {
+    pub id: String,
+    pub settings: WebhookSettings,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub health: Health,
+    pub disabled_reason: Option<String>,
+    /// The signing secret: only in the answer that creates the webhook.
+    pub secret: Option<String>,
+}
+
+impl Serialize for WebhookView {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let h = &self.health;
+        Shown {
+            id: &self.id,
+            settings: SettingsView(&self.settings),
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+            last_success: h.last_success,
+            last_failure: h.last_failure,
+            last_delivery: h.last_delivery.as_ref(),
+            consecutive_failures: h.consecutive_failures,
+            failing_since: h.failing_since,
+            disabled_reason: self.disabled_reason.as_deref(),
+            secret: self.secret.as_deref(),
+        }
+        .serialize(serializer)
+    }
+}
+
+/// The API's shape of a [`WebhookView`]: settings and health side by side.
 #[derive(Serialize)]
-pub struct WebhookView<'a> {
+struct Shown<'a> {
     id: &'a str,
     #[serde(flatten)]
-    settings: MaskedSettings<'a>,
+    settings: SettingsView<'a>,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
     last_success: Option<DateTime<Utc>>,
@@ -348,6 +400,24 @@ mod tests {
 
     fn fields(err: ApiError) -> Vec<String> {
         err.details().iter().map(|d| d.field.clone()).collect()
+    }
+
+    #[test]
+    fn each_named_check_is_the_one_serialized_under_its_name() {
+        let wanted = Wanted {
+            enabled: true,
+            alert_type: false,
+            event: true,
+            format: false,
+            filter: true,
+            condition: false,
+        };
+        let json = serde_json::to_value(wanted).unwrap();
+        let named = wanted.named();
+        assert_eq!(named.len(), json.as_object().unwrap().len());
+        for (name, passes) in named {
+            assert_eq!(json[name], passes, "{name}");
+        }
     }
 
     #[test]

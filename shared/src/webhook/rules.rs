@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use super::{filter::ContentFilter, settings::Metadata, BasicAuth, HttpMethod, MASK};
+use super::{filter::ContentFilter, BasicAuth, HttpMethod, Metadata, MASK};
 use crate::{
     delivery::{format::Format, render, template, url_template},
     error::FieldError,

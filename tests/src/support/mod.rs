@@ -364,29 +364,42 @@ pub async fn all_final(c: &Client, webhook: &str, n: usize) -> Vec<Value> {
 /// that caused it is answered, so once this returns, the webhook is sent nothing more
 /// for what has been done so far (timers aside): what tests once slept to show.
 pub async fn quiet(within: Duration, c: &Client, webhook: &str) -> Vec<Value> {
-    eventually(
+    every_delivery(
         within,
+        c,
+        webhook,
         "every delivery of the webhook to be final",
-        || async {
-            let mut all = Vec::new();
-            let mut cursor: Option<String> = None;
-            loop {
-                let path = match &cursor {
-                    Some(at) => format!("/webhooks/{webhook}/deliveries?limit=100&cursor={at}"),
-                    None => format!("/webhooks/{webhook}/deliveries?limit=100"),
-                };
-                let page = c.get(&path).await.body;
-                all.extend(page["deliveries"].as_array()?.iter().cloned());
-                match page["next_cursor"].as_str() {
-                    Some(next) => cursor = Some(next.to_string()),
-                    None => break,
-                }
-            }
-            let done =
-                (all.iter()).all(|d| matches!(d["state"].as_str(), Some("succeeded" | "failed")));
-            done.then_some(all)
-        },
+        |d| matches!(d["state"].as_str(), Some("succeeded" | "failed")),
     )
+    .await
+}
+
+/// Every delivery of the webhook, all pages, once `each` holds for every one of them;
+/// fails after `within`, naming `what` it waited for.
+pub async fn every_delivery(
+    within: Duration,
+    c: &Client,
+    webhook: &str,
+    what: &str,
+    each: impl Fn(&Value) -> bool,
+) -> Vec<Value> {
+    eventually(within, what, || async {
+        let mut all = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let path = match &cursor {
+                Some(at) => format!("/webhooks/{webhook}/deliveries?limit=100&cursor={at}"),
+                None => format!("/webhooks/{webhook}/deliveries?limit=100"),
+            };
+            let page = c.get(&path).await.body;
+            all.extend(page["deliveries"].as_array()?.iter().cloned());
+            match page["next_cursor"].as_str() {
+                Some(next) => cursor = Some(next.to_string()),
+                None => break,
+            }
+        }
+        all.iter().all(&each).then_some(all)
+    })
     .await
 }
 

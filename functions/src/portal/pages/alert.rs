@@ -1,24 +1,25 @@
 //! Alerts: the list by state, one alert with its timeline, and acting on it.
 
+use hookline_shared::store::AlertQuery;
+
 use super::*;
 
 pub async fn alerts(ctx: &Ctx<'_>) -> Result<Page> {
-    let state = crate::http::query_param(ctx.req, "state")
+    let asked = crate::http::query_param(ctx.req, "state")
         .ok()
         .flatten()
         .unwrap_or_default();
-    let list = expect(
-        call(
-            ctx,
-            alerts::list,
-            Method::GET,
-            "/alerts",
-            &[],
-            &[("state", &state), ("limit", "50")],
-            None,
-        )
-        .await,
-    )?;
+    let state = match asked.as_str() {
+        "" => None,
+        raw => Some(AlertState::parse(raw).ok_or_else(|| {
+            ApiError::field("state", format!("must be one of {}", AlertState::names()))
+        })?),
+    };
+    let query = AlertQuery {
+        state,
+        ..AlertQuery::default()
+    };
+    let list = service::alerts::list(ctx.app, ctx.who(), &query, &PageRequest::default()).await?;
     let site = ctx.site;
     ok(layout(
         site,
@@ -28,20 +29,20 @@ pub async fn alerts(ctx: &Ctx<'_>) -> Result<Page> {
             form.filters method="get" action=(site.path("/alerts")) {
                 label { "State " select name="state" {
                     option value="" { "any" }
-                    @for s in ["triggered", "acknowledged", "silenced", "resolved"] { option value=(s) selected[state == s] { (s) } }
+                    @for s in AlertState::VARIANTS.iter().copied() { option value=(s.as_str()) selected[state == Some(s)] { (s.as_str()) } }
                 } }
                 button type="submit" { "Filter" }
             }
             table.list {
                 thead { tr { th { "Alert" } th { "Type" } th { "State" } th { "Reports" } th { "Last seen" } } }
-                tbody { @for a in list["alerts"].as_array().into_iter().flatten() {
+                tbody { @for a in &list.items {
                     tr {
-                        td { a href=(site.path(&format!("/alerts/{}", a["id"].as_str().unwrap_or_default()))) {
-                            (a["title"].as_str().or(a["message"].as_str()).unwrap_or("(untitled)")) } }
-                        td { (a["type"].as_str().unwrap_or_default()) }
-                        td { (state_badge(a["state"].as_str().unwrap_or_default())) }
-                        td { (a["reports"].as_u64().unwrap_or(1)) }
-                        td { (when(&a["last_seen"])) }
+                        td { a href=(site.path(&format!("/alerts/{}", a.id))) {
+                            (a.title.as_deref().unwrap_or(&a.message)) } }
+                        td { (a.alert_type) }
+                        td { (state_badge(a.state.as_str())) }
+                        td { (a.reports) }
+                        td { (when(Some(a.last_seen))) }
                     }
                 } }
             }
@@ -49,92 +50,69 @@ pub async fn alerts(ctx: &Ctx<'_>) -> Result<Page> {
     ))
 }
 
-/// The actions that move an alert in `state`, as the lifecycle decides (a silence is
-/// offered with its length chosen on the page).
-fn actions_for(state: &str) -> Vec<&'static str> {
-    AlertState::parse(state).map_or_else(Vec::new, |state| {
-        ActionName::moving(state, Utc::now())
-            .into_iter()
-            .map(ActionName::as_str)
-            .collect()
-    })
-}
-
-/// The alert as `GET /alerts/{id}` shows it to the caller.
-async fn get_alert(ctx: &Ctx<'_>, id: &str) -> Result<Value> {
-    let uri = format!("/alerts/{id}");
-    expect(
-        call(
-            ctx,
-            alerts::get,
-            Method::GET,
-            &uri,
-            &[("id", id)],
-            &[],
-            None,
-        )
-        .await,
-    )
-}
-
 pub async fn alert(ctx: &Ctx<'_>, id: &str) -> Result<Page> {
-    let body = get_alert(ctx, id).await?;
-    alert_page(ctx, id, &body, None)
+    let detail = service::alerts::get(ctx.app, ctx.who(), id).await?;
+    alert_page(ctx, id, &detail, None)
 }
 
-fn alert_page(ctx: &Ctx<'_>, id: &str, body: &Value, note: Option<(bool, String)>) -> Result<Page> {
-    let a = &body["alert"];
+fn alert_page(
+    ctx: &Ctx<'_>,
+    id: &str,
+    detail: &service::alerts::AlertDetail,
+    note: Option<(bool, String)>,
+) -> Result<Page> {
+    let a = &detail.alert;
     let site = ctx.site;
-    let state = a["state"].as_str().unwrap_or_default();
+    // The actions that move the alert, as the lifecycle decides (a silence is offered
+    // with its length chosen on the page).
+    let actions = ActionName::moving(a.state, Utc::now());
     ok(layout(
         site,
         Some(ctx.caller),
-        a["title"].as_str().unwrap_or("Alert"),
+        a.input.title.as_deref().unwrap_or("Alert"),
         html! {
             @if let Some((good, text)) = &note {
                 @if *good { p.notice role="status" { (text) } } @else { p.error role="alert" { (text) } }
             }
             dl.fields {
-                dt { "State" } dd { (state_badge(state)) }
-                dt { "Type" } dd { (a["type"].as_str().unwrap_or_default()) }
-                dt { "Message" } dd { (a["message"].as_str().unwrap_or_default()) }
-                dt { "Severity" } dd { (a["severity"].as_str().unwrap_or("-")) }
-                dt { "Labels" } dd { @for (k, v) in a["labels"].as_object().into_iter().flatten() {
-                    code { (k) "=" (v.as_str().unwrap_or_default()) } " " } }
-                dt { "Reports" } dd { (a["reports"].as_u64().unwrap_or(1)) }
-                dt { "Last seen" } dd { (when(&a["last_seen"])) }
+                dt { "State" } dd { (state_badge(a.state.as_str())) }
+                dt { "Type" } dd { (a.input.alert_type) }
+                dt { "Message" } dd { (a.input.message) }
+                dt { "Severity" } dd { (a.input.severity.map_or("-", |s| s.as_str())) }
+                dt { "Labels" } dd { @for (k, v) in &a.input.labels {
+                    code { (k) "=" (v) } " " } }
+                dt { "Reports" } dd { (a.reports) }
+                dt { "Last seen" } dd { (when(Some(a.last_seen))) }
             }
             @if ctx.caller.can_write() {
-                nav.actions { @for action in actions_for(state) {
-                    form.inline method="post" action=(site.path(&format!("/alerts/{id}/{action}"))) {
+                nav.actions { @for action in actions {
+                    form.inline method="post" action=(site.path(&format!("/alerts/{id}/{}", action.as_str()))) {
                         (csrf(ctx.caller))
-                        @if action == "silence" {
+                        @if action == ActionName::Silence {
                             select name="duration_seconds" aria-label="Silence for" {
                                 option value="3600" { "1 hour" } option value="14400" { "4 hours" } option value="86400" { "1 day" }
                             }
                         }
-                        button type="submit" { (action) }
+                        button type="submit" { (action.as_str()) }
                     }
                 } }
             }
             h2 { "Timeline" }
-            ol.timeline { @for t in a["timeline"].as_array().into_iter().flatten() {
-                li { (when(&t["at"])) " " strong { (t["event"].as_str().unwrap_or_default()) }
-                    " → " (t["to"].as_str().unwrap_or_default())
-                    " by " (t["by"]["kind"].as_str().or(t["by"].as_str()).unwrap_or("-")) }
+            ol.timeline { @for t in &a.timeline {
+                li { (when(Some(t.at))) " " strong { (t.event.as_str()) }
+                    " → " (t.to.as_str())
+                    " by " (t.by.kind()) }
             } }
             h2 { "Deliveries" }
             table.list {
                 thead { tr { th { "Transition" } th { "Event" } th { "Webhook" } th { "State" } th { "Attempts" } } }
-                tbody { @for d in body["deliveries"].as_array().into_iter().flatten() {
-                    @let wid = d["webhook_id"].as_str().unwrap_or_default();
-                    @let did = d["delivery_id"].as_str().unwrap_or_default();
+                tbody { @for d in &detail.deliveries {
                     tr {
-                        td { (d["transition"].as_u64().unwrap_or(0)) }
-                        td { (d["event"].as_str().unwrap_or_default()) }
-                        td { a href=(site.path(&format!("/webhooks/{wid}/deliveries/{did}"))) { (wid) } }
-                        td { (state_badge(d["state"].as_str().unwrap_or_default())) }
-                        td { (d["attempts"].as_u64().unwrap_or(0)) }
+                        td { (d.transition) }
+                        td { (d.event.as_str()) }
+                        td { a href=(site.path(&format!("/webhooks/{}/deliveries/{}", d.webhook_id, d.delivery_id))) { (d.webhook_id) } }
+                        td { (state_badge(d.state.as_str())) }
+                        td { (d.attempts) }
                     }
                 } }
             }
@@ -143,47 +121,28 @@ fn alert_page(ctx: &Ctx<'_>, id: &str, body: &Value, note: Option<(bool, String)
 }
 
 pub async fn act(ctx: &Ctx<'_>, id: &str, action: &str, form: &Form) -> Result<Page> {
-    if ActionName::parse(action).is_none() {
-        return Err(PageError::Api(
-            StatusCode::NOT_FOUND,
-            json!({"error": {"message": "no such action"}}),
-        ));
-    }
+    let name = ActionName::parse(action).ok_or(ApiError::NotFound("action"))?;
     let body = match form
         .get("duration_seconds")
         .and_then(|d| d.parse::<u64>().ok())
     {
-        Some(d) if action == "silence" => Some(json!({ "duration_seconds": d })),
-        _ => None,
+        Some(d) if name == ActionName::Silence => serde_json::json!({ "duration_seconds": d }),
+        _ => serde_json::json!({}),
     };
-    let uri = format!("/alerts/{id}/{action}");
-    let (status, answer) = call(
-        ctx,
-        alerts::act,
-        Method::POST,
-        &uri,
-        &[("id", id)],
-        &[],
-        body.as_ref(),
-    )
-    .await;
-    if status == StatusCode::NOT_FOUND || status == StatusCode::FORBIDDEN {
-        return Err(PageError::Api(status, answer));
-    }
-    let note = if status.is_success() {
-        (
-            true,
-            answer["message"].as_str().unwrap_or("done").to_string(),
-        )
-    } else {
-        (
-            false,
-            answer["error"]["message"]
-                .as_str()
-                .unwrap_or("refused")
-                .to_string(),
-        )
+    let acted = match crate::alerts::parse_action(name, &body, Utc::now()) {
+        Ok(action) => {
+            let base = crate::http::base_url(ctx.req);
+            service::alerts::act(ctx.app, ctx.who(), id, action, base.as_deref()).await
+        }
+        Err(e) => Err(e),
     };
-    let current = get_alert(ctx, id).await?;
+    let note = match acted {
+        Ok(acted) => (true, acted.message),
+        Err(e @ (ApiError::NotFound(_) | ApiError::InsufficientScope { .. })) => {
+            return Err(e.into())
+        }
+        Err(e) => (false, crate::response::message(&e)),
+    };
+    let current = service::alerts::get(ctx.app, ctx.who(), id).await?;
     alert_page(ctx, id, &current, Some(note))
 }

@@ -10,33 +10,38 @@ pub async fn deliveries(ctx: &Ctx<'_>, id: &str) -> Result<Page> {
             .flatten()
             .unwrap_or_default()
     };
-    let (state, since, until, cursor) = (q("state"), q("since"), q("until"), q("cursor"));
+    let (state, since, until) = (q("state"), q("since"), q("until"));
+    let mut errors = Vec::new();
+    let mut time = |raw: &str, field| {
+        (!raw.is_empty())
+            .then(|| crate::paging::parse_time(raw, field, &mut errors))
+            .flatten()
+    };
+    let query = service::deliveries::ListQuery {
+        page: page_request(ctx)?,
+        state: match state.as_str() {
+            "" => None,
+            raw => Some(DeliveryState::parse(raw).ok_or_else(|| {
+                ApiError::field(
+                    "state",
+                    format!("must be one of {}", DeliveryState::names()),
+                )
+            })?),
+        },
+        since: time(&since, "since"),
+        until: time(&until, "until"),
+    };
+    if !errors.is_empty() {
+        return Err(ApiError::Validation(errors).into());
+    }
     let w = get_webhook(ctx, id).await?;
-    let list = expect(
-        call(
-            ctx,
-            deliveries::list,
-            Method::GET,
-            &format!("/webhooks/{id}/deliveries"),
-            &[("id", id)],
-            &[
-                ("state", &state),
-                ("since", &since),
-                ("until", &until),
-                ("cursor", &cursor),
-                ("limit", "50"),
-            ],
-            None,
-        )
-        .await,
-    )?;
+    let list = service::deliveries::list(ctx.app, ctx.who(), id, &query).await?;
     let site = ctx.site;
     let base = site.path(&format!("/webhooks/{id}/deliveries"));
-    let items = list["deliveries"].as_array().cloned().unwrap_or_default();
     ok(layout(
         site,
         Some(ctx.caller),
-        &format!("Deliveries: {}", w["name"].as_str().unwrap_or_default()),
+        &format!("Deliveries: {}", w.settings.name),
         html! {
             form.filters method="get" action=(base) {
                 label { "State " select name="state" {
@@ -47,22 +52,21 @@ pub async fn deliveries(ctx: &Ctx<'_>, id: &str) -> Result<Page> {
                 label { "until " input name="until" value=(until) placeholder="RFC 3339"; }
                 button type="submit" { "Filter" }
             }
-            @if items.is_empty() { p.muted { "No deliveries match." } } @else {
+            @if list.items.is_empty() { p.muted { "No deliveries match." } } @else {
                 table.list {
                     thead { tr { th { "Made" } th { "Event" } th { "State" } th { "Attempts" } th { "Last status" } th { "Last error" } } }
-                    tbody { @for d in &items {
-                        @let did = d["delivery_id"].as_str().unwrap_or_default();
+                    tbody { @for d in &list.items {
                         tr {
-                            td { a href={ (base) "/" (did) } { (when(&d["created_at"])) } }
-                            td { (d["event"].as_str().unwrap_or_default()) }
-                            td { (state_badge(d["state"].as_str().unwrap_or_default())) }
-                            td { (d["attempt_count"].as_u64().unwrap_or(0)) }
-                            td { (d["last_status_code"].as_u64().map(|c| c.to_string()).unwrap_or_default()) }
-                            td.clip { (d["last_error"].as_str().unwrap_or_default()) }
+                            td { a href={ (base) "/" (d.delivery_id) } { (when(Some(d.created_at))) } }
+                            td { (d.event.as_str()) }
+                            td { (state_badge(d.state.as_str())) }
+                            td { (d.attempt_count) }
+                            td { (d.last_status_code.map(|c| c.to_string()).unwrap_or_default()) }
+                            td.clip { (d.last_error.as_deref().unwrap_or_default()) }
                         }
                     } }
                 }
-                @if let Some(next) = list["next_cursor"].as_str() {
+                @if let Some(next) = &list.next_cursor {
                     p { a href={ (base) "?state=" (state) "&since=" (since) "&until=" (until) "&cursor=" (next) } { "Older" } }
                 }
             }
@@ -71,20 +75,10 @@ pub async fn deliveries(ctx: &Ctx<'_>, id: &str) -> Result<Page> {
 }
 
 pub async fn delivery(ctx: &Ctx<'_>, id: &str, delivery: &str) -> Result<Page> {
-    let d = expect(
-        call(
-            ctx,
-            deliveries::get,
-            Method::GET,
-            &format!("/webhooks/{id}/deliveries/{delivery}"),
-            &[("id", id), ("delivery_id", delivery)],
-            &[],
-            None,
-        )
-        .await,
-    )?;
+    let d = service::deliveries::get(ctx.app, ctx.who(), id, delivery).await?;
     let site = ctx.site;
     let base = site.path(&format!("/webhooks/{id}/deliveries/{delivery}"));
+    let alert_id = &d.delivery.alert_id;
     ok(layout(
         site,
         Some(ctx.caller),
@@ -92,26 +86,26 @@ pub async fn delivery(ctx: &Ctx<'_>, id: &str, delivery: &str) -> Result<Page> {
         html! {
             dl.fields {
                 dt { "Delivery" } dd { code { (delivery) } }
-                dt { "Event" } dd { (d["event"].as_str().unwrap_or_default()) }
-                dt { "State" } dd { (state_badge(d["state"].as_str().unwrap_or_default())) }
-                dt { "Alert" } dd { a href=(site.path(&format!("/alerts/{}", d["alert_id"].as_str().unwrap_or_default()))) { (d["alert_id"].as_str().unwrap_or_default()) } }
-                dt { "Next attempt" } dd { (when(&d["next_attempt_at"])) }
+                dt { "Event" } dd { (d.delivery.event.as_str()) }
+                dt { "State" } dd { (state_badge(d.delivery.state.as_str())) }
+                dt { "Alert" } dd { a href=(site.path(&format!("/alerts/{alert_id}"))) { (alert_id) } }
+                dt { "Next attempt" } dd { (when(d.delivery.next_attempt_at)) }
             }
             @if ctx.caller.can_write() { (button(ctx, &format!("{base}/redeliver"), "Redeliver", "")) }
-            @for a in d["attempts"].as_array().into_iter().flatten() {
+            @for a in &d.attempts {
                 section.attempt {
-                    h2 { "Attempt " (a["attempt"].as_u64().unwrap_or(0)) " · " (a["trigger"].as_str().unwrap_or_default())
-                        " · " (when(&a["timestamp"])) " · " (a["duration_ms"].as_u64().unwrap_or(0)) " ms" }
-                    @if let Some(e) = a["error"].as_str() { p.error { (e) } }
+                    h2 { "Attempt " (a.attempt) " · " (a.trigger.as_str())
+                        " · " (when(Some(a.timestamp))) " · " (a.duration_ms) " ms" }
+                    @if let Some(e) = &a.error { p.error { (e) } }
                     h3 { "Request (secrets masked)" }
-                    (request_view(&a["request"]))
+                    (request_view(&a.request))
                     h3 { "Response" }
-                    @if a["response"].is_null() { p.muted { "none" } } @else {
-                        p { "HTTP " (a["response"]["status"].as_u64().unwrap_or(0)) }
-                        @if let Some(h) = a["response"]["headers"].as_object() {
-                            table.headers { @for (k, v) in h { tr { th { (k) } td { (v.as_str().unwrap_or_default()) } } } }
+                    @match &a.response {
+                        None => p.muted { "none" },
+                        Some(r) => {
+                            p { "HTTP " (r.status) }
+                            pre.body { (r.body) }
                         }
-                        pre.body { (a["response"]["body"].as_str().unwrap_or_default()) }
                     }
                 }
             }
@@ -120,63 +114,48 @@ pub async fn delivery(ctx: &Ctx<'_>, id: &str, delivery: &str) -> Result<Page> {
 }
 
 pub async fn redeliver(ctx: &Ctx<'_>, id: &str, delivery: &str) -> Result<Page> {
-    let body = expect(
-        call(
-            ctx,
-            deliveries::redeliver,
-            Method::POST,
-            &format!("/webhooks/{id}/deliveries/{delivery}/redeliver"),
-            &[("id", id), ("delivery_id", delivery)],
-            &[],
-            None,
-        )
-        .await,
-    )?;
+    let queued = service::deliveries::redeliver(ctx.app, ctx.who(), id, delivery).await?;
     let site = ctx.site;
     ok(layout(
         site,
         Some(ctx.caller),
         "Redelivery queued",
         html! {
-            p.notice { "Attempt " (body["attempt"].as_u64().unwrap_or(0)) " is on its way." }
+            p.notice { "Attempt " (queued.attempt) " is on its way." }
             p { a href=(site.path(&format!("/webhooks/{id}/deliveries/{delivery}"))) { "Back to the delivery" } }
         },
     ))
 }
 
+/// The recovery form, with the outcome of the recovery just asked for.
 pub async fn recover_form(
     ctx: &Ctx<'_>,
     id: &str,
-    result: Option<(StatusCode, Value)>,
+    result: Option<std::result::Result<service::deliveries::Recovering, ApiError>>,
 ) -> Result<Page> {
     let w = get_webhook(ctx, id).await?;
     let site = ctx.site;
     let default_since = (Utc::now() - chrono::Duration::hours(24))
         .format("%Y-%m-%dT%H:%M:%SZ")
         .to_string();
-    let status = result.as_ref().map_or(StatusCode::OK, |(s, _)| *s);
-    let page_status = if status.is_success() {
-        StatusCode::OK
-    } else {
-        status
+    let status = match &result {
+        Some(Err(e)) => crate::response::status(e),
+        _ => StatusCode::OK,
     };
     Ok(Page::Html(
-        page_status,
+        status,
         layout(
             site,
             Some(ctx.caller),
-            &format!(
-                "Recover failed deliveries: {}",
-                w["name"].as_str().unwrap_or_default()
-            ),
+            &format!("Recover failed deliveries: {}", w.settings.name),
             html! {
                 @match &result {
-                    Some((s, r)) if s.is_success() => p.notice role="status" {
-                        "Recovery " (r["state"].as_str().unwrap_or_default()) ": "
-                        strong { (r["queued"].as_u64().unwrap_or(0)) " deliveries queued" }
-                        " of " (r["scanned"].as_u64().unwrap_or(0)) " read."
+                    Some(Ok(r)) => p.notice role="status" {
+                        "Recovery " (r.recovery.state.as_str()) ": "
+                        strong { (r.recovery.queued) " deliveries queued" }
+                        " of " (r.recovery.scanned) " read."
                     },
-                    Some((_, r)) => p.error role="alert" { (r["error"]["message"].as_str().unwrap_or("refused")) },
+                    Some(Err(e)) => p.error role="alert" { (crate::response::message(e)) },
                     None => {}
                 }
                 p { "Queues a new attempt for every delivery of this webhook that ended failed in the window. Running it again for the same window while it runs changes nothing." }
@@ -194,21 +173,18 @@ pub async fn recover_form(
 }
 
 pub async fn recover(ctx: &Ctx<'_>, id: &str, form: &Form) -> Result<Page> {
-    let mut body = json!({"since": form.text("since")});
+    let mut window = serde_json::json!({"since": form.text("since")});
     if !form.text("until").is_empty() {
-        body["until"] = json!(form.text("until"));
+        window["until"] = form.text("until").into();
     }
-    let answer = call_on(
-        ctx,
-        deliveries::recover,
-        Method::POST,
-        id,
-        "/recover",
-        Some(&body),
-    )
-    .await;
-    if answer.0 == StatusCode::NOT_FOUND || answer.0 == StatusCode::FORBIDDEN {
-        return Err(PageError::Api(answer.0, answer.1));
+    let recovering = match crate::deliveries::parse_window(&window) {
+        Ok((since, until)) => {
+            service::deliveries::recover(ctx.app, ctx.who(), id, since, until).await
+        }
+        Err(e) => Err(e),
+    };
+    match recovering {
+        Err(e @ (ApiError::NotFound(_) | ApiError::InsufficientScope { .. })) => Err(e.into()),
+        result => recover_form(ctx, id, Some(result)).await,
     }
-    recover_form(ctx, id, Some(answer)).await
 }

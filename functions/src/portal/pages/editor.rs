@@ -1,25 +1,34 @@
 //! The webhook form: new or edit, saved through the API, with a preview or a filter test
 //! of the draft beside it.
 
+use hookline_shared::{
+    error::FieldError,
+    webhook::{filter::ContentFilter, rules, WebhookChanges, WebhookSettings},
+};
+use serde_json::Value;
+
 use super::*;
+use crate::service::trials::{
+    FilterTestRequest, FilterTested, Preview, PreviewRequest, TrialAlert, TrialRequest,
+};
 
 pub async fn edit_webhook(ctx: &Ctx<'_>, id: &str) -> Result<Page> {
     let w = get_webhook(ctx, id).await?;
     webhook_form(ctx, Some((id, &w)), None, None).await
 }
 
-/// What the editor shows beside the form: a preview or a filter test.
+/// What the editor shows beside the form: a preview or a filter test, or why it failed.
 pub enum Trial {
-    Preview(StatusCode, Value),
-    Filter(StatusCode, Value),
+    Preview(std::result::Result<Preview, ApiError>),
+    Filter(std::result::Result<FilterTested, ApiError>),
 }
 
 /// The webhook form: new (`existing` none) or edit, with the refused post's values and
 /// errors, and a trial's result.
 pub async fn webhook_form(
     ctx: &Ctx<'_>,
-    existing: Option<(&str, &Value)>,
-    posted: Option<(WebhookFields, Vec<hookline_shared::error::FieldError>)>,
+    existing: Option<(&str, &WebhookView)>,
+    posted: Option<(WebhookFields, Vec<FieldError>)>,
     trial: Option<Trial>,
 ) -> Result<Page> {
     let site = ctx.site;
@@ -122,28 +131,29 @@ pub async fn webhook_form(
                     }
                 }
                 @match &trial {
-                    Some(Trial::Preview(status, body)) => section.trial {
+                    Some(Trial::Preview(preview)) => section.trial {
                         h2 { "Preview" }
-                        @if status.is_success() {
-                            p { "Event " code { (body["event"].as_str().unwrap_or_default()) } ", delivery "
-                                code { (body["delivery_id"].as_str().unwrap_or_default()) }
-                                @if body["matches"] == json!(false) { " · " span.error { "fan-out would not send this alert to this webhook" } } }
-                            @if let Some(e) = body["condition_error"].as_str() { p.error role="alert" { (e) } }
-                            (request_view(&body["request"]))
-                        } @else {
-                            p.error role="alert" { (body["error"]["message"].as_str().unwrap_or("the preview failed")) }
+                        @match preview {
+                            Ok(p) => {
+                                p { "Event " code { (p.event.as_str()) } ", delivery " code { (p.delivery_id) }
+                                    @if !p.matches { " · " span.error { "fan-out would not send this alert to this webhook" } } }
+                                @if let Some(e) = &p.condition_error { p.error role="alert" { (e) } }
+                                (request_view(&p.request))
+                            },
+                            Err(e) => p.error role="alert" { (crate::response::message(e)) },
                         }
                     },
-                    Some(Trial::Filter(status, body)) => section.trial {
+                    Some(Trial::Filter(tested)) => section.trial {
                         h2 { "Filter test" }
-                        @if status.is_success() {
-                            p { @if body["matches"] == json!(true) { strong.okay { "Would be sent." } } @else { strong.error { "Would not be sent." } } }
-                            dl.fields { @for (k, v) in body["checks"].as_object().into_iter().flatten() {
-                                dt { (k) } dd { @if v == &json!(true) { "passes" } @else { span.error { "fails" } } }
-                            } }
-                            @if let Some(e) = body["condition_error"].as_str() { p.error role="alert" { (e) } }
-                        } @else {
-                            p.error role="alert" { (body["error"]["message"].as_str().unwrap_or("the test failed")) }
+                        @match tested {
+                            Ok(t) => {
+                                p { @if t.matches { strong.okay { "Would be sent." } } @else { strong.error { "Would not be sent." } } }
+                                dl.fields { @for (check, passes) in t.checks.named() {
+                                    dt { (check) } dd { @if passes { "passes" } @else { span.error { "fails" } } }
+                                } }
+                                @if let Some(e) = &t.condition_error { p.error role="alert" { (e) } }
+                            },
+                            Err(e) => p.error role="alert" { (crate::response::message(e)) },
                         }
                     },
                     None => {}
@@ -182,48 +192,40 @@ pub async fn save_webhook(ctx: &Ctx<'_>, id: Option<&str>, form: &Form) -> Resul
         let trial = trial(ctx, id, &fields, form.text("alert_id"), action == "preview").await;
         return webhook_form(ctx, Some((id, w)), Some((fields, Vec::new())), Some(trial)).await;
     }
-    let body = match form::webhook_body(form, existing.as_ref()) {
+    let body = match form::webhook_body(form, existing.as_ref().map(|w| &w.settings)) {
         Ok(body) => body,
         Err(errors) => {
             return webhook_form(ctx, id.zip(existing.as_ref()), Some((fields, errors)), None).await
         }
     };
-    let (status, answer) = match id {
-        None => {
-            call(
-                ctx,
-                webhooks::create,
-                Method::POST,
-                "/webhooks",
-                &[],
-                &[],
-                Some(&body),
-            )
-            .await
-        }
-        Some(id) => call_on(ctx, webhooks::update, Method::PATCH, id, "", Some(&body)).await,
+    let (app, who) = (ctx.app, ctx.who());
+    let saved = match id {
+        None => match WebhookSettings::parse(&body) {
+            Ok(settings) => service::webhooks::create(app, who, settings).await,
+            Err(e) => Err(e),
+        },
+        Some(id) => match WebhookChanges::parse(&body) {
+            Ok(changes) => service::webhooks::update(app, who, id, &changes).await,
+            Err(e) => Err(e),
+        },
     };
-    if status.is_success() {
-        let saved = answer["id"].as_str().unwrap_or_default();
-        return Ok(Page::Redirect(
-            ctx.site.path(&format!("/webhooks/{saved}")),
+    match saved {
+        Ok(saved) => Ok(Page::Redirect(
+            ctx.site.path(&format!("/webhooks/{}", saved.id)),
             vec![],
-        ));
-    }
-    if status == StatusCode::BAD_REQUEST || status == StatusCode::UNPROCESSABLE_ENTITY {
-        let mut errors = field_errors(&answer);
-        if errors.is_empty() {
-            errors.push(hookline_shared::error::FieldError::new(
-                "",
-                answer["error"]["message"]
-                    .as_str()
-                    .unwrap_or("refused")
-                    .to_string(),
-            ));
+        )),
+        Err(e)
+            if crate::response::status(&e) == StatusCode::BAD_REQUEST
+                || crate::response::status(&e) == StatusCode::UNPROCESSABLE_ENTITY =>
+        {
+            let mut errors = e.details().to_vec();
+            if errors.is_empty() {
+                errors.push(FieldError::new("", crate::response::message(&e)));
+            }
+            webhook_form(ctx, id.zip(existing.as_ref()), Some((fields, errors)), None).await
         }
-        return webhook_form(ctx, id.zip(existing.as_ref()), Some((fields, errors)), None).await;
+        Err(e) => Err(e.into()),
     }
-    Err(PageError::Api(status, answer))
 }
 
 /// A preview or a filter test of the form's draft, on `alert_id` (or the test alert).
@@ -238,54 +240,60 @@ async fn trial(
         if t.trim().is_empty() {
             Value::Null
         } else {
-            json!(t)
+            Value::String(t.to_string())
         }
     };
-    let mut body = serde_json::Map::new();
-    if !alert_id.is_empty() {
-        body.insert("alert_id".into(), json!(alert_id));
-    }
-    if preview {
-        body.insert("format".into(), json!(draft.format));
-        body.insert("template".into(), text_or_null(&draft.template));
-        body.insert("content_type".into(), text_or_null(&draft.content_type));
-        body.insert("condition".into(), text_or_null(&draft.condition));
-        let body = Value::Object(body);
-        let (s, v) = call_on(
-            ctx,
-            payloads::preview,
-            Method::POST,
-            id,
-            "/preview",
-            Some(&body),
-        )
-        .await;
-        return Trial::Preview(s, v);
-    }
-    if !draft.filter.is_empty() {
-        match serde_json::from_str::<Value>(&draft.filter) {
-            Ok(f) => {
-                body.insert("filter".into(), f);
-            }
-            Err(e) => {
-                let message = format!("filter: is not JSON: {e}");
-                return Trial::Filter(
-                    StatusCode::BAD_REQUEST,
-                    json!({"error": {"message": message}}),
-                );
-            }
+    let alert = if alert_id.is_empty() {
+        TrialAlert::Test
+    } else {
+        TrialAlert::Stored {
+            alert_id: alert_id.to_string(),
+            transition: None,
         }
+    };
+    let trial = TrialRequest { alert, event: None };
+    let (app, who) = (ctx.app, ctx.who());
+    if preview {
+        // The draft's fields, checked as the API checks them.
+        let mut fields = serde_json::Map::new();
+        fields.insert("format".into(), Value::String(draft.format.clone()));
+        fields.insert("template".into(), text_or_null(&draft.template));
+        fields.insert("content_type".into(), text_or_null(&draft.content_type));
+        fields.insert("condition".into(), text_or_null(&draft.condition));
+        let previewed = match WebhookChanges::parse(&Value::Object(fields)) {
+            Ok(changes) => {
+                let asked = PreviewRequest {
+                    trial,
+                    attempt: 1,
+                    draft: Some(changes),
+                };
+                service::trials::preview(app, who, id, &asked).await
+            }
+            Err(e) => Err(e),
+        };
+        return Trial::Preview(previewed);
     }
-    body.insert("condition".into(), text_or_null(&draft.condition));
-    let body = Value::Object(body);
-    let (s, v) = call_on(
-        ctx,
-        payloads::test_filter,
-        Method::POST,
-        id,
-        "/filter/test",
-        Some(&body),
-    )
-    .await;
-    Trial::Filter(s, v)
+    let filter = if draft.filter.is_empty() {
+        Ok(None)
+    } else {
+        match serde_json::from_str::<Value>(&draft.filter) {
+            Ok(f) => ContentFilter::parse("filter", &f)
+                .map(Some)
+                .map_err(ApiError::Validation),
+            Err(e) => Err(ApiError::field("filter", format!("is not JSON: {e}"))),
+        }
+    };
+    let condition = rules::condition(&text_or_null(&draft.condition)).map_err(ApiError::Validation);
+    let tested = match (filter, condition) {
+        (Ok(filter), Ok(condition)) => {
+            let asked = FilterTestRequest {
+                trial,
+                filter,
+                condition: Some(condition),
+            };
+            service::trials::test_filter(app, who, id, &asked).await
+        }
+        (Err(e), _) | (_, Err(e)) => Err(e),
+    };
+    Trial::Filter(tested)
 }

@@ -1,6 +1,7 @@
 //! The portal's pages, one file a page (or a few that belong together); here the page
-//! skeleton and what every page uses. Each reads and acts through the API's handlers
-//! ([`super::call`]), and renders what they answer. maud escapes every value.
+//! skeleton and what every page uses. Each reads and acts through the typed operations
+//! the API's routes call ([`crate::service`]), as the signed-in caller, and renders what
+//! they return. maud escapes every value.
 
 mod alert;
 mod delivery;
@@ -20,27 +21,27 @@ use chrono::{DateTime, Utc};
 use futures::future::join_all;
 use hookline_shared::{
     alert::lifecycle::{ActionName, AlertState},
-    delivery::{format::Format, record::DeliveryState},
+    delivery::{
+        format::Format,
+        outcome::{DeliveryState, RecordedRequest},
+    },
     event::EventType,
-    webhook::HttpMethod,
+    webhook::{HttpMethod, WebhookView},
+    ApiError,
 };
-use lambda_http::{
-    http::{Method, StatusCode},
-    Request,
-};
-use maud::{html, Markup, PreEscaped, DOCTYPE};
-use serde_json::{json, Value};
+use lambda_http::{http::StatusCode, Request};
+use maud::{html, Markup};
 use strum::VariantArray;
 
 use super::{
-    call, chart, field_errors,
+    chart,
     form::{self, Form, WebhookFields},
     Caller, Page, PageError, Site,
 };
-use crate::{alerts, deliveries, payloads, webhooks, App};
-
-/// The one stylesheet, inlined in every page; our own constant, never user input.
-pub const STYLE: &str = include_str!("../style.css");
+use crate::{
+    service::{self, PageRequest},
+    App,
+};
 
 /// Attempts read per webhook for the list's sparklines, and for a chart.
 const SPARK_SAMPLES: usize = 500;
@@ -54,78 +55,40 @@ pub struct Ctx<'a> {
     pub caller: &'a Caller,
 }
 
+impl Ctx<'_> {
+    /// The signed-in caller, as the operations take it.
+    fn who(&self) -> &hookline_shared::auth::Principal {
+        &self.caller.principal
+    }
+}
+
 type Result<T> = std::result::Result<T, PageError>;
 
 fn ok(markup: Markup) -> Result<Page> {
     Ok(Page::Html(StatusCode::OK, markup))
 }
 
-/// The API's answer, or its error as the page's.
-fn expect(answer: (StatusCode, Value)) -> Result<Value> {
-    let (status, body) = answer;
-    if status.is_success() {
-        Ok(body)
-    } else {
-        Err(PageError::Api(status, body))
-    }
-}
-
-/// Calls an API handler on the webhook `id`'s route `/webhooks/{id}{rest}`.
-async fn call_on<'a, F, Fut>(
-    ctx: &Ctx<'a>,
-    handler: F,
-    method: Method,
-    id: &str,
-    rest: &str,
-    body: Option<&Value>,
-) -> (StatusCode, Value)
-where
-    F: FnOnce(&'a App, Request) -> Fut,
-    Fut: std::future::Future<Output = lambda_http::Response<lambda_http::Body>>,
-{
-    let uri = format!("/webhooks/{id}{rest}");
-    call(ctx, handler, method, &uri, &[("id", id)], &[], body).await
-}
-
 fn layout(site: &Site, caller: Option<&Caller>, title: &str, body: Markup) -> Markup {
-    html! {
-        (DOCTYPE)
-        html lang="en" {
-            head {
-                meta charset="utf-8";
-                meta name="viewport" content="width=device-width, initial-scale=1";
-                meta name="robots" content="noindex";
-                title { (title) " · Hookline" }
-                // Inline (allowed by its hash in the CSP) and no favicon fetch: one request
-                // per page.
-                link rel="icon" href="data:,";
-                style { (PreEscaped(STYLE)) }
-            }
-            body {
-                header {
-                    a.brand href=(site.path("/webhooks")) { "Hookline" }
-                    @if let Some(c) = caller {
-                        nav {
-                            a href=(site.path("/webhooks")) { "Webhooks" }
-                            a href=(site.path("/alerts")) { "Alerts" }
-                        }
-                        span.who {
-                            "Account " code { (c.principal.account_id) }
-                            @if !c.can_write() { " " span.badge.ro { "read-only" } }
-                        }
-                        form.inline method="post" action=(site.path("/sign-out")) {
-                            (csrf(c))
-                            button.link type="submit" { "Sign out" }
-                        }
-                    }
+    let header = html! {
+        header {
+            a.brand href=(site.path("/webhooks")) { "Hookline" }
+            @if let Some(c) = caller {
+                nav {
+                    a href=(site.path("/webhooks")) { "Webhooks" }
+                    a href=(site.path("/alerts")) { "Alerts" }
                 }
-                main {
-                    h1 { (title) }
-                    (body)
+                span.who {
+                    "Account " code { (c.principal.account_id) }
+                    @if !c.can_write() { " " span.badge.ro { "read-only" } }
+                }
+                form.inline method="post" action=(site.path("/sign-out")) {
+                    (csrf(c))
+                    button.link type="submit" { "Sign out" }
                 }
             }
         }
-    }
+    };
+    crate::html::page(title, header, body)
 }
 
 fn csrf(caller: &Caller) -> Markup {
@@ -154,13 +117,9 @@ pub fn message(site: &Site, caller: Option<&Caller>, heading: &str, text: &str) 
     )
 }
 
-fn when(value: &Value) -> Markup {
-    match value
-        .as_str()
-        .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
-    {
+fn when(at: Option<DateTime<Utc>>) -> Markup {
+    match at {
         Some(t) => {
-            let t = t.with_timezone(&Utc);
             html! { time datetime=(t.to_rfc3339()) { (t.format("%Y-%m-%d %H:%M:%S UTC")) } }
         }
         None => html! { span.muted { "never" } },
@@ -171,16 +130,25 @@ fn state_badge(state: &str) -> Markup {
     html! { span class={ "badge " (state) } { (state) } }
 }
 
-async fn get_webhook(ctx: &Ctx<'_>, id: &str) -> Result<Value> {
-    expect(call_on(ctx, webhooks::get, Method::GET, id, "", None).await)
+async fn get_webhook(ctx: &Ctx<'_>, id: &str) -> Result<WebhookView> {
+    Ok(service::webhooks::get(ctx.app, ctx.who(), id).await?)
 }
 
-fn request_view(r: &Value) -> Markup {
+/// A page of a list, from the cursor in the page's own query (one the API returned).
+fn page_request(ctx: &Ctx<'_>) -> Result<PageRequest> {
+    let cursor = crate::http::query_param(ctx.req, "cursor").ok().flatten();
+    Ok(PageRequest {
+        limit: crate::paging::DEFAULT_PAGE_SIZE,
+        after: crate::paging::decode(cursor.as_deref())?,
+    })
+}
+
+fn request_view(r: &RecordedRequest) -> Markup {
     html! {
-        p { code { (r["method"].as_str().unwrap_or("POST")) " " (r["url"].as_str().unwrap_or_default()) } }
-        table.headers { @for (k, v) in r["headers"].as_object().into_iter().flatten() {
-            tr { th { (k) } td { (v.as_str().unwrap_or_default()) } }
+        p { code { (r.method) " " (r.url) } }
+        table.headers { @for (k, v) in &r.headers {
+            tr { th { (k) } td { (v) } }
         } }
-        pre.body { (r["body"].as_str().unwrap_or_default()) }
+        pre.body { (r.body) }
     }
 }

@@ -1,5 +1,7 @@
 //! A webhook's signing secret: revealed or rotated, each after a confirmation.
 
+use hookline_shared::webhook::ROTATION_GRACE_DEFAULT_SECS;
+
 use super::*;
 
 pub async fn secret_confirm(ctx: &Ctx<'_>, id: &str, rotate: bool) -> Result<Page> {
@@ -25,7 +27,7 @@ pub async fn secret_confirm(ctx: &Ctx<'_>, id: &str, rotate: bool) -> Result<Pag
         Some(ctx.caller),
         title,
         html! {
-            p { "Webhook " strong { (w["name"].as_str().unwrap_or_default()) } }
+            p { "Webhook " strong { (w.settings.name) } }
             p { (text) }
             (button(ctx, &site.path(&format!("/webhooks/{id}/{action}")), label, "danger"))
             " " a href=(site.path(&format!("/webhooks/{id}"))) { "Cancel" }
@@ -48,24 +50,13 @@ fn secret_page(ctx: &Ctx<'_>, id: &str, title: &str, secret: &str) -> Result<Pag
 
 /// Reveals the secret, or rotates it and shows the new one.
 pub async fn secret(ctx: &Ctx<'_>, id: &str, rotate: bool) -> Result<Page> {
-    let answer = if rotate {
-        call_on(
-            ctx,
-            webhooks::rotate_secret,
-            Method::POST,
-            id,
-            "/secret/rotate",
-            None,
-        )
-        .await
+    let (title, secret) = if rotate {
+        let grace = chrono::Duration::seconds(ROTATION_GRACE_DEFAULT_SECS.into());
+        let rotated = service::webhooks::rotate_secret(ctx.app, ctx.who(), id, grace).await?;
+        ("Secret rotated", rotated.secret)
     } else {
-        call_on(ctx, webhooks::secret, Method::GET, id, "/secret", None).await
+        let shown = service::webhooks::secret(ctx.app, ctx.who(), id).await?;
+        ("Signing secret", shown.secret)
     };
-    let body = expect(answer)?;
-    let title = if rotate {
-        "Secret rotated"
-    } else {
-        "Signing secret"
-    };
-    secret_page(ctx, id, title, body["secret"].as_str().unwrap_or_default())
+    secret_page(ctx, id, title, &secret)
 }

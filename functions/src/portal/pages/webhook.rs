@@ -22,27 +22,15 @@ async fn hourly(
 }
 
 pub async fn webhooks(ctx: &Ctx<'_>) -> Result<Page> {
-    let cursor = crate::http::query_param(ctx.req, "cursor").ok().flatten();
-    let list = expect(
-        call(
-            ctx,
-            webhooks::list,
-            Method::GET,
-            "/webhooks",
-            &[],
-            &[("limit", "50"), ("cursor", cursor.as_deref().unwrap_or(""))],
-            None,
-        )
-        .await,
-    )?;
-    let items: Vec<Value> = list["webhooks"].as_array().cloned().unwrap_or_default();
-    let ids: Vec<&str> = items
-        .iter()
-        .map(|w| w["id"].as_str().unwrap_or_default())
-        .collect();
-    let mut sparks = Vec::with_capacity(ids.len());
-    for chunk in ids.chunks(8) {
-        let read = join_all(chunk.iter().map(|id| hourly(ctx, id, 24, SPARK_SAMPLES))).await;
+    let query = service::webhooks::ListQuery {
+        page: page_request(ctx)?,
+        ..Default::default()
+    };
+    let list = service::webhooks::list(ctx.app, ctx.who(), &query).await?;
+    let items = &list.items;
+    let mut sparks = Vec::with_capacity(items.len());
+    for chunk in items.chunks(8) {
+        let read = join_all(chunk.iter().map(|w| hourly(ctx, &w.id, 24, SPARK_SAMPLES))).await;
         for buckets in read {
             sparks.push(chart::sparkline(&buckets?));
         }
@@ -64,71 +52,67 @@ pub async fn webhooks(ctx: &Ctx<'_>) -> Result<Page> {
                         th { "Last failure" } th { "Failing" } th { "24 h" } } }
                     tbody {
                         @for (w, spark) in items.iter().zip(&sparks) {
-                            @let id = w["id"].as_str().unwrap_or_default();
                             tr {
-                                td { a href=(site.path(&format!("/webhooks/{id}"))) { (w["name"].as_str().unwrap_or_default()) } }
-                                td.url { (w["url"].as_str().unwrap_or_default()) }
+                                td { a href=(site.path(&format!("/webhooks/{}", w.id))) { (w.settings.name) } }
+                                td.url { (w.settings.url) }
                                 td {
-                                    @if w["enabled"].as_bool().unwrap_or(false) { (state_badge("enabled")) }
+                                    @if w.settings.enabled { (state_badge("enabled")) }
                                     @else {
                                         (state_badge("disabled"))
-                                        @if let Some(r) = w["disabled_reason"].as_str() { br; small { (r) } }
+                                        @if let Some(r) = &w.disabled_reason { br; small { (r) } }
                                     }
                                 }
-                                td { (when(&w["last_success"])) }
-                                td { (when(&w["last_failure"])) }
-                                td { @match w["consecutive_failures"].as_u64().unwrap_or(0) {
+                                td { (when(w.health.last_success)) }
+                                td { (when(w.health.last_failure)) }
+                                td { @match w.health.consecutive_failures {
                                     0 => span.muted { "-" },
-                                    n => { (n) " since " (when(&w["failing_since"])) }
+                                    n => { (n) " since " (when(w.health.failing_since)) }
                                 } }
                                 td { (spark) }
                             }
                         }
                     }
                 }
-                @if let Some(next) = list["next_cursor"].as_str() {
+                @if let Some(next) = &list.next_cursor {
                     p { a href={ (site.path("/webhooks")) "?cursor=" (next) } { "More" } }
                 }
             }
         },
     ))
 }
-fn field_list(w: &Value) -> Markup {
-    let list = |k: &str| -> String {
-        let items: Vec<&str> = w[k]
-            .as_array()
-            .map(|a| a.iter().filter_map(Value::as_str).collect())
-            .unwrap_or_default();
+
+fn field_list(w: &WebhookView) -> Markup {
+    let s = &w.settings;
+    let all_or = |items: Vec<&str>| -> String {
         if items.is_empty() {
             "all".into()
         } else {
             items.join(", ")
         }
     };
+    let names = |map: &std::collections::BTreeMap<String, String>| -> String {
+        map.keys().cloned().collect::<Vec<_>>().join(", ")
+    };
     html! {
         dl.fields {
-            dt { "URL" } dd.url { (w["url"].as_str().unwrap_or_default()) }
-            dt { "Method" } dd { (w["http_method"].as_str().unwrap_or("POST")) }
-            dt { "Alert types" } dd { (list("alert_types")) }
-            dt { "Events" } dd { (list("events")) }
-            dt { "Format" } dd { (w["format"].as_str().unwrap_or("standard"))
-                @if w["template"].is_string() { " (custom template)" } }
-            dt { "Headers" } dd { @match w["headers"].as_object() {
-                Some(h) if !h.is_empty() => { (h.keys().cloned().collect::<Vec<_>>().join(", ")) " (values hidden)" },
-                _ => span.muted { "none" },
-            } }
-            dt { "Secrets" } dd { @match w["secrets"].as_object() {
-                Some(h) if !h.is_empty() => { (h.keys().cloned().collect::<Vec<_>>().join(", ")) " (values hidden)" },
-                _ => span.muted { "none" },
-            } }
-            dt { "Basic auth" } dd { @match w["basic_auth"]["username"].as_str() {
-                Some(u) => { (u) " (password hidden)" },
+            dt { "URL" } dd.url { (s.url) }
+            dt { "Method" } dd { (s.http_method.as_str()) }
+            dt { "Alert types" } dd { (all_or(s.alert_types.iter().map(String::as_str).collect())) }
+            dt { "Events" } dd { (all_or(s.events.iter().map(|e| e.as_str()).collect())) }
+            dt { "Format" } dd { (s.format.as_str())
+                @if s.template.is_some() { " (custom template)" } }
+            dt { "Headers" } dd { @if s.headers.is_empty() { span.muted { "none" } }
+                @else { (names(&s.headers)) " (values hidden)" } }
+            dt { "Secrets" } dd { @if s.secrets.is_empty() { span.muted { "none" } }
+                @else { (names(&s.secrets)) " (values hidden)" } }
+            dt { "Basic auth" } dd { @match &s.basic_auth {
+                Some(auth) => { (auth.username) " (password hidden)" },
                 None => span.muted { "none" },
             } }
-            dt { "Filter" } dd { @if w["filter"].is_null() { span.muted { "none" } } @else { code { (w["filter"].to_string()) } } }
-            dt { "Condition" } dd { @match w["condition"].as_str() { Some(c) => code { (c) }, None => span.muted { "none" } } }
-            dt { "Metadata" } dd { code { (w["metadata"].to_string()) } }
-            dt { "Created" } dd { (when(&w["created_at"])) }
+            dt { "Filter" } dd { @match &s.filter { Some(f) => code { (f.0.to_string()) }, None => span.muted { "none" } } }
+            dt { "Condition" } dd { @match &s.condition { Some(c) => code { (c) }, None => span.muted { "none" } } }
+            dt { "Metadata" } dd { code { (serde_json::Value::Object(s.metadata.0.clone()).to_string()) } }
+            dt { "Created" } dd { (when(Some(w.created_at))) }
         }
     }
 }
@@ -144,19 +128,19 @@ pub async fn webhook(ctx: &Ctx<'_>, id: &str) -> Result<Page> {
     let buckets = hourly(ctx, id, hours, CHART_SAMPLES).await?;
     let site = ctx.site;
     let base = site.path(&format!("/webhooks/{id}"));
-    let enabled = w["enabled"].as_bool().unwrap_or(false);
+    let enabled = w.settings.enabled;
+    let h = &w.health;
     ok(layout(
         site,
         Some(ctx.caller),
-        w["name"].as_str().unwrap_or("Webhook"),
+        &w.settings.name,
         html! {
             section.health {
                 @if enabled { (state_badge("enabled")) } @else { (state_badge("disabled")) }
-                @if let Some(r) = w["disabled_reason"].as_str() { " " span.error { (r) } }
-                " Last success: " (when(&w["last_success"]))
-                " · Last failure: " (when(&w["last_failure"]))
-                @let streak = w["consecutive_failures"].as_u64().unwrap_or(0);
-                @if streak > 0 { " · " strong { (streak) " failures in a row" } " since " (when(&w["failing_since"])) }
+                @if let Some(r) = &w.disabled_reason { " " span.error { (r) } }
+                " Last success: " (when(h.last_success))
+                " · Last failure: " (when(h.last_failure))
+                @if h.consecutive_failures > 0 { " · " strong { (h.consecutive_failures) " failures in a row" } " since " (when(h.failing_since)) }
             }
             nav.actions {
                 a.button href={ (base) "/deliveries" } { "Deliveries" }
@@ -185,17 +169,11 @@ pub async fn webhook(ctx: &Ctx<'_>, id: &str) -> Result<Page> {
 }
 
 pub async fn set_enabled(ctx: &Ctx<'_>, id: &str, enabled: bool) -> Result<Page> {
-    expect(
-        call_on(
-            ctx,
-            webhooks::update,
-            Method::PATCH,
-            id,
-            "",
-            Some(&json!({ "enabled": enabled })),
-        )
-        .await,
-    )?;
+    let changes = hookline_shared::webhook::WebhookChanges {
+        enabled: Some(enabled),
+        ..Default::default()
+    };
+    service::webhooks::update(ctx.app, ctx.who(), id, &changes).await?;
     Ok(Page::Redirect(
         ctx.site.path(&format!("/webhooks/{id}")),
         vec![],
@@ -203,17 +181,14 @@ pub async fn set_enabled(ctx: &Ctx<'_>, id: &str, enabled: bool) -> Result<Page>
 }
 
 pub async fn send_test(ctx: &Ctx<'_>, id: &str) -> Result<Page> {
-    let (status, body) = call_on(ctx, webhooks::test, Method::POST, id, "/test", None).await;
-    if !status.is_success() && body["delivery_id"].is_null() {
-        return Err(PageError::Api(status, body));
-    }
+    let report = service::webhooks::test(ctx.app, ctx.who(), id).await?;
     let site = ctx.site;
-    let delivery = body["delivery_id"].as_str().unwrap_or_default();
-    let outcome = if body["success"] == json!(true) {
+    let outcome = if report.success {
         "succeeded"
     } else {
         "failed"
     };
+    let delivery = &report.delivery_id;
     ok(layout(
         site,
         Some(ctx.caller),
@@ -221,14 +196,12 @@ pub async fn send_test(ctx: &Ctx<'_>, id: &str) -> Result<Page> {
         html! {
             p {
                 "Result: " (state_badge(outcome))
-                @if let Some(code) = body["status_code"].as_u64() { " HTTP " (code) }
-                @if let Some(ms) = body["duration_ms"].as_u64() { " in " (ms) " ms" }
+                @if let Some(code) = report.status_code { " HTTP " (code) }
+                " in " (report.duration_ms) " ms"
             }
-            @if let Some(m) = body["message"].as_str() { pre.body { (m) } }
+            pre.body { (report.message) }
             p {
-                @if !delivery.is_empty() {
-                    a href=(site.path(&format!("/webhooks/{id}/deliveries/{delivery}"))) { "See the delivery" } " · "
-                }
+                a href=(site.path(&format!("/webhooks/{id}/deliveries/{delivery}"))) { "See the delivery" } " · "
                 a href=(site.path(&format!("/webhooks/{id}"))) { "Back to the webhook" }
             }
         },

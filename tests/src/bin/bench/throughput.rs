@@ -15,19 +15,20 @@ use hookline_functions::triggers;
 use hookline_shared::{
     alert::{lifecycle::Actor, Alert, AlertInput},
     delivery::{
+        outcome::{Outcome, Sent, Trigger},
         payload::Payload,
         queue::{DeliveryMessage, Queue},
-        record::{AttemptRecord, Delivery, Trigger},
+        record::{AttemptRecord, Delivery},
         render::{self, DeliveryRef, Rendered},
-        retry::{self, Outcome, WebhookStatus},
+        retry,
         sandbox::Sandbox,
-        send::{self, Sent},
+        send,
         signing::build_request,
     },
     event::EventType,
     ingest::Ingest,
     store::{AttemptClaim, Claim},
-    webhook::{LastDelivery, Webhook},
+    webhook::{health::WebhookStatus, LastDelivery, Webhook},
 };
 use serde_json::json;
 

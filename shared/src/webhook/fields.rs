@@ -7,17 +7,9 @@ use std::collections::BTreeMap;
 
 use serde::{ser::SerializeMap, Deserialize, Serialize, Serializer};
 use serde_json::{Map, Value};
-use serde_with::{json::JsonString, serde_as};
 
-use super::{filter::ContentFilter, rules, BasicAuth, HttpMethod, MASK};
+use super::{filter::ContentFilter, rules, BasicAuth, HttpMethod, Metadata, MASK};
 use crate::{auth::Access, delivery::format::Format, error::FieldError, event::EventType};
-
-/// Free-form JSON a user attaches to a webhook. Stored as JSON text: DynamoDB maps nest at
-/// most 32 deep and would reshape numbers.
-#[serde_as]
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct Metadata(#[serde_as(as = "JsonString")] pub Map<String, Value>);
 
 /// `default!(required)` is `None`; `default!((value))` is `Some(value)`.
 macro_rules! default {
@@ -53,14 +45,10 @@ macro_rules! webhook_settings {
                 WebhookChanges { $( $field: Some(self.$field), )* }
             }
 
-            /// Writes the fields as the API shows them to a caller with `access`:
-            /// credentials masked.
-            fn serialize_masked<M: SerializeMap>(
-                &self,
-                map: &mut M,
-                access: Access,
-            ) -> Result<(), M::Error> {
-                $( map.serialize_entry(stringify!($field), &$view(&self.$field, access))?; )*
+            /// Writes every field as the API shows it (null where unset); masking is
+            /// done before, by [`WebhookSettings::masked`].
+            fn serialize_shown<M: SerializeMap>(&self, map: &mut M) -> Result<(), M::Error> {
+                $( map.serialize_entry(stringify!($field), &$view(&self.$field))?; )*
                 Ok(())
             }
         }
@@ -106,7 +94,7 @@ webhook_settings! {
     /// Trimmed, 1 to 200 characters.
     name: String = rules::name, default required, view shown;
     /// Absolute http(s), normalised.
-    url: String = rules::url, default required, view url;
+    url: String = rules::url, default required, view shown;
     enabled: bool = rules::enabled, default (true), view shown;
     /// Empty means every alert type.
     alert_types: Vec<String> = rules::alert_types, default (Vec::new()), view shown;
@@ -114,14 +102,14 @@ webhook_settings! {
     events: Vec<EventType> = rules::events, default (Vec::new()), view shown;
     http_method: HttpMethod = rules::http_method, default (HttpMethod::Post), view shown;
     /// Write-only values.
-    headers: BTreeMap<String, String> = rules::headers, default (BTreeMap::new()), view masked_headers;
+    headers: BTreeMap<String, String> = rules::headers, default (BTreeMap::new()), view shown;
     /// The password is write-only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    basic_auth: Option<BasicAuth> = rules::basic_auth, default (None), view masked_auth;
+    basic_auth: Option<BasicAuth> = rules::basic_auth, default (None), view shown;
     metadata: Metadata = rules::metadata, default (Metadata::default()), view metadata;
     /// Write-only values for templates and formats (`webhook.secrets.NAME`).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    secrets: BTreeMap<String, String> = rules::secrets, default (BTreeMap::new()), view masked_headers;
+    secrets: BTreeMap<String, String> = rules::secrets, default (BTreeMap::new()), view shown;
     /// The body's shape: a built-in format; exclusive with `template`.
     #[serde(default)]
     format: Format = rules::format, default (Format::Standard), view shown;
@@ -140,47 +128,46 @@ webhook_settings! {
     condition: Option<String> = rules::condition, default (None), view shown;
 }
 
-fn shown<T>(value: &T, _: Access) -> &T {
+fn shown<T>(value: &T) -> &T {
     value
 }
 
-/// In full only to callers who may write: an incoming-webhook URL is its own credential.
-fn url(url: &str, access: Access) -> String {
-    crate::mask::url_for(access, url)
-}
-
-fn masked_headers(headers: &BTreeMap<String, String>, _: Access) -> BTreeMap<&str, &'static str> {
-    headers.keys().map(|k| (k.as_str(), MASK)).collect()
-}
-
-#[derive(Serialize)]
-struct MaskedAuth<'a> {
-    username: &'a str,
-    password: &'static str,
-}
-
-fn masked_auth(auth: &Option<BasicAuth>, _: Access) -> Option<MaskedAuth<'_>> {
-    auth.as_ref().map(|a| MaskedAuth {
-        username: &a.username,
-        password: MASK,
-    })
-}
-
-fn metadata(metadata: &Metadata, _: Access) -> &Map<String, Value> {
+fn metadata(metadata: &Metadata) -> &Map<String, Value> {
     &metadata.0
 }
 
-fn filter(filter: &Option<ContentFilter>, _: Access) -> Option<&Value> {
+fn filter(filter: &Option<ContentFilter>) -> Option<&Value> {
     filter.as_ref().map(|f| &f.0)
 }
 
-/// The settings as the API shows them to a caller with the given access.
-pub struct MaskedSettings<'a>(pub &'a WebhookSettings, pub Access);
+impl WebhookSettings {
+    /// The settings as a caller with `access` may see them: header, secret and password
+    /// values masked, and for readers the URL too (an incoming-webhook URL is its own
+    /// credential).
+    pub fn masked(&self, access: Access) -> WebhookSettings {
+        let mask_values = |map: &BTreeMap<String, String>| {
+            map.keys().map(|k| (k.clone(), MASK.to_string())).collect()
+        };
+        WebhookSettings {
+            url: crate::mask::url_for(access, &self.url),
+            headers: mask_values(&self.headers),
+            secrets: mask_values(&self.secrets),
+            basic_auth: self.basic_auth.as_ref().map(|a| BasicAuth {
+                username: a.username.clone(),
+                password: MASK.to_string(),
+            }),
+            ..self.clone()
+        }
+    }
+}
 
-impl Serialize for MaskedSettings<'_> {
+/// Masked settings as the API shows them: every field, `null` where unset.
+pub struct SettingsView<'a>(pub &'a WebhookSettings);
+
+impl Serialize for SettingsView<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut map = serializer.serialize_map(None)?;
-        self.0.serialize_masked(&mut map, self.1)?;
+        self.0.serialize_shown(&mut map)?;
         map.end()
     }
 }
