@@ -8,7 +8,9 @@
 //!   1,000 webhooks with and without a content filter each;
 //! - cost ([`cost`]): DynamoDB capacity units per delivery (ingest and deliver apart, for a
 //!   first-attempt success and for a failure through its retries), SQS requests, Lambda
-//!   time, log bytes, and the bill for a million deliveries.
+//!   time, log bytes, and the bill for a million deliveries;
+//! - heat ([`heat`]): a storm into one account, its units by partition key, and the
+//!   ceilings DynamoDB's per-key limits set on an account.
 
 use std::{
     io::Write,
@@ -34,6 +36,7 @@ use hookline_shared::{
 use serde_json::json;
 
 mod cost;
+mod heat;
 mod meter;
 mod receiver;
 mod throughput;
@@ -238,7 +241,8 @@ async fn main() {
         meter,
         log_bytes,
     };
-    // `bench throughput`, `bench payloads`, `bench cost`, or all (no arguments).
+    // `bench throughput`, `bench payloads`, `bench cost`, `bench heat`, or all (no
+    // arguments).
     let sections: Vec<String> = std::env::args().skip(1).collect();
     let wanted = |name: &str| sections.is_empty() || sections.iter().any(|s| s == name);
     if wanted("throughput") {
@@ -249,5 +253,8 @@ async fn main() {
     }
     if wanted("cost") {
         cost::run(&bench).await;
+    }
+    if wanted("heat") {
+        heat::run(&bench).await;
     }
 }

@@ -1,9 +1,14 @@
 //! Counts DynamoDB requests and the capacity units they consume: every call is made with
-//! `ReturnConsumedCapacity=TOTAL`, which DynamoDB Local answers as DynamoDB does.
+//! `ReturnConsumedCapacity=TOTAL`, which DynamoDB Local answers as DynamoDB does. Units are
+//! also attributed to the partition keys each request touched (see [`Touched`]), for the
+//! heat of one partition key under a storm.
 
-use std::sync::{
-    atomic::{AtomicU64, Ordering},
-    Arc,
+use std::{
+    collections::HashMap,
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc, Mutex,
+    },
 };
 
 use aws_sdk_dynamodb::{
@@ -25,8 +30,9 @@ use aws_sdk_dynamodb::{
         transact_write_items::{TransactWriteItemsInput, TransactWriteItemsOutput},
         update_item::{UpdateItemInput, UpdateItemOutput},
     },
-    types::{ConsumedCapacity, ReturnConsumedCapacity},
+    types::{AttributeValue, ConsumedCapacity, ReturnConsumedCapacity},
 };
+use aws_smithy_types::config_bag::{Storable, StoreReplace};
 
 /// Totals since the meter was made; take two readings and subtract.
 #[derive(Clone, Debug, Default)]
@@ -35,6 +41,101 @@ pub struct Meter {
     /// Thousandths of a unit.
     read: Arc<AtomicU64>,
     write: Arc<AtomicU64>,
+    /// Units by partition key.
+    by_key: Arc<Mutex<HashMap<String, Units>>>,
+}
+
+/// Read and write units on one partition key.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Units {
+    pub read: f64,
+    pub write: f64,
+}
+
+/// The partition keys one request touches, each with its weight: the share of the
+/// request's units it takes. A single-item call or a Query touches one key; a batch or a
+/// transaction splits its units by each item's size in 1 KB write units (an update or a
+/// delete counts as one: its stored size is not in the request).
+#[derive(Clone, Debug)]
+struct Touched(Vec<(String, f64)>);
+
+impl Storable for Touched {
+    type Storer = StoreReplace<Self>;
+}
+
+/// The `pk` of an item or a key.
+fn pk(item: Option<&HashMap<String, AttributeValue>>) -> Option<String> {
+    item?.get("pk")?.as_s().ok().cloned()
+}
+
+/// An item's size in 1 KB write units, as DynamoDB counts it: names and values.
+fn write_units(item: &HashMap<String, AttributeValue>) -> f64 {
+    fn size(v: &AttributeValue) -> usize {
+        match v {
+            AttributeValue::S(s) | AttributeValue::N(s) => s.len(),
+            AttributeValue::B(b) => b.as_ref().len(),
+            AttributeValue::Bool(_) | AttributeValue::Null(_) => 1,
+            AttributeValue::L(l) => 3 + l.iter().map(|v| 1 + size(v)).sum::<usize>(),
+            AttributeValue::M(m) => 3 + m.iter().map(|(k, v)| 1 + k.len() + size(v)).sum::<usize>(),
+            AttributeValue::Ss(l) | AttributeValue::Ns(l) => l.iter().map(String::len).sum(),
+            _ => 1,
+        }
+    }
+    let bytes: usize = item.iter().map(|(k, v)| k.len() + size(v)).sum();
+    bytes.div_ceil(1024).max(1) as f64
+}
+
+/// What an input touches (see [`Touched`]).
+fn touched(
+    input: &aws_smithy_runtime_api::client::interceptors::context::Input,
+) -> Vec<(String, f64)> {
+    let one = |key: Option<String>| key.map(|k| vec![(k, 1.0)]).unwrap_or_default();
+    if let Some(i) = input.downcast_ref::<PutItemInput>() {
+        return one(pk(i.item.as_ref()));
+    }
+    if let Some(i) = input.downcast_ref::<UpdateItemInput>() {
+        return one(pk(i.key.as_ref()));
+    }
+    if let Some(i) = input.downcast_ref::<DeleteItemInput>() {
+        return one(pk(i.key.as_ref()));
+    }
+    if let Some(i) = input.downcast_ref::<GetItemInput>() {
+        return one(pk(i.key.as_ref()));
+    }
+    if let Some(i) = input.downcast_ref::<QueryInput>() {
+        let values = i.expression_attribute_values.as_ref();
+        return one(values.and_then(|v| v.get(":pk")?.as_s().ok().cloned()));
+    }
+    if let Some(i) = input.downcast_ref::<BatchGetItemInput>() {
+        return (i.request_items.iter().flatten())
+            .flat_map(|(_, keys)| keys.keys())
+            .filter_map(|k| Some((pk(Some(k))?, 1.0)))
+            .collect();
+    }
+    if let Some(i) = input.downcast_ref::<BatchWriteItemInput>() {
+        return (i.request_items.iter().flatten())
+            .flat_map(|(_, writes)| writes)
+            .filter_map(|w| match (&w.put_request, &w.delete_request) {
+                (Some(put), _) => Some((pk(Some(&put.item))?, write_units(&put.item))),
+                (_, Some(delete)) => Some((pk(Some(&delete.key))?, 1.0)),
+                _ => None,
+            })
+            .collect();
+    }
+    if let Some(i) = input.downcast_ref::<TransactWriteItemsInput>() {
+        return (i.transact_items.iter().flatten())
+            .filter_map(|t| {
+                if let Some(put) = t.put() {
+                    return Some((pk(Some(put.item()))?, write_units(put.item())));
+                }
+                let key = (t.update().map(|u| u.key()))
+                    .or(t.delete().map(|d| d.key()))
+                    .or(t.condition_check().map(|c| c.key()));
+                Some((pk(key)?, 1.0))
+            })
+            .collect();
+    }
+    Vec::new()
 }
 
 /// One reading of a [`Meter`].
@@ -78,9 +179,34 @@ impl Meter {
         }
     }
 
-    fn add(&self, total: &AtomicU64, consumed: &[&ConsumedCapacity]) {
+    /// Units by partition key since the meter was made; take two and subtract.
+    pub fn by_key(&self) -> HashMap<String, Units> {
+        self.by_key.lock().unwrap().clone()
+    }
+
+    fn add(
+        &self,
+        total: &AtomicU64,
+        consumed: &[&ConsumedCapacity],
+        touched: Option<&Touched>,
+        write: bool,
+    ) {
         let units: f64 = consumed.iter().filter_map(|c| c.capacity_units()).sum();
         total.fetch_add((units * 1000.0).round() as u64, Ordering::Relaxed);
+        let Some(Touched(keys)) = touched else {
+            return;
+        };
+        let weights: f64 = keys.iter().map(|(_, w)| w).sum();
+        let mut by_key = self.by_key.lock().unwrap();
+        for (key, weight) in keys {
+            let share = units * weight / weights;
+            let entry = by_key.entry(key.clone()).or_default();
+            if write {
+                entry.write += share;
+            } else {
+                entry.read += share;
+            }
+        }
     }
 }
 
@@ -93,8 +219,10 @@ impl Intercept for Meter {
         &self,
         context: &mut BeforeSerializationInterceptorContextMut<'_>,
         _components: &RuntimeComponents,
-        _cfg: &mut ConfigBag,
+        cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
+        let keys = touched(context.input());
+        cfg.interceptor_state().store_put(Touched(keys));
         let input = context.input_mut();
         let total = Some(ReturnConsumedCapacity::Total);
         macro_rules! ask {
@@ -129,34 +257,41 @@ impl Intercept for Meter {
         &self,
         context: &AfterDeserializationInterceptorContextRef<'_>,
         _components: &RuntimeComponents,
-        _cfg: &mut ConfigBag,
+        cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
         let Ok(output) = context.output_or_error() else {
             return Ok(());
         };
+        let touched = cfg.load::<Touched>();
         macro_rules! one {
-            ($total:expr, $($output:ty),*) => {
+            ($total:expr, $write:expr, $($output:ty),*) => {
                 $( if let Some(o) = output.downcast_ref::<$output>() {
-                    self.add($total, &o.consumed_capacity().into_iter().collect::<Vec<_>>());
+                    self.add($total, &o.consumed_capacity().into_iter().collect::<Vec<_>>(), touched, $write);
                 } )*
             };
         }
         macro_rules! many {
-            ($total:expr, $($output:ty),*) => {
+            ($total:expr, $write:expr, $($output:ty),*) => {
                 $( if let Some(o) = output.downcast_ref::<$output>() {
-                    self.add($total, &o.consumed_capacity().iter().collect::<Vec<_>>());
+                    self.add($total, &o.consumed_capacity().iter().collect::<Vec<_>>(), touched, $write);
                 } )*
             };
         }
         one!(
             &self.write,
+            true,
             PutItemOutput,
             UpdateItemOutput,
             DeleteItemOutput
         );
-        one!(&self.read, GetItemOutput, QueryOutput);
-        many!(&self.write, BatchWriteItemOutput, TransactWriteItemsOutput);
-        many!(&self.read, BatchGetItemOutput);
+        one!(&self.read, false, GetItemOutput, QueryOutput);
+        many!(
+            &self.write,
+            true,
+            BatchWriteItemOutput,
+            TransactWriteItemsOutput
+        );
+        many!(&self.read, false, BatchGetItemOutput);
         Ok(())
     }
 }
