@@ -181,6 +181,10 @@ const FORM_FIELDS: [&str; 15] = [
     "content_type",
     "filter",
 ];
+
+/// Saves the form (a new webhook, or changes to `id`) through the same operations as the
+/// API, or shows it again with what was refused; its preview and filter-test buttons
+/// try the draft instead.
 pub async fn save_webhook(ctx: &Ctx<'_>, id: Option<&str>, form: &Form) -> Result<Page> {
     let existing = match id {
         Some(id) => Some(get_webhook(ctx, id).await?),

@@ -191,6 +191,22 @@ pub async fn run(bench: &Bench) {
         ceiling(per_delivery),
         ceiling(ingest_hot)
     );
+    println!("  the largest item of each kind written whole (bytes, and its largest attributes):");
+    let mut largest: Vec<_> = bench.meter.largest_items().into_iter().collect();
+    largest.sort_by_key(|(noun, _)| noun.clone());
+    for (noun, item) in largest {
+        let parts: Vec<String> = crate::meter::attribute_bytes(&item)
+            .into_iter()
+            .take(4)
+            .map(|(name, bytes)| format!("{name} {bytes}"))
+            .collect();
+        println!(
+            "    {:<10} {:>6}   {}",
+            noun,
+            crate::meter::item_bytes(&item),
+            parts.join(", ")
+        );
+    }
     let per_webhook_keys = storm
         .iter()
         .filter(|(k, _)| !k.starts_with("ACCOUNT#"))

@@ -43,6 +43,8 @@ pub struct Meter {
     write: Arc<AtomicU64>,
     /// Units by partition key.
     by_key: Arc<Mutex<HashMap<String, Units>>>,
+    /// The largest item put whole, by noun.
+    largest: Arc<Mutex<HashMap<String, HashMap<String, AttributeValue>>>>,
 }
 
 /// Read and write units on one partition key.
@@ -68,21 +70,70 @@ fn pk(item: Option<&HashMap<String, AttributeValue>>) -> Option<String> {
     item?.get("pk")?.as_s().ok().cloned()
 }
 
-/// An item's size in 1 KB write units, as DynamoDB counts it: names and values.
-fn write_units(item: &HashMap<String, AttributeValue>) -> f64 {
-    fn size(v: &AttributeValue) -> usize {
-        match v {
-            AttributeValue::S(s) | AttributeValue::N(s) => s.len(),
-            AttributeValue::B(b) => b.as_ref().len(),
-            AttributeValue::Bool(_) | AttributeValue::Null(_) => 1,
-            AttributeValue::L(l) => 3 + l.iter().map(|v| 1 + size(v)).sum::<usize>(),
-            AttributeValue::M(m) => 3 + m.iter().map(|(k, v)| 1 + k.len() + size(v)).sum::<usize>(),
-            AttributeValue::Ss(l) | AttributeValue::Ns(l) => l.iter().map(String::len).sum(),
-            _ => 1,
+/// A value's size as DynamoDB counts it.
+fn value_bytes(v: &AttributeValue) -> usize {
+    match v {
+        AttributeValue::S(s) | AttributeValue::N(s) => s.len(),
+        AttributeValue::B(b) => b.as_ref().len(),
+        AttributeValue::Bool(_) | AttributeValue::Null(_) => 1,
+        AttributeValue::L(l) => 3 + l.iter().map(|v| 1 + value_bytes(v)).sum::<usize>(),
+        AttributeValue::M(m) => {
+            3 + m
+                .iter()
+                .map(|(k, v)| 1 + k.len() + value_bytes(v))
+                .sum::<usize>()
         }
+        AttributeValue::Ss(l) | AttributeValue::Ns(l) => l.iter().map(String::len).sum(),
+        _ => 1,
     }
-    let bytes: usize = item.iter().map(|(k, v)| k.len() + size(v)).sum();
-    bytes.div_ceil(1024).max(1) as f64
+}
+
+/// An item's size, names and values.
+pub fn item_bytes(item: &HashMap<String, AttributeValue>) -> usize {
+    item.iter().map(|(k, v)| k.len() + value_bytes(v)).sum()
+}
+
+/// Each attribute's size (its name and value), largest first.
+pub fn attribute_bytes(item: &HashMap<String, AttributeValue>) -> Vec<(String, usize)> {
+    let mut sizes: Vec<(String, usize)> = item
+        .iter()
+        .map(|(k, v)| (k.clone(), k.len() + value_bytes(v)))
+        .collect();
+    sizes.sort_by_key(|s| std::cmp::Reverse(s.1));
+    sizes
+}
+
+/// An item's size in 1 KB write units.
+fn write_units(item: &HashMap<String, AttributeValue>) -> f64 {
+    item_bytes(item).div_ceil(1024).max(1) as f64
+}
+
+/// What an item is, by its sort key's noun: `ALERT`, `ALERTAT`, `DLV`, ...
+fn noun(item: &HashMap<String, AttributeValue>) -> Option<String> {
+    let sk = item.get("sk")?.as_s().ok()?;
+    Some(sk.split('#').next().unwrap_or(sk).to_string())
+}
+
+/// The items a write input puts whole (not updates or deletes: their stored size is not
+/// in the request).
+fn put_items(
+    input: &aws_smithy_runtime_api::client::interceptors::context::Input,
+) -> Vec<&HashMap<String, AttributeValue>> {
+    if let Some(i) = input.downcast_ref::<PutItemInput>() {
+        return i.item.iter().collect();
+    }
+    if let Some(i) = input.downcast_ref::<BatchWriteItemInput>() {
+        return (i.request_items.iter().flatten())
+            .flat_map(|(_, writes)| writes)
+            .filter_map(|w| w.put_request.as_ref().map(|p| &p.item))
+            .collect();
+    }
+    if let Some(i) = input.downcast_ref::<TransactWriteItemsInput>() {
+        return (i.transact_items.iter().flatten())
+            .filter_map(|t| t.put().map(|p| p.item()))
+            .collect();
+    }
+    Vec::new()
 }
 
 /// What an input touches (see [`Touched`]).
@@ -179,6 +230,11 @@ impl Meter {
         }
     }
 
+    /// The largest item of each noun put whole since the meter was made.
+    pub fn largest_items(&self) -> HashMap<String, HashMap<String, AttributeValue>> {
+        self.largest.lock().unwrap().clone()
+    }
+
     /// Units by partition key since the meter was made; take two and subtract.
     pub fn by_key(&self) -> HashMap<String, Units> {
         self.by_key.lock().unwrap().clone()
@@ -223,6 +279,18 @@ impl Intercept for Meter {
     ) -> Result<(), BoxError> {
         let keys = touched(context.input());
         cfg.interceptor_state().store_put(Touched(keys));
+        {
+            let mut largest = self.largest.lock().unwrap();
+            for item in put_items(context.input()) {
+                let Some(noun) = noun(item) else { continue };
+                let bigger = largest
+                    .get(&noun)
+                    .is_none_or(|kept| item_bytes(kept) < item_bytes(item));
+                if bigger {
+                    largest.insert(noun, item.clone());
+                }
+            }
+        }
         let input = context.input_mut();
         let total = Some(ReturnConsumedCapacity::Total);
         macro_rules! ask {
