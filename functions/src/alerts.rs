@@ -114,13 +114,8 @@ async fn list_alerts(app: &App, req: &Request) -> Result<Response<Body>, ApiErro
     let (limit, after) = paging::parse(req, &mut errors);
     let mut query = AlertQuery::default();
     if let Some(raw) = paging::param(req, "state", &mut errors) {
-        query.state = AlertState::parse(&raw);
-        if query.state.is_none() {
-            errors.push(FieldError::new(
-                "state",
-                format!("must be one of {}", AlertState::names()),
-            ));
-        }
+        let names = AlertState::names;
+        query.state = paging::choice(&raw, "state", AlertState::parse, names, &mut errors);
     }
     if let Some(raw) = paging::param(req, "type", &mut errors) {
         if raw.is_empty()

@@ -31,14 +31,8 @@ fn parse_list_query(req: &Request) -> Result<ListQuery, ApiError> {
     let mut errors = Vec::new();
     let (limit, after) = paging::parse(req, &mut errors);
     let state = paging::param(req, "state", &mut errors).and_then(|raw| {
-        let parsed = DeliveryState::parse(&raw);
-        if parsed.is_none() {
-            errors.push(FieldError::new(
-                "state",
-                "must be one of pending, retrying, succeeded, failed",
-            ));
-        }
-        parsed
+        let names = DeliveryState::names;
+        paging::choice(&raw, "state", DeliveryState::parse, names, &mut errors)
     });
     let since = paging::time_param(req, "since", &mut errors);
     let until = paging::time_param(req, "until", &mut errors);

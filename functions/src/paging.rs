@@ -37,6 +37,24 @@ pub fn parse_time(raw: &str, field: &str, errors: &mut Vec<FieldError>) -> Optio
     }
 }
 
+/// One of a set of named values (`state=failed`), or else a field error naming them all.
+pub fn choice<T>(
+    raw: &str,
+    field: &str,
+    parse: fn(&str) -> Option<T>,
+    names: fn() -> String,
+    errors: &mut Vec<FieldError>,
+) -> Option<T> {
+    let parsed = parse(raw);
+    if parsed.is_none() {
+        errors.push(FieldError::new(
+            field,
+            format!("must be one of {}", names()),
+        ));
+    }
+    parsed
+}
+
 /// A query parameter holding a time.
 pub fn time_param(
     req: &Request,

@@ -70,13 +70,8 @@ fn parse_list_query(req: &Request) -> Result<ListQuery, ApiError> {
         }
     }
     if let Some(raw) = paging::param(req, "event", &mut errors) {
-        match EventType::parse(&raw) {
-            Some(e) => query.event = Some(e),
-            None => errors.push(FieldError::new(
-                "event",
-                format!("must be one of {}", EventType::names()),
-            )),
-        }
+        let names = EventType::names;
+        query.event = paging::choice(&raw, "event", EventType::parse, names, &mut errors);
     }
     if errors.is_empty() {
         Ok(query)

@@ -152,10 +152,6 @@ impl Session {
         }
     }
 
-    pub fn live(&self, now: DateTime<Utc>) -> bool {
-        self.expires_at > now.timestamp()
-    }
-
     /// The caller a portal-link session acts as (a token's session acts as its token,
     /// read afresh on every request).
     pub fn link_principal(&self) -> Principal {
@@ -263,16 +259,17 @@ mod tests {
 
     #[test]
     fn sessions_end() {
+        use crate::store::Expiring;
         let now = Utc::now();
         let s = session(now, now + Duration::days(30));
         assert_eq!(
             s.expires_at,
             (now + Duration::hours(SESSION_HOURS)).timestamp()
         );
-        assert!(s.live(now));
-        assert!(!s.live(now + Duration::hours(SESSION_HOURS)));
+        assert!(s.live_at(now));
+        assert!(!s.live_at(now + Duration::hours(SESSION_HOURS)));
         let short = session(now, now + Duration::minutes(5));
-        assert!(!short.live(now + Duration::minutes(6)));
+        assert!(!short.live_at(now + Duration::minutes(6)));
         assert_ne!(s.csrf, short.csrf);
     }
 }

@@ -9,12 +9,20 @@ pub async fn alerts(ctx: &Ctx<'_>) -> Result<Page> {
         .ok()
         .flatten()
         .unwrap_or_default();
+    let mut errors = Vec::new();
     let state = match asked.as_str() {
         "" => None,
-        raw => Some(AlertState::parse(raw).ok_or_else(|| {
-            ApiError::field("state", format!("must be one of {}", AlertState::names()))
-        })?),
+        raw => crate::paging::choice(
+            raw,
+            "state",
+            AlertState::parse,
+            AlertState::names,
+            &mut errors,
+        ),
     };
+    if !errors.is_empty() {
+        return Err(ApiError::Validation(errors).into());
+    }
     let query = AlertQuery {
         state,
         ..AlertQuery::default()

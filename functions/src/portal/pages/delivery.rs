@@ -19,17 +19,15 @@ pub async fn deliveries(ctx: &Ctx<'_>, id: &str) -> Result<Page> {
     };
     let query = service::deliveries::ListQuery {
         page: page_request(ctx)?,
-        state: match state.as_str() {
-            "" => None,
-            raw => Some(DeliveryState::parse(raw).ok_or_else(|| {
-                ApiError::field(
-                    "state",
-                    format!("must be one of {}", DeliveryState::names()),
-                )
-            })?),
-        },
         since: time(&since, "since"),
         until: time(&until, "until"),
+        state: match state.as_str() {
+            "" => None,
+            raw => {
+                let names = DeliveryState::names;
+                crate::paging::choice(raw, "state", DeliveryState::parse, names, &mut errors)
+            }
+        },
     };
     if !errors.is_empty() {
         return Err(ApiError::Validation(errors).into());
