@@ -182,19 +182,14 @@ impl Fixtures {
             AlertInput::parse(&json!({"type": "cpu_high", "message": "CPU at 92%"})).unwrap();
         let mut alert = Alert::new(alert_id.clone(), input, now);
         alert.transition = 1;
-        let alert = StoredAlert {
-            alert,
-            moves: vec![Move {
-                transition: 1,
-                event: EventType::AlertTriggered,
-                at: now,
-                webhook_ids: vec![webhook_id.clone()],
-                report_id: None,
-            }],
-            last_report: None,
-            version: 1,
-            expires_at: now.timestamp() + 3600,
-        };
+        let moves = vec![Move {
+            transition: 1,
+            event: EventType::AlertTriggered,
+            at: now,
+            webhook_ids: vec![webhook_id.clone()],
+            report_id: None,
+        }];
+        let alert = StoredAlert::new(alert, moves, now.timestamp() + 3600);
         let delivery = Delivery::pending(
             delivery_id,
             webhook_id.clone(),
@@ -213,7 +208,13 @@ impl Fixtures {
         fixtures.ensure_webhook(url).await;
         // Already there when an earlier test made the fixtures: as good.
         store
-            .save_alert(&fixtures.account, &fixtures.alert, None, false, now)
+            .save_alert(
+                &fixtures.account,
+                &mut fixtures.alert.clone(),
+                None,
+                None,
+                now,
+            )
             .await
             .unwrap();
         fixtures

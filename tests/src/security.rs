@@ -293,7 +293,10 @@ async fn credentials_never_appear_in_responses_records_or_logs() {
     }
     // Records: only the webhook items themselves hold the credentials.
     let items = stored_items(&account.id).await;
-    assert!(items.iter().any(|(sk, _)| sk.starts_with("ATT#")));
+    // The attempts' requests are among them (a first attempt is kept in its delivery).
+    assert!(items
+        .iter()
+        .any(|(sk, item)| sk.starts_with("DLV#") && item.contains_key("first_attempt")));
     for (sk, item) in items.iter().filter(|(sk, _)| !sk.starts_with("WEBHOOK#")) {
         let item = format!("{item:?}");
         for needle in &everything {

@@ -131,8 +131,11 @@ pub async fn get(app: &App, who: &Principal, id: &str) -> Result<AlertDetail, Ap
             }
         })
         .collect();
+    let alert = (app.store)
+        .with_links(&who.account_id, stored.alert, stored.links.as_ref())
+        .await?;
     Ok(AlertDetail {
-        alert: stored.alert.shown(who.access()),
+        alert: alert.shown(who.access()),
         deliveries,
     })
 }

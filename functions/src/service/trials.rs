@@ -144,12 +144,12 @@ async fn stored_trial(
             format!("the alert has made {latest} transitions"),
         ));
     }
-    let alert = app
+    let (alert, links) = app
         .store
-        .get_snapshot(account, alert_id, n)
+        .alert_at(account, alert_id, n, app.attempter.now())
         .await?
-        .map(|s| s.alert)
         .ok_or(ApiError::NotFound("alert transition"))?;
+    let alert = app.store.with_links(account, alert, links.as_ref()).await?;
     let entry = (alert.timeline.iter())
         .find(|t| t.transition == n)
         .cloned()

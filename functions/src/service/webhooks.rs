@@ -211,19 +211,14 @@ pub async fn test(app: &App, who: &Principal, id: &str) -> Result<TestReport, Ap
 /// count, chart or action finds a test alert. The test already happened, so a failure to
 /// record it is logged rather than turned into an error answer.
 async fn record_test(app: &App, webhook: &Webhook, alert: alert::Alert, attempted: &Attempted) {
-    let stored = StoredAlert {
-        moves: vec![Move {
-            transition: 1,
-            event: EventType::AlertTest,
-            at: attempted.delivery.created_at,
-            webhook_ids: vec![webhook.id.clone()],
-            report_id: None,
-        }],
-        alert,
-        last_report: None,
-        version: 1,
-        expires_at: attempted.delivery.expires_at,
-    };
+    let moves = vec![Move {
+        transition: 1,
+        event: EventType::AlertTest,
+        at: attempted.delivery.created_at,
+        webhook_ids: vec![webhook.id.clone()],
+        report_id: None,
+    }];
+    let stored = StoredAlert::new(alert, moves, attempted.delivery.expires_at);
     if let Err(err) = app
         .store
         .record_test(

@@ -100,6 +100,48 @@ impl LinkAction {
     }
 }
 
+/// Where an alert's links came from: the base URL they start with and the id of the key
+/// that signed them. Items keep this instead of the links, which are signed again from it
+/// when read: the same key and transition sign the same links.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LinkSource {
+    pub base: String,
+    pub key_id: String,
+}
+
+/// The links of `alert` as its latest transition made them: the actions that applied
+/// then, each valid for [`LINK_LIFETIME`] from it. `None` when none applied, or when
+/// `key` is not the key that `source` names (it was rotated: those links are dead).
+pub fn mint(
+    key: &LinkKey,
+    source: &LinkSource,
+    account_id: &str,
+    alert: &super::Alert,
+) -> Option<super::Links> {
+    let at = alert.last_move()?.at;
+    let actions = LinkAction::applicable(&alert.standing(), at);
+    if actions.is_empty() || key.id != source.key_id {
+        return None;
+    }
+    let expires_at = at + LINK_LIFETIME;
+    let urls = actions
+        .into_iter()
+        .map(|action| {
+            let claim = Claim {
+                account_id: account_id.to_string(),
+                alert_id: alert.id.clone(),
+                action,
+                expires_at: expires_at.timestamp(),
+                key_id: key.id.clone(),
+            };
+            let base = source.base.trim_end_matches('/');
+            let url = format!("{base}/links/{}", sign(key, &claim));
+            (action.as_str().to_string(), url)
+        })
+        .collect();
+    Some(super::Links { expires_at, urls })
+}
+
 /// An account's key for links.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LinkKey {
@@ -377,5 +419,43 @@ mod tests {
             let verdict = open(&altered).and_then(|u| u.verify(Some(&key(1)), now()));
             proptest::prop_assert!(verdict.is_err(), "{altered} was accepted");
         }
+    }
+
+    #[test]
+    fn links_are_signed_again_alike_and_die_with_their_key() {
+        let mut alert = crate::alert::Alert::new(
+            "alert-1".into(),
+            crate::alert::AlertInput::parse(&serde_json::json!({"type": "t", "message": "m"}))
+                .unwrap(),
+            now(),
+        );
+        let source = LinkSource {
+            base: "https://api.example/".into(),
+            key_id: "k1".into(),
+        };
+        // No transition yet: nothing to act on.
+        assert_eq!(mint(&key(1), &source, "acct", &alert), None);
+        alert.record_move(
+            crate::event::EventType::AlertTriggered,
+            Standing {
+                state: AlertState::Triggered,
+                silenced_until: None,
+                escalate_at: None,
+                escalated: false,
+            },
+            crate::alert::lifecycle::Actor::Queue,
+            now(),
+        );
+        let links = mint(&key(1), &source, "acct", &alert).unwrap();
+        assert_eq!(links.expires_at, now() + LINK_LIFETIME);
+        assert_eq!(Some(links.clone()), mint(&key(1), &source, "acct", &alert));
+        let ack = &links.urls["acknowledge"];
+        assert!(ack.starts_with("https://api.example/links/"), "{ack}");
+        let token = ack.rsplit('/').next().unwrap();
+        let opened = open(token).unwrap();
+        assert_eq!(opened.claim.action, LinkAction::Acknowledge);
+        assert_eq!(opened.claim.expires_at, (now() + LINK_LIFETIME).timestamp());
+        // A rotated key does not make the old links again.
+        assert_eq!(mint(&key(2), &source, "acct", &alert), None);
     }
 }

@@ -68,6 +68,16 @@ pub struct AttemptRecord {
 }
 
 impl Delivery {
+    /// The fields a delivery may not have: an update of its item removes those it has not.
+    pub const OPTIONAL: [&'static str; 6] = [
+        "updated_at",
+        "last_status_code",
+        "last_error",
+        "next_attempt_at",
+        "transition",
+        "out_of_order",
+    ];
+
     /// A delivery no attempt has finished yet.
     pub fn pending(
         delivery_id: String,
@@ -243,6 +253,38 @@ mod tests {
             serde_json::to_string(&Trigger::Manual).unwrap(),
             "\"manual\""
         );
+    }
+
+    #[test]
+    fn the_optional_fields_are_those_a_delivery_may_leave_out() {
+        let at = Utc::now();
+        let bare = Delivery::pending(
+            "d".into(),
+            "w".into(),
+            "a".into(),
+            EventType::AlertTriggered,
+            Trigger::Scheduled,
+            at,
+            0,
+        );
+        let full = Delivery {
+            updated_at: Some(at),
+            last_status_code: Some(500),
+            last_error: Some("e".into()),
+            next_attempt_at: Some(at),
+            transition: Some(1),
+            out_of_order: true,
+            ..bare.clone()
+        };
+        let keys = |d: &Delivery| -> std::collections::BTreeSet<String> {
+            let value = serde_json::to_value(d).unwrap();
+            value.as_object().unwrap().keys().cloned().collect()
+        };
+        let optional: std::collections::BTreeSet<String> =
+            keys(&full).difference(&keys(&bare)).cloned().collect();
+        let named: std::collections::BTreeSet<String> =
+            Delivery::OPTIONAL.iter().map(|s| s.to_string()).collect();
+        assert_eq!(optional, named);
     }
 
     #[test]

@@ -38,24 +38,25 @@ pub async fn payload_of(
             .map(Some)
             .map_err(corrupt);
     }
-    let alert = match delivery.transition {
+    let found = match delivery.transition {
         // Only the test route raises alert.test; its alert is kept apart.
         _ if delivery.event == EventType::AlertTest => store
             .get_test_alert(account, &delivery.alert_id, now)
             .await?
-            .map(|s| s.alert),
-        Some(n) => store
-            .get_snapshot(account, &delivery.alert_id, n)
-            .await?
-            .map(|s| s.alert),
+            .map(|s| (s.alert, s.links)),
+        Some(n) => store.alert_at(account, &delivery.alert_id, n, now).await?,
         None => store
             .get_alert(account, &delivery.alert_id, now)
             .await?
-            .map(|s| s.alert),
+            .map(|s| (s.alert, s.links)),
     };
-    let Some(alert) = alert.map(|a| a.shown(access)) else {
+    let Some((alert, links)) = found else {
         return Ok(None);
     };
+    let alert = store
+        .with_links(account, alert, links.as_ref())
+        .await?
+        .shown(access);
     let entry = delivery
         .transition
         .and_then(|n| alert.timeline.iter().find(|t| t.transition == n));

@@ -43,6 +43,7 @@ impl Ingest<'_> {
                 moved: Some((event, to, action)),
                 by: by.clone(),
                 report_id: None,
+                key_named: None,
             };
             if let Some((saved, deliveries)) = self
                 .save(account_id, Some(&stored), alert, change, now)
@@ -94,20 +95,28 @@ impl Ingest<'_> {
         let mut webhooks = Vec::new();
         let mut unjudged = Vec::new();
         let mut timer = None;
+        let mut links = read.and_then(|r| r.links.clone());
         if let Some((event, to, action)) = change.moved {
+            // One read of the account a transition: its default escalation delay and its
+            // link key.
+            let account = self
+                .store
+                .get_account(account_id)
+                .await?
+                .ok_or(ApiError::NotFound("account"))?;
             let escalate_after = match alert.input.escalate_after_seconds {
-                // The account's default, read only when a move could arm escalation.
-                None if to == AlertState::Triggered => self
-                    .store
-                    .get_account(account_id)
-                    .await?
-                    .and_then(|a| a.escalate_after_seconds),
+                None if to == AlertState::Triggered => account.escalate_after_seconds,
                 given => given,
             };
             let (standing, armed) =
                 after_move(&alert.standing(), event, to, action, escalate_after, now);
             alert.record_move(event, standing, change.by, now);
-            alert.links = self.links(account_id, &alert, now).await?;
+            links = None;
+            alert.links = None;
+            if let Some((key, source)) = self.link_source(&account).await? {
+                alert.links = links::mint(&key, &source, account_id, &alert);
+                links = Some(source);
+            }
             let alert_json = serde_json::to_value(&alert).map_err(internal)?;
             let matched = self
                 .store
@@ -129,8 +138,11 @@ impl Ingest<'_> {
             }
             timer = armed;
         }
-        let stored = StoredAlert {
+        let mut stored = StoredAlert {
             alert,
+            links,
+            snapshotted: 0,
+            key_expires_at: None,
             moves,
             last_report: change
                 .report_id
@@ -153,10 +165,15 @@ impl Ingest<'_> {
                 .await
                 .map_err(internal)?;
         }
-        let read_version = read.map(|r| r.version);
         if !self
             .store
-            .save_alert(account_id, &stored, read_version, transitioned, now)
+            .save_alert(
+                account_id,
+                &mut stored,
+                read,
+                change.key_named.as_deref(),
+                now,
+            )
             .await?
         {
             return Ok(None);

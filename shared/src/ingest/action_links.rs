@@ -4,44 +4,24 @@
 use super::*;
 
 impl Ingest<'_> {
-    /// The action links for the alert's state, signed with the account's key.
-    pub(super) async fn links(
+    /// The key and source of a transition's action links: the account's key (made with
+    /// its first link) and the API's base URL. None without a base URL.
+    pub(super) async fn link_source(
         &self,
-        account_id: &str,
-        alert: &Alert,
-        now: DateTime<Utc>,
-    ) -> Result<Option<Links>, ApiError> {
+        account: &Account,
+    ) -> Result<Option<(LinkKey, LinkSource)>, ApiError> {
         let Some(base) = self.links_base else {
             return Ok(None);
         };
-        let actions = LinkAction::applicable(&alert.standing(), now);
-        if actions.is_empty() {
-            return Ok(None);
-        }
         let key = self
             .store
-            .link_key(account_id)
+            .link_key_of(account)
             .await?
             .ok_or(ApiError::NotFound("account"))?;
-        let expires_at = now + LINK_LIFETIME;
-        let urls = actions
-            .into_iter()
-            .map(|action| {
-                let claim = Claim {
-                    account_id: account_id.to_string(),
-                    alert_id: alert.id.clone(),
-                    action,
-                    expires_at: expires_at.timestamp(),
-                    key_id: key.id.clone(),
-                };
-                let url = format!(
-                    "{}/links/{}",
-                    base.trim_end_matches('/'),
-                    links::sign(&key, &claim)
-                );
-                (action.as_str().to_string(), url)
-            })
-            .collect();
-        Ok(Some(Links { expires_at, urls }))
+        let source = LinkSource {
+            base: base.to_string(),
+            key_id: key.id.clone(),
+        };
+        Ok(Some((key, source)))
     }
 }

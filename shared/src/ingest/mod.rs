@@ -22,8 +22,8 @@ mod report;
 use crate::{
     alert::{
         lifecycle::{after_move, decide, Action, Actor, AlertState, Decision},
-        links::{self, Claim, LinkAction, LINK_LIFETIME},
-        Alert, AlertInput, AlertStatus, Links,
+        links::{self, LinkKey, LinkSource},
+        Alert, AlertInput, AlertStatus,
     },
     backoff::Backoff,
     delivery::{
@@ -40,7 +40,7 @@ use crate::{
     settings::DeliverySettings,
     store::{
         alerts::{MOVES_KEPT, MOVE_IDS_KEPT},
-        Move, StoredAlert,
+        Account, Move, StoredAlert,
     },
     webhook::{
         condition::{self, Judged},
@@ -114,6 +114,8 @@ struct Change {
     moved: Option<(EventType, AlertState, Action)>,
     by: Actor,
     report_id: Option<String>,
+    /// For a new alert with a dedup key: the dead alert its key item still names.
+    key_named: Option<String>,
 }
 
 fn accepted(stored: &StoredAlert, outcome: Outcome, deliveries: u32) -> Accepted {

@@ -56,13 +56,14 @@ impl Ingest<'_> {
         };
         let mut tries = Backoff::RACE.start();
         while tries.next().await {
-            let found = match &input.dedup_key {
+            let (found, key_named) = match &input.dedup_key {
                 Some(key) => self.store.get_alert_by_key(account_id, key, now).await?,
                 // A keyless report's alert has the report's id: found only on a repeat.
-                None if idempotency_key.is_some() => {
-                    self.store.get_alert(account_id, &report_id, now).await?
-                }
-                None => None,
+                None if idempotency_key.is_some() => (
+                    self.store.get_alert(account_id, &report_id, now).await?,
+                    None,
+                ),
+                None => (None, None),
             };
             let Some(stored) = found else {
                 if input.dedup_key.is_some() && input.status == AlertStatus::Resolved {
@@ -81,6 +82,7 @@ impl Ingest<'_> {
                     moved: Some((new_event, new_state, action)),
                     by: by.clone(),
                     report_id: Some(report_id.clone()),
+                    key_named,
                 };
                 match self
                     .save(account_id, None, alert, change, received_at)
@@ -121,6 +123,7 @@ impl Ingest<'_> {
                 moved,
                 by: by.clone(),
                 report_id: Some(report_id.clone()),
+                key_named: None,
             };
             if let Some((saved, deliveries)) = self
                 .save(account_id, Some(&stored), alert, change, now)
@@ -147,11 +150,14 @@ impl Ingest<'_> {
             .iter()
             .find(|m| m.report_id.as_deref() == Some(report_id))
         {
-            let snapshot = self
+            let (alert, links) = self
                 .store
-                .get_snapshot(account_id, &stored.alert.id, m.transition)
+                .alert_at(account_id, &stored.alert.id, m.transition, Utc::now())
+                .await?
+                .unwrap_or_else(|| (stored.alert.clone(), stored.links.clone()));
+            let alert = (self.store)
+                .with_links(account_id, alert, links.as_ref())
                 .await?;
-            let alert = snapshot.map_or_else(|| stored.alert.clone(), |s| s.alert);
             let ids: Vec<_> = m
                 .webhook_ids
                 .iter()

@@ -6,9 +6,15 @@ use serde::{Deserialize, Serialize};
 
 use super::*;
 use crate::{
-    alert::links::LinkKey,
+    alert::{
+        links::{self, LinkKey, LinkSource},
+        Alert,
+    },
     auth::{Principal, Scope},
 };
+
+/// The most opened link keys an instance keeps.
+const LINK_KEYS_CACHED: usize = 10_000;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Account {
@@ -94,10 +100,16 @@ impl Store {
 
     /// The account's link key, made now if it has none (`None`: no such account).
     pub async fn link_key(&self, account_id: &str) -> Result<Option<LinkKey>, StoreError> {
-        let Some(account) = self.get_account(account_id).await? else {
-            return Ok(None);
-        };
-        if let Some(key) = account.link_key {
+        match self.get_account(account_id).await? {
+            Some(account) => self.link_key_of(&account).await,
+            None => Ok(None),
+        }
+    }
+
+    /// The link key of `account` (as just read), made now if it has none.
+    pub async fn link_key_of(&self, account: &Account) -> Result<Option<LinkKey>, StoreError> {
+        let account_id = &account.account_id;
+        if let Some(key) = account.link_key.clone() {
             return self.opened_link_key(account_id, key).await.map(Some);
         }
         match self.set_link_key(account_id, true).await {
@@ -115,8 +127,27 @@ impl Store {
         }
     }
 
-    /// A stored link key opened. One still stored plain (made before keys were sealed) is
-    /// sealed in place now, on condition that it is unchanged: it has no other next write.
+    /// `alert` with the links its latest transition made, signed again from `source` (see
+    /// [`links::mint`]); none if the account's key has been rotated since.
+    pub async fn with_links(
+        &self,
+        account_id: &str,
+        mut alert: Alert,
+        source: Option<&LinkSource>,
+    ) -> Result<Alert, StoreError> {
+        alert.links = match source {
+            Some(source) => match self.link_key_if_any(account_id).await? {
+                Some(key) => links::mint(&key, source, account_id, &alert),
+                None => None,
+            },
+            None => None,
+        };
+        Ok(alert)
+    }
+
+    /// A stored link key opened (once per instance). One still stored plain (made before
+    /// keys were sealed) is sealed in place now, on condition that it is unchanged: it has
+    /// no other next write.
     async fn opened_link_key(
         &self,
         account_id: &str,
@@ -124,8 +155,27 @@ impl Store {
     ) -> Result<LinkKey, StoreError> {
         let owner = sealing::link_key_owner(account_id);
         if crate::keys::is_sealed(&stored.secret) {
+            if let Some(key) = self
+                .link_keys
+                .lock()
+                .ok()
+                .and_then(|k| k.get(&stored.secret).cloned())
+            {
+                return Ok(key);
+            }
             let secret = self.open(&owner, &stored.secret).await?;
-            return Ok(LinkKey { secret, ..stored });
+            let opened = LinkKey {
+                secret,
+                ..stored.clone()
+            };
+            if let Ok(mut cache) = self.link_keys.lock() {
+                // A bound on memory: an instance serving this many accounts opens again.
+                if cache.len() >= LINK_KEYS_CACHED {
+                    cache.clear();
+                }
+                cache.insert(stored.secret, opened.clone());
+            }
+            return Ok(opened);
         }
         let sealed = self.sealed_link_key(account_id, &stored).await?;
         let result = self

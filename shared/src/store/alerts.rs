@@ -7,7 +7,7 @@ use serde_with::{json::JsonString, serde_as};
 
 use super::*;
 use crate::{
-    alert::{lifecycle::AlertState, Alert},
+    alert::{lifecycle::AlertState, links::LinkSource, Alert},
     delivery::record::delivery_id,
     event::EventType,
 };
@@ -18,13 +18,29 @@ pub const MOVES_KEPT: usize = 10;
 /// far below DynamoDB's 400 KB; the latest transition's are always kept.
 pub const MOVE_IDS_KEPT: usize = 2000;
 
+/// How long a dedup key's item outlives the alert's expiry as it was when the key was
+/// written: the alert's writes push its expiry on, and write the key again only when
+/// its expiry passes the key's (about once a week for an alert that keeps changing).
+const KEY_GRACE_SECONDS: i64 = 7 * 86_400;
+
 /// An alert as kept: the alert as it now is, and the deliveries of its latest transitions.
 #[serde_as]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct StoredAlert {
     /// The alert's JSON: kept as text, since `data` may nest deeper than DynamoDB allows.
+    /// Kept without its links, which are signed again from `links` when read.
     #[serde_as(as = "JsonString")]
     pub alert: Alert,
+    /// Where the latest transition's action links came from, if it made any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub links: Option<LinkSource>,
+    /// The latest transition whose snapshot is stored (see [`Store::save_alert`]); set by
+    /// the store.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub snapshotted: u32,
+    /// When the dedup key's item expires; set by the store.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_expires_at: Option<i64>,
     /// The latest [`MOVES_KEPT`] transitions, oldest first, and whom each went to.
     #[serde(default)]
     pub moves: Vec<Move>,
@@ -66,6 +82,20 @@ impl Move {
 }
 
 impl StoredAlert {
+    /// A first write of `alert`, with these transitions' deliveries.
+    pub fn new(alert: Alert, moves: Vec<Move>, expires_at: i64) -> Self {
+        Self {
+            alert,
+            links: None,
+            snapshotted: 0,
+            key_expires_at: None,
+            moves,
+            last_report: None,
+            version: 1,
+            expires_at,
+        }
+    }
+
     /// Every delivery of the kept transitions, as `(webhook, delivery)`.
     pub fn targets(&self) -> Vec<Target> {
         self.moves
@@ -101,12 +131,19 @@ pub struct Target {
     pub event: EventType,
 }
 
-/// The alert as a transition left it, for rebuilding what its deliveries sent.
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+/// The alert as a transition left it, for rebuilding what its deliveries sent. Written
+/// only once the alert changes again: until then the alert item is that snapshot.
 #[serde_as]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Snapshot {
     #[serde_as(as = "JsonString")]
     pub alert: Alert,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub links: Option<LinkSource>,
     pub expires_at: i64,
 }
 
@@ -180,77 +217,113 @@ impl Store {
         Ok(Some(existing))
     }
 
-    /// Writes the alert, conditional on the version it was read at (`None`: it must be
-    /// new), with its key item and, for a transition, its snapshot, in one transaction.
+    /// Writes the alert, conditional on the version `read` had (`None`: it must be new).
     /// `Ok(false)`: another writer got there first; read again and decide again.
+    ///
+    /// The alert as `read` left its latest transition is written as that transition's
+    /// snapshot first, if it was not yet: a transition's deliveries read the alert item
+    /// itself until the alert changes again (see [`Store::alert_at`]). A new alert with a
+    /// dedup key is written with its key item in one transaction, on condition that the key
+    /// names no live alert (or still names `key_named`, the dead one its reader found);
+    /// later writes refresh the key item only when its expiry comes near the alert's.
     pub async fn save_alert(
         &self,
         account_id: &str,
-        stored: &StoredAlert,
-        read_version: Option<u64>,
-        snapshot: bool,
+        stored: &mut StoredAlert,
+        read: Option<&StoredAlert>,
+        key_named: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        let alert = &stored.alert;
-        let item = alert_item(account_id, stored)?;
-        let put = match read_version {
-            None => self.put_new(item)?,
-            Some(version) => Put::builder()
-                .table_name(&self.table)
-                .set_item(Some(item))
-                .condition_expression("version = :v")
-                .expression_attribute_values(":v", n(version))
-                .build()
-                .map_err(corrupt)?,
-        };
-        let mut items = vec![TransactWriteItem::builder().put(put).build()];
-        if let Some(key) = &alert.input.dedup_key {
-            let key_item = KeyItem {
-                alert_id: alert.id.clone(),
-                expires_at: stored.expires_at,
-            };
-            // The key names this alert, or nothing live: concurrent first reports race here.
-            let put = Put::builder()
-                .table_name(&self.table)
-                .set_item(Some(item_of(
-                    account_id,
-                    alert_key_sk(key),
-                    "alert_key",
-                    &key_item,
-                )?))
-                .condition_expression(
-                    "attribute_not_exists(pk) OR alert_id = :id OR expires_at < :now",
-                )
-                .expression_attribute_values(":id", s(&alert.id))
-                .expression_attribute_values(":now", n(now.timestamp()))
-                .build()
-                .map_err(corrupt)?;
-            items.push(TransactWriteItem::builder().put(put).build());
-        }
-        if snapshot {
+        if let Some(r) = read.filter(|r| r.snapshotted < r.alert.transition) {
+            let mut alert = r.alert.clone();
+            alert.links = None;
             let snap = Snapshot {
-                alert: alert.clone(),
+                alert,
+                links: r.links.clone(),
                 expires_at: stored.expires_at,
             };
-            let item = item_of(
-                account_id,
-                snapshot_sk(&alert.id, alert.transition),
-                "alert_snapshot",
-                &snap,
-            )?;
-            let put = Put::builder()
+            let sk = snapshot_sk(&r.alert.id, r.alert.transition);
+            self.put(item_of(account_id, sk, "alert_snapshot", &snap)?)
+                .await?;
+        }
+        stored.snapshotted = read.map_or(0, |r| r.alert.transition);
+        stored.key_expires_at = read.and_then(|r| r.key_expires_at);
+        let key = stored.alert.input.dedup_key.clone();
+        let key_due = key.is_some()
+            && (read.is_none() || stored.key_expires_at.unwrap_or(0) < stored.expires_at);
+        if key_due {
+            stored.key_expires_at = Some(stored.expires_at + KEY_GRACE_SECONDS);
+        }
+        let item = alert_item(account_id, stored)?;
+        let key_item = |stored: &StoredAlert| -> Result<Option<Item>, StoreError> {
+            let (Some(key), Some(expires_at)) = (&key, stored.key_expires_at) else {
+                return Ok(None);
+            };
+            let key_item = KeyItem {
+                alert_id: stored.alert.id.clone(),
+                expires_at,
+            };
+            item_of(account_id, alert_key_sk(key), "alert_key", &key_item).map(Some)
+        };
+        let Some(read) = read else {
+            let Some(key_item) = key_item(stored)?.filter(|_| key_due) else {
+                return self.insert(item).await;
+            };
+            // Concurrent first reports of one key race here: one alert takes it.
+            let mut condition = "attribute_not_exists(pk) OR expires_at < :now".to_string();
+            let mut put = Put::builder()
                 .table_name(&self.table)
-                .set_item(Some(item))
-                .build()
-                .map_err(corrupt)?;
-            items.push(TransactWriteItem::builder().put(put).build());
+                .set_item(Some(key_item))
+                .expression_attribute_values(":now", n(now.timestamp()));
+            if let Some(named) = key_named {
+                condition.push_str(" OR alert_id = :named");
+                put = put.expression_attribute_values(":named", s(named));
+            }
+            let items = vec![
+                TransactWriteItem::builder()
+                    .put(self.put_new(item)?)
+                    .build(),
+                TransactWriteItem::builder()
+                    .put(
+                        put.condition_expression(condition)
+                            .build()
+                            .map_err(corrupt)?,
+                    )
+                    .build(),
+            ];
+            return match self.transact(items).await {
+                Ok(failed) => Ok(failed.is_none()),
+                // Concurrent transactions on the same items: as a lost race, read again.
+                Err(StoreError::Throttled) => Ok(false),
+                Err(e) => Err(e),
+            };
+        };
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("version = :v")
+            .expression_attribute_values(":v", n(read.version))
+            .send()
+            .await;
+        if conditional(result)?.is_none() {
+            return Ok(false);
         }
-        match self.transact(items).await {
-            Ok(failed) => Ok(failed.is_none()),
-            // Concurrent transactions on the same items: as a lost race, read again.
-            Err(StoreError::Throttled) => Ok(false),
-            Err(e) => Err(e),
+        if let Some(key_item) = key_item(stored)?.filter(|_| key_due) {
+            let result = self
+                .client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(key_item))
+                .condition_expression("alert_id = :id")
+                .expression_attribute_values(":id", s(&stored.alert.id))
+                .send()
+                .await;
+            // A key taken by another alert meanwhile stays with it.
+            conditional(result)?;
         }
+        Ok(true)
     }
 
     pub async fn get_alert(
@@ -274,31 +347,46 @@ impl Store {
             .await
     }
 
-    /// The live alert of `key`, if any.
+    /// The live alert of `key`, if any, and the alert the key's item names (live or not:
+    /// a new alert of the key may take it from a dead one, see [`Store::save_alert`]).
     pub async fn get_alert_by_key(
         &self,
         account_id: &str,
         key: &str,
         now: DateTime<Utc>,
-    ) -> Result<Option<StoredAlert>, StoreError> {
+    ) -> Result<(Option<StoredAlert>, Option<String>), StoreError> {
         let found: Option<KeyItem> = self
             .get_live(account_pk(account_id), alert_key_sk(key), now)
             .await?;
         match found {
-            Some(k) => self.get_alert(account_id, &k.alert_id, now).await,
-            None => Ok(None),
+            Some(k) => Ok((
+                self.get_alert(account_id, &k.alert_id, now).await?,
+                Some(k.alert_id),
+            )),
+            None => Ok((None, None)),
         }
     }
 
-    /// The alert as transition `transition` left it.
-    pub async fn get_snapshot(
+    /// The alert as transition `n` left it, and where its links came from: the alert item
+    /// while the alert has not changed since, its snapshot after.
+    pub async fn alert_at(
         &self,
         account_id: &str,
         alert_id: &str,
-        transition: u32,
-    ) -> Result<Option<Snapshot>, StoreError> {
-        self.get(account_pk(account_id), snapshot_sk(alert_id, transition))
-            .await
+        n: u32,
+        now: DateTime<Utc>,
+    ) -> Result<Option<(Alert, Option<LinkSource>)>, StoreError> {
+        // The alert first: a change writes the snapshot before the alert, so an alert read
+        // still at `n` and not snapshotted is as `n` left it.
+        if let Some(stored) = self.get_alert(account_id, alert_id, now).await? {
+            if stored.alert.transition == n && stored.snapshotted < n {
+                return Ok(Some((stored.alert, stored.links)));
+            }
+        }
+        let snapshot: Option<Snapshot> = self
+            .get(account_pk(account_id), snapshot_sk(alert_id, n))
+            .await?;
+        Ok(snapshot.map(|s| (s.alert, s.links)))
     }
 
     /// The account's alerts, newest first (ids are UUIDv7, so the sort key orders them by
@@ -336,8 +424,11 @@ impl Store {
     }
 }
 
+/// The alert's item, without its links (see [`StoredAlert::alert`]).
 pub(super) fn alert_item(account_id: &str, stored: &StoredAlert) -> Result<Item, StoreError> {
-    item_of(account_id, alert_sk(&stored.alert.id), "alert", stored)
+    let mut unlinked = stored.clone();
+    unlinked.alert.links = None;
+    item_of(account_id, alert_sk(&stored.alert.id), "alert", &unlinked)
 }
 
 pub(super) fn test_alert_item(account_id: &str, stored: &StoredAlert) -> Result<Item, StoreError> {

@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use super::{alerts::test_alert_item, *};
 use crate::{
     delivery::{
-        outcome::{DeliveryState, Trigger},
+        outcome::{DeliveryState, RecordedRequest, RecordedResponse, Trigger},
         record::{uuid_floor, AttemptRecord, Delivery},
     },
     store::alerts::{StoredAlert, Target},
@@ -146,8 +146,9 @@ impl Store {
     }
 
     /// When, how long and how each attempt to a webhook made since `since` went, up to
-    /// `limit` of them (the portal's charts). Attempts are keyed by their delivery, so the
-    /// deliveries made in the day before `since` are read too, for their retries.
+    /// `limit` of them (the portal's charts): first attempts from the delivery items,
+    /// later ones from their own. Both are keyed by their delivery, so the deliveries made
+    /// in the day before `since` are read too, for their retries.
     pub async fn attempt_samples(
         &self,
         account_id: &str,
@@ -155,8 +156,53 @@ impl Store {
         since: DateTime<Utc>,
         limit: usize,
     ) -> Result<Vec<AttemptSample>, StoreError> {
-        let prefix = webhook_attempts_prefix(webhook_id);
-        let lower = format!("{prefix}{}", uuid_floor(since - chrono::Duration::days(1)));
+        let floor = uuid_floor(since - chrono::Duration::days(1));
+        let (deliveries, attempts) = (
+            delivery_prefix(webhook_id),
+            webhook_attempts_prefix(webhook_id),
+        );
+        let firsts = self.samples(
+            account_id,
+            &deliveries,
+            &floor,
+            "first_attempt.#ts, first_attempt.duration_ms, first_attempt.#state, first_attempt.#trigger",
+            |item| {
+                let first: FirstSample = serde_dynamo::from_item(item).map_err(corrupt)?;
+                Ok(first.first_attempt)
+            },
+            since,
+            limit,
+        );
+        let later = self.samples(
+            account_id,
+            &attempts,
+            &floor,
+            "#ts, duration_ms, #state, #trigger",
+            |item| serde_dynamo::from_item(item).map(Some).map_err(corrupt),
+            since,
+            limit,
+        );
+        let (firsts, later) = tokio::join!(firsts, later);
+        let mut found = firsts?;
+        found.extend(later?);
+        found.sort_by(|a, b| b.timestamp.cmp(&a.timestamp));
+        found.truncate(limit);
+        Ok(found)
+    }
+
+    /// Up to `limit` samples made since `since`, newest first, from the items of keys
+    /// `prefix` + `floor` on, each read with `projection` and taken by `sample`.
+    #[allow(clippy::too_many_arguments)]
+    async fn samples(
+        &self,
+        account_id: &str,
+        prefix: &str,
+        floor: &str,
+        projection: &str,
+        sample: impl Fn(Item) -> Result<Option<AttemptSample>, StoreError>,
+        since: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<AttemptSample>, StoreError> {
         let mut found = Vec::new();
         let mut start = None;
         loop {
@@ -166,9 +212,9 @@ impl Store {
                 .table_name(&self.table)
                 .key_condition_expression("pk = :pk AND sk BETWEEN :lower AND :upper")
                 .expression_attribute_values(":pk", s(account_pk(account_id)))
-                .expression_attribute_values(":lower", s(lower.clone()))
+                .expression_attribute_values(":lower", s(format!("{prefix}{floor}")))
                 .expression_attribute_values(":upper", s(format!("{prefix}~")))
-                .projection_expression("#ts, duration_ms, #state, #trigger")
+                .projection_expression(projection)
                 .expression_attribute_names("#ts", "timestamp")
                 .expression_attribute_names("#state", "state")
                 .expression_attribute_names("#trigger", "trigger")
@@ -178,9 +224,10 @@ impl Store {
                 .await
                 .map_err(sdk_error)?;
             for item in page.items.unwrap_or_default() {
-                let sample: AttemptSample = serde_dynamo::from_item(item).map_err(corrupt)?;
                 // A test is no delivery of an alert: the charts leave it out.
-                if sample.timestamp >= since && sample.trigger != Some(Trigger::Test) {
+                if let Some(sample) = sample(item)?
+                    .filter(|s| s.timestamp >= since && s.trigger != Some(Trigger::Test))
+                {
                     found.push(sample);
                 }
             }
@@ -189,16 +236,23 @@ impl Store {
                 break;
             }
         }
-        found.truncate(limit);
         Ok(found)
     }
 
+    /// Every attempt of a delivery, the first (kept in the delivery's item) first.
     pub async fn list_attempts(
         &self,
         account_id: &str,
         webhook_id: &str,
         delivery_id: &str,
     ) -> Result<Vec<AttemptRecord>, StoreError> {
+        let item: Option<DeliveryItem> = self
+            .get(account_pk(account_id), delivery_sk(webhook_id, delivery_id))
+            .await?;
+        let mut attempts: Vec<AttemptRecord> = item
+            .and_then(|i| Some(i.first_attempt?.of(&i.delivery)))
+            .into_iter()
+            .collect();
         let query = PrefixQuery {
             account_id,
             prefix: attempt_prefix(webhook_id, delivery_id),
@@ -207,7 +261,7 @@ impl Store {
             from: None,
             to: None,
         };
-        Ok(self
+        let later = self
             .page(
                 query,
                 None,
@@ -215,7 +269,9 @@ impl Store {
                 |a| a.attempt.to_string(),
             )
             .await?
-            .items)
+            .items;
+        attempts.extend(later);
+        Ok(attempts)
     }
 
     /// Claims the attempt for `lease_until`: refused when the delivery is past that
@@ -291,9 +347,13 @@ impl Store {
         Ok(Claim::Refused(current.await?))
     }
 
-    /// Records claimed attempts of a batch: the attempt items and the deliveries' new state
-    /// in BatchWriteItem calls, and the webhooks' health (see [`Store::update_health`]),
-    /// all at once. Returns each webhook's health as it now stands, in `statuses`' order.
+    /// Records claimed attempts of a batch, and the webhooks' health (see
+    /// [`Store::update_health`]), all at once. Returns each webhook's health as it now
+    /// stands, in `statuses`' order.
+    ///
+    /// A first attempt is written into its delivery's item (put whole: one write for a
+    /// delivery that succeeds at once); a later one has an item of its own, and its
+    /// delivery's fields are updated, keeping the first. Puts go in BatchWriteItem calls.
     ///
     /// No condition is needed: the claims made these attempts ours, and a lease outlives
     /// any invocation of the deliver function (see `DeliverySettings::lease`), so nobody
@@ -303,14 +363,75 @@ impl Store {
         finished: &[(&str, &AttemptRecord, &Delivery)],
         statuses: &[((&str, &str), WebhookStatus)],
     ) -> Result<Vec<Health>, StoreError> {
-        let mut items = Vec::with_capacity(finished.len() * 2);
+        let mut items = Vec::with_capacity(finished.len());
+        // A batch holds at most 10 messages: its updates all go at once.
+        let mut updates = Vec::new();
         for (account_id, record, delivery) in finished {
-            items.push(attempt_item(account_id, record)?);
-            items.push(delivery_item(account_id, delivery)?);
+            if record.attempt <= 1 {
+                items.push(delivery_item(account_id, delivery, Some(record))?);
+            } else {
+                items.push(attempt_item(account_id, record)?);
+                updates.push(self.update_delivery(account_id, delivery, None));
+            }
         }
-        let (written, health) = tokio::join!(self.put_items(items), self.update_health(statuses));
+        let updated = futures::future::try_join_all(updates);
+        let (written, updated, health) =
+            tokio::join!(self.put_items(items), updated, self.update_health(statuses));
         written?;
+        updated?;
         health
+    }
+
+    /// Writes every field of `delivery` into its item (removing those it has not) and
+    /// ends its lease, keeping the first attempt. With `condition`, only if it holds
+    /// (`Ok(false)` when not).
+    async fn update_delivery(
+        &self,
+        account_id: &str,
+        delivery: &Delivery,
+        condition: Option<(&str, Item)>,
+    ) -> Result<(), StoreError> {
+        self.update_delivery_if(account_id, delivery, condition)
+            .await
+            .map(|_| ())
+    }
+
+    async fn update_delivery_if(
+        &self,
+        account_id: &str,
+        delivery: &Delivery,
+        condition: Option<(&str, Item)>,
+    ) -> Result<bool, StoreError> {
+        let mut item = delivery_item(account_id, delivery, None)?;
+        let key = key_of(
+            account_id,
+            delivery_sk(&delivery.webhook_id, &delivery.delivery_id),
+        );
+        item.retain(|k, _| !key.contains_key(k));
+        let mut update = UpdateBuilder::default();
+        for gone in Delivery::OPTIONAL
+            .iter()
+            .filter(|f| !item.contains_key(**f))
+        {
+            update.remove(gone);
+        }
+        update.remove("lease_until");
+        update.set_or_remove(item);
+        let (expression, names, mut values) = update.build();
+        let mut call = filled!(
+            self.client.update_item().table_name(&self.table),
+            key,
+            (expression, names, HashMap::new())
+        );
+        if let Some((text, extra)) = condition {
+            values.extend(extra);
+            call = call.condition_expression(text);
+        }
+        let result = call
+            .set_expression_attribute_values(Some(values))
+            .send()
+            .await;
+        Ok(conditional(result)?.is_some())
     }
 
     /// Marks a delivery still in progress as failed without an attempt (its webhook was
@@ -326,23 +447,27 @@ impl Store {
         item.state = DeliveryState::Failed;
         item.last_error = Some(reason.to_string());
         item.updated_at = Some(now);
-        let result = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(delivery_item(account_id, &item)?))
-            .condition_expression("attribute_not_exists(pk) OR (#state IN (:pending, :retrying) AND (attribute_not_exists(lease_until) OR lease_until < :now))")
-            .expression_attribute_names("#state", "state")
-            .expression_attribute_values(":pending", s(DeliveryState::Pending.as_str()))
-            .expression_attribute_values(":retrying", s(DeliveryState::Retrying.as_str()))
-            .expression_attribute_values(":now", millis(now))
-            .send()
-            .await;
-        // A delivery already moved on is left as it is.
-        conditional(result).map(|_| ())
+        let values = Item::from([
+            (":pending".to_string(), s(DeliveryState::Pending.as_str())),
+            (":retrying".to_string(), s(DeliveryState::Retrying.as_str())),
+            (":now".to_string(), millis(now)),
+        ]);
+        // An update, not a put: a retrying delivery keeps its first attempt. A delivery
+        // already moved on is left as it is.
+        self.update_delivery_if(
+            account_id,
+            &item,
+            Some((
+                "attribute_not_exists(pk) OR (#state IN (:pending, :retrying) AND (attribute_not_exists(lease_until) OR lease_until < :now))",
+                values,
+            )),
+        )
+        .await
+        .map(|_| ())
     }
 
-    /// Records a test delivery (no queue, no lease): its alert, delivery and attempt.
+    /// Records a test delivery (no queue, no lease): its alert, and its delivery with the
+    /// attempt.
     pub async fn record_test(
         &self,
         account_id: &str,
@@ -362,10 +487,7 @@ impl Store {
                 .put(put(test_alert_item(account_id, alert)?)?)
                 .build(),
             TransactWriteItem::builder()
-                .put(put(delivery_item(account_id, delivery)?)?)
-                .build(),
-            TransactWriteItem::builder()
-                .put(put(attempt_item(account_id, attempt)?)?)
+                .put(put(delivery_item(account_id, delivery, Some(attempt))?)?)
                 .build(),
         ];
         match self.transact(items).await? {
@@ -375,6 +497,13 @@ impl Store {
             )),
         }
     }
+}
+
+/// A delivery's item as the charts read it: its first attempt, if made.
+#[derive(serde::Deserialize)]
+struct FirstSample {
+    #[serde(default)]
+    first_attempt: Option<AttemptSample>,
 }
 
 /// An attempt as the charts see it.
@@ -388,9 +517,81 @@ pub struct AttemptSample {
     pub trigger: Option<Trigger>,
 }
 
-fn delivery_item(account_id: &str, d: &Delivery) -> Result<Item, StoreError> {
+/// A delivery's item, and its first attempt (see [`FirstAttempt`]).
+fn delivery_item(
+    account_id: &str,
+    d: &Delivery,
+    first: Option<&AttemptRecord>,
+) -> Result<Item, StoreError> {
     let sk = delivery_sk(&d.webhook_id, &d.delivery_id);
-    item_of(account_id, sk, "delivery", d)
+    let mut item = item_of(account_id, sk, "delivery", d)?;
+    if let Some(first) = first {
+        item.insert("first_attempt".into(), av(&FirstAttempt::from(first))?);
+    }
+    Ok(item)
+}
+
+/// A delivery's first attempt, as kept in the delivery's item: what the delivery already
+/// says (its ids, event, expiry) is not written twice, so that a delivery that succeeds
+/// at once stays one item under 1 KB.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+struct FirstAttempt {
+    trigger: Trigger,
+    timestamp: DateTime<Utc>,
+    request: RecordedRequest,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    response: Option<RecordedResponse>,
+    duration_ms: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    next_attempt_at: Option<DateTime<Utc>>,
+    state: DeliveryState,
+}
+
+impl From<&AttemptRecord> for FirstAttempt {
+    fn from(a: &AttemptRecord) -> Self {
+        Self {
+            trigger: a.trigger,
+            timestamp: a.timestamp,
+            request: a.request.clone(),
+            response: a.response.clone(),
+            duration_ms: a.duration_ms,
+            error: a.error.clone(),
+            next_attempt_at: a.next_attempt_at,
+            state: a.state,
+        }
+    }
+}
+
+impl FirstAttempt {
+    fn of(self, d: &Delivery) -> AttemptRecord {
+        AttemptRecord {
+            delivery_id: d.delivery_id.clone(),
+            webhook_id: d.webhook_id.clone(),
+            attempt: 1,
+            alert_id: d.alert_id.clone(),
+            event: d.event,
+            trigger: self.trigger,
+            timestamp: self.timestamp,
+            request: self.request,
+            response: self.response,
+            duration_ms: self.duration_ms,
+            error: self.error,
+            next_attempt_at: self.next_attempt_at,
+            state: self.state,
+            expires_at: d.expires_at,
+        }
+    }
+}
+
+/// A delivery's item as read for its attempts.
+#[derive(serde::Deserialize)]
+struct DeliveryItem {
+    #[serde(flatten)]
+    delivery: Delivery,
+    #[serde(default)]
+    first_attempt: Option<FirstAttempt>,
 }
 
 fn attempt_item(account_id: &str, a: &AttemptRecord) -> Result<Item, StoreError> {

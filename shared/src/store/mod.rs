@@ -144,6 +144,9 @@ pub struct Store {
     table: String,
     /// Seals and opens credentials (see [`crate::keys`]).
     keys: Keyring,
+    /// Link keys opened by this instance, by their sealed form: a rotated key is sealed
+    /// anew, so it is never found here.
+    link_keys: std::sync::Arc<std::sync::Mutex<HashMap<String, crate::alert::links::LinkKey>>>,
 }
 
 impl Store {
@@ -153,6 +156,7 @@ impl Store {
             client,
             table: table.into(),
             keys: Keyring::none(),
+            link_keys: Default::default(),
         }
     }
 
@@ -210,6 +214,18 @@ impl Store {
             .item
             .map(|item| serde_dynamo::from_item(item).map_err(corrupt))
             .transpose()
+    }
+
+    /// Writes `item` whatever was there.
+    async fn put(&self, item: Item) -> Result<(), StoreError> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(sdk_error)?;
+        Ok(())
     }
 
     /// Writes `item` unless an item of its key exists; false when one did.

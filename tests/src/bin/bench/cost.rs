@@ -14,7 +14,11 @@ use hookline_shared::{
 };
 use serde_json::json;
 
-use crate::{event_of, meter::Reading, receiver, Bench};
+use crate::{
+    event_of,
+    meter::{since, Reading, Units},
+    receiver, Bench,
+};
 
 /// Payloads carry action links; their base URL costs nothing.
 const LINKS_BASE: &str = "https://hookline.example.com";
@@ -52,6 +56,8 @@ struct Path {
     name: &'static str,
     units: Reading,
     log_bytes: f64,
+    /// Write and read units by call, per delivery.
+    calls: Vec<(String, Units)>,
 }
 
 /// Runs `deliver` on these messages, `per_event` to an event, four events at once.
@@ -86,11 +92,19 @@ async fn measure<F: std::future::Future<Output = usize>>(
     work: F,
 ) -> Path {
     let (before, logs) = (bench.meter.reading(), bench.log_bytes.get());
+    let calls_before = bench.meter.by_call();
     let n = work.await;
+    let per = |u: Units| Units {
+        read: u.read / n as f64,
+        write: u.write / n as f64,
+    };
     Path {
         name,
         units: (bench.meter.reading() - before).per(n),
         log_bytes: (bench.log_bytes.get() - logs) as f64 / n as f64,
+        calls: (since(&calls_before, bench.meter.by_call()).into_iter())
+            .map(|(call, units)| (call, per(units)))
+            .collect(),
     }
 }
 
@@ -267,6 +281,12 @@ pub async fn run(bench: &Bench) {
             "  {:<48} {:>11.2} {:>11.2} {:>9.2} {:>10.0}",
             p.name, p.units.write_units, p.units.read_units, p.units.requests, p.log_bytes
         );
+        for (call, units) in &p.calls {
+            println!(
+                "      {call:<44} {:>11.2} {:>11.2}",
+                units.write, units.read
+            );
+        }
     }
     let success =
         |ingest: &Path, deliver: &Path| ingest.units.write_units + deliver.units.write_units;

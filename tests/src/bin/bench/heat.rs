@@ -5,14 +5,16 @@
 //! nothing), so the hottest key's units per alert and per delivery set the ceilings an
 //! account has, whatever its table's capacity.
 
-use std::collections::HashMap;
-
 use futures::{stream, StreamExt};
 use hookline_functions::triggers;
 use hookline_shared::alert::{lifecycle::Actor, AlertInput};
 use serde_json::json;
 
-use crate::{event_of, meter::Units, receiver, Bench};
+use crate::{
+    event_of,
+    meter::{since, Units},
+    receiver, Bench,
+};
 
 /// What DynamoDB serves one partition key value a second.
 const KEY_WRITES_PER_S: f64 = 1000.0;
@@ -29,24 +31,6 @@ fn size() -> (usize, usize) {
             .unwrap_or(default)
     };
     (var("HEAT_ALERTS", 200), var("HEAT_WEBHOOKS", 10))
-}
-
-/// The units each key took between two readings.
-fn since(before: &HashMap<String, Units>, after: HashMap<String, Units>) -> Vec<(String, Units)> {
-    let mut keys: Vec<(String, Units)> = after
-        .into_iter()
-        .map(|(key, now)| {
-            let was = before.get(&key).copied().unwrap_or_default();
-            let units = Units {
-                read: now.read - was.read,
-                write: now.write - was.write,
-            };
-            (key, units)
-        })
-        .filter(|(_, u)| u.read > 0.0 || u.write > 0.0)
-        .collect();
-    keys.sort_by(|a, b| (b.1.write + b.1.read).total_cmp(&(a.1.write + a.1.read)));
-    keys
 }
 
 /// A key as the table lays it out: the noun, with the account's id named as such.

@@ -43,6 +43,8 @@ pub struct Meter {
     write: Arc<AtomicU64>,
     /// Units by partition key.
     by_key: Arc<Mutex<HashMap<String, Units>>>,
+    /// Units by call: the operation and the nouns of the items it touched.
+    by_call: Arc<Mutex<HashMap<String, Units>>>,
     /// The largest item put whole, by noun.
     largest: Arc<Mutex<HashMap<String, HashMap<String, AttributeValue>>>>,
 }
@@ -59,7 +61,10 @@ pub struct Units {
 /// transaction splits its units by each item's size in 1 KB write units (an update or a
 /// delete counts as one: its stored size is not in the request).
 #[derive(Clone, Debug)]
-struct Touched(Vec<(String, f64)>);
+struct Touched {
+    keys: Vec<(String, f64)>,
+    call: String,
+}
 
 impl Storable for Touched {
     type Storer = StoreReplace<Self>;
@@ -136,6 +141,64 @@ fn put_items(
     Vec::new()
 }
 
+/// A call's name and the nouns of the items it names: `TransactWriteItems ALERT+ALERTAT`.
+fn call_label(input: &aws_smithy_runtime_api::client::interceptors::context::Input) -> String {
+    let mut nouns: Vec<String> = Vec::new();
+    let mut name = |item: &HashMap<String, AttributeValue>| {
+        if let Some(noun) = noun(item) {
+            if !nouns.contains(&noun) {
+                nouns.push(noun);
+            }
+        }
+    };
+    let op = if let Some(i) = input.downcast_ref::<PutItemInput>() {
+        i.item.iter().for_each(&mut name);
+        "PutItem"
+    } else if let Some(i) = input.downcast_ref::<UpdateItemInput>() {
+        i.key.iter().for_each(&mut name);
+        "UpdateItem"
+    } else if let Some(i) = input.downcast_ref::<DeleteItemInput>() {
+        i.key.iter().for_each(&mut name);
+        "DeleteItem"
+    } else if let Some(i) = input.downcast_ref::<GetItemInput>() {
+        i.key.iter().for_each(&mut name);
+        "GetItem"
+    } else if input.downcast_ref::<QueryInput>().is_some() {
+        "Query"
+    } else if let Some(i) = input.downcast_ref::<BatchGetItemInput>() {
+        (i.request_items.iter().flatten())
+            .flat_map(|(_, keys)| keys.keys())
+            .for_each(&mut name);
+        "BatchGetItem"
+    } else if let Some(i) = input.downcast_ref::<BatchWriteItemInput>() {
+        (i.request_items.iter().flatten())
+            .flat_map(|(_, writes)| writes)
+            .filter_map(|w| {
+                (w.put_request.as_ref().map(|p| &p.item))
+                    .or(w.delete_request.as_ref().map(|d| &d.key))
+            })
+            .for_each(&mut name);
+        "BatchWriteItem"
+    } else if let Some(i) = input.downcast_ref::<TransactWriteItemsInput>() {
+        (i.transact_items.iter().flatten())
+            .filter_map(|t| {
+                (t.put().map(|p| p.item()))
+                    .or(t.update().map(|u| u.key()))
+                    .or(t.delete().map(|d| d.key()))
+                    .or(t.condition_check().map(|c| c.key()))
+            })
+            .for_each(&mut name);
+        "TransactWriteItems"
+    } else {
+        "other"
+    };
+    if nouns.is_empty() {
+        op.to_string()
+    } else {
+        format!("{op} {}", nouns.join("+"))
+    }
+}
+
 /// What an input touches (see [`Touched`]).
 fn touched(
     input: &aws_smithy_runtime_api::client::interceptors::context::Input,
@@ -189,6 +252,27 @@ fn touched(
     Vec::new()
 }
 
+/// The units each key took between two readings.
+pub fn since(
+    before: &HashMap<String, Units>,
+    after: HashMap<String, Units>,
+) -> Vec<(String, Units)> {
+    let mut keys: Vec<(String, Units)> = after
+        .into_iter()
+        .map(|(key, now)| {
+            let was = before.get(&key).copied().unwrap_or_default();
+            let units = Units {
+                read: now.read - was.read,
+                write: now.write - was.write,
+            };
+            (key, units)
+        })
+        .filter(|(_, u)| u.read > 0.0 || u.write > 0.0)
+        .collect();
+    keys.sort_by(|a, b| (b.1.write + b.1.read).total_cmp(&(a.1.write + a.1.read)));
+    keys
+}
+
 /// One reading of a [`Meter`].
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct Reading {
@@ -240,6 +324,11 @@ impl Meter {
         self.by_key.lock().unwrap().clone()
     }
 
+    /// Units by call (see [`call_label`]) since the meter was made.
+    pub fn by_call(&self) -> HashMap<String, Units> {
+        self.by_call.lock().unwrap().clone()
+    }
+
     fn add(
         &self,
         total: &AtomicU64,
@@ -249,9 +338,18 @@ impl Meter {
     ) {
         let units: f64 = consumed.iter().filter_map(|c| c.capacity_units()).sum();
         total.fetch_add((units * 1000.0).round() as u64, Ordering::Relaxed);
-        let Some(Touched(keys)) = touched else {
+        let Some(Touched { keys, call }) = touched else {
             return;
         };
+        {
+            let mut by_call = self.by_call.lock().unwrap();
+            let entry = by_call.entry(call.clone()).or_default();
+            if write {
+                entry.write += units;
+            } else {
+                entry.read += units;
+            }
+        }
         let weights: f64 = keys.iter().map(|(_, w)| w).sum();
         let mut by_key = self.by_key.lock().unwrap();
         for (key, weight) in keys {
@@ -278,7 +376,8 @@ impl Intercept for Meter {
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
         let keys = touched(context.input());
-        cfg.interceptor_state().store_put(Touched(keys));
+        let call = call_label(context.input());
+        cfg.interceptor_state().store_put(Touched { keys, call });
         {
             let mut largest = self.largest.lock().unwrap();
             for item in put_items(context.input()) {
