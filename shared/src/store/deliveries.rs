@@ -185,7 +185,7 @@ impl Store {
         let (firsts, later) = tokio::join!(firsts, later);
         let mut found = firsts?;
         found.extend(later?);
-        found.sort_by(|a, b| b.timestamp.cmp(&a.timestamp));
+        found.sort_by_key(|s| std::cmp::Reverse(s.timestamp));
         found.truncate(limit);
         Ok(found)
     }
