@@ -180,6 +180,7 @@ async fn run(store: &Store, command: Command) -> Result<serde_json::Value, Store
                 link_key: None,
                 sessions_ended_at: None,
                 escalate_after_seconds: None,
+                webhooks_version: 0,
             };
             // Functions seal the account's first credentials with the data key.
             if store.get_data_key().await?.is_none() {

@@ -221,6 +221,13 @@ def main():
         clean(page, "an acknowledged alert")
         assert page.locator(".badge.acknowledged").count() >= 1, page.locator("main").inner_text()
         page.screenshot(path=str(SHOTS / "alert.png"), full_page=True)
+        # The list by state (the state index): the acknowledged alert, and nothing else.
+        alert_url = page.url
+        go(page, "/portal/alerts?state=acknowledged")
+        assert page.locator("table.list .badge.acknowledged").count() >= 1, page.locator("main").inner_text()
+        assert page.locator("table.list .badge.triggered").count() == 0, page.locator("main").inner_text()
+        page.goto(alert_url, timeout=15000)
+        clean(page, "the alert again")
         # Highlight's ignore, and back.
         submit(page, "button:has-text('ignore')")
         clean(page, "an ignored alert")

@@ -42,6 +42,7 @@ async fn account(store: &Store, quota: u32) -> String {
             link_key: None,
             sessions_ended_at: None,
             escalate_after_seconds: None,
+            webhooks_version: 0,
         })
         .await
         .unwrap();

@@ -152,6 +152,7 @@ impl Fixtures {
             }),
             sessions_ended_at: None,
             escalate_after_seconds: None,
+            webhooks_version: 0,
         };
         match store.create_account(&account_record).await {
             Ok(()) | Err(StoreError::AlreadyExists) => {}

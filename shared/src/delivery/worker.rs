@@ -185,7 +185,7 @@ impl Worker {
             .collect::<HashSet<_>>()
             .into_iter()
             .collect();
-        let webhooks = match self.store.get_webhook_configs(&keys).await {
+        let webhooks = match self.store.current_webhooks(&keys).await {
             Ok(webhooks) => webhooks,
             Err(e) => {
                 outcomes.extend(due.into_iter().map(|(i, _)| (i, Err(e.clone().into()))));

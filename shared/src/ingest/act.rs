@@ -118,10 +118,10 @@ impl Ingest<'_> {
                 links = Some(source);
             }
             let alert_json = serde_json::to_value(&alert).map_err(internal)?;
-            let matched = self
-                .store
-                .all_webhooks(account_id, |w| w.wants(&alert_json, event))
-                .await?;
+            let matched = (self.store.account_webhooks(&account).await?.iter())
+                .filter(|w| w.wants(&alert_json, event))
+                .cloned()
+                .collect();
             let mut made = Move {
                 transition: alert.transition,
                 event,

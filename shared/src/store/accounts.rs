@@ -13,6 +13,9 @@ use crate::{
     auth::{Principal, Scope},
 };
 
+/// Link keys this instance opened, by their sealed form.
+pub(super) type LinkKeys = std::sync::Arc<std::sync::Mutex<HashMap<String, LinkKey>>>;
+
 /// The most opened link keys an instance keeps.
 const LINK_KEYS_CACHED: usize = 10_000;
 
@@ -34,6 +37,9 @@ pub struct Account {
     /// The escalation delay of the account's alerts that do not give their own.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub escalate_after_seconds: Option<u32>,
+    /// Moved on by every write of one of its webhooks (see [`Store::account_webhooks`]).
+    #[serde(default)]
+    pub webhooks_version: u64,
 }
 
 /// A token as the admin tool lists it: never the token, never its hash.
@@ -294,7 +300,7 @@ impl Store {
 
     pub async fn list_tokens(&self, account_id: &str) -> Result<Vec<TokenInfo>, StoreError> {
         let query = PrefixQuery {
-            account_id,
+            pk: account_pk(account_id),
             prefix: TOKEN_PREFIX.into(),
             after: None,
             newest_first: false,

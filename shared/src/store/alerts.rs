@@ -7,7 +7,7 @@ use serde_with::{json::JsonString, serde_as};
 
 use super::*;
 use crate::{
-    alert::{lifecycle::AlertState, links::LinkSource, Alert},
+    alert::{links::LinkSource, Alert},
     delivery::record::delivery_id,
     event::EventType,
 };
@@ -155,15 +155,6 @@ pub(super) struct KeyItem {
 
 expiring!(StoredAlert, KeyItem);
 
-/// What `GET /alerts` may narrow a listing to.
-#[derive(Clone, Debug, Default)]
-pub struct AlertQuery {
-    pub state: Option<AlertState>,
-    pub alert_type: Option<String>,
-    /// Alerts first reported at or after this time.
-    pub since: Option<DateTime<Utc>>,
-}
-
 /// An idempotency key's first use: what was asked, and the alert it made.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 pub struct IdempotencyRecord {
@@ -191,7 +182,8 @@ impl Store {
             ("expires_at".to_string(), n((now + keep_for).timestamp())),
             ("entity".to_string(), s("idempotency")),
         ]);
-        item.extend(key_of(account_id, idempotency_sk(key)));
+        let (pk, sk) = idempotency_key(account_id, key);
+        item.extend(super::key(pk, sk));
         let result = self
             .client
             .put_item()
@@ -204,10 +196,8 @@ impl Store {
         if conditional(result)?.is_some() {
             return Ok(None);
         }
-        let Some(existing): Option<IdempotencyRecord> = self
-            .get(account_pk(account_id), idempotency_sk(key))
-            .await?
-        else {
+        let (pk, sk) = idempotency_key(account_id, key);
+        let Some(existing): Option<IdempotencyRecord> = self.get(pk, sk).await? else {
             // Expired and removed between the two calls: a rare race; let the client retry.
             return Err(StoreError::Throttled);
         };
@@ -242,9 +232,11 @@ impl Store {
                 links: r.links.clone(),
                 expires_at: stored.expires_at,
             };
-            let sk = snapshot_sk(&r.alert.id, r.alert.transition);
-            self.put(item_of(account_id, sk, "alert_snapshot", &snap)?)
-                .await?;
+            let at = (
+                alert_pk(account_id, &r.alert.id),
+                snapshot_sk(&r.alert.id, r.alert.transition),
+            );
+            self.put(item_at(at, "alert_snapshot", &snap)?).await?;
         }
         stored.snapshotted = read.map_or(0, |r| r.alert.transition);
         stored.key_expires_at = read.and_then(|r| r.key_expires_at);
@@ -263,7 +255,7 @@ impl Store {
                 alert_id: stored.alert.id.clone(),
                 expires_at,
             };
-            item_of(account_id, alert_key_sk(key), "alert_key", &key_item).map(Some)
+            item_at(alert_key_key(account_id, key), "alert_key", &key_item).map(Some)
         };
         let Some(read) = read else {
             let Some(key_item) = key_item(stored)?.filter(|_| key_due) else {
@@ -332,7 +324,7 @@ impl Store {
         alert_id: &str,
         now: DateTime<Utc>,
     ) -> Result<Option<StoredAlert>, StoreError> {
-        self.get_live(account_pk(account_id), alert_sk(alert_id), now)
+        self.get_live(alert_pk(account_id, alert_id), alert_sk(alert_id), now)
             .await
     }
 
@@ -343,8 +335,7 @@ impl Store {
         alert_id: &str,
         now: DateTime<Utc>,
     ) -> Result<Option<StoredAlert>, StoreError> {
-        self.get_live(account_pk(account_id), test_alert_sk(alert_id), now)
-            .await
+        (self.get_live(alert_pk(account_id, alert_id), test_alert_sk(alert_id), now)).await
     }
 
     /// The live alert of `key`, if any, and the alert the key's item names (live or not:
@@ -355,9 +346,8 @@ impl Store {
         key: &str,
         now: DateTime<Utc>,
     ) -> Result<(Option<StoredAlert>, Option<String>), StoreError> {
-        let found: Option<KeyItem> = self
-            .get_live(account_pk(account_id), alert_key_sk(key), now)
-            .await?;
+        let (pk, sk) = alert_key_key(account_id, key);
+        let found: Option<KeyItem> = self.get_live(pk, sk, now).await?;
         match found {
             Some(k) => Ok((
                 self.get_alert(account_id, &k.alert_id, now).await?,
@@ -384,57 +374,32 @@ impl Store {
             }
         }
         let snapshot: Option<Snapshot> = self
-            .get(account_pk(account_id), snapshot_sk(alert_id, n))
+            .get(alert_pk(account_id, alert_id), snapshot_sk(alert_id, n))
             .await?;
         Ok(snapshot.map(|s| (s.alert, s.links)))
     }
-
-    /// The account's alerts, newest first (ids are UUIDv7, so the sort key orders them by
-    /// their first report), by one Query.
-    pub async fn list_alerts(
-        &self,
-        account_id: &str,
-        query: &AlertQuery,
-        limit: usize,
-        after: Option<&str>,
-        now: DateTime<Utc>,
-    ) -> Result<Page<StoredAlert>, StoreError> {
-        let from = query.since.map(crate::delivery::record::uuid_floor);
-        self.page(
-            PrefixQuery {
-                account_id,
-                prefix: ALERT_PREFIX.into(),
-                after: after.map(str::to_string),
-                newest_first: true,
-                from,
-                to: None,
-            },
-            Some(limit),
-            |a: &StoredAlert| {
-                a.expires_at > now.timestamp()
-                    && query.state.is_none_or(|s| a.alert.state == s)
-                    && query
-                        .alert_type
-                        .as_ref()
-                        .is_none_or(|t| &a.alert.input.alert_type == t)
-            },
-            |a| a.alert.id.clone(),
-        )
-        .await
-    }
 }
 
-/// The alert's item, without its links (see [`StoredAlert::alert`]).
+/// The alert's item, without its links (see [`StoredAlert::alert`]), with its keys in the
+/// state index.
 pub(super) fn alert_item(account_id: &str, stored: &StoredAlert) -> Result<Item, StoreError> {
+    let id = &stored.alert.id;
     let mut unlinked = stored.clone();
     unlinked.alert.links = None;
-    item_of(account_id, alert_sk(&stored.alert.id), "alert", &unlinked)
+    let mut item = item_at((alert_pk(account_id, id), alert_sk(id)), "alert", &unlinked)?;
+    let state = stored.alert.state.as_str();
+    item.insert(
+        STATE_PK.into(),
+        s(state_pk(account_id, state, shard_of(id))),
+    );
+    item.insert(STATE_SK.into(), s(id));
+    Ok(item)
 }
 
 pub(super) fn test_alert_item(account_id: &str, stored: &StoredAlert) -> Result<Item, StoreError> {
-    item_of(
-        account_id,
-        test_alert_sk(&stored.alert.id),
+    let id = &stored.alert.id;
+    item_at(
+        (alert_pk(account_id, id), test_alert_sk(id)),
         "test_alert",
         stored,
     )

@@ -8,10 +8,14 @@
 use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
 use chrono::{DateTime, Utc};
 
-use super::{alerts::test_alert_item, *};
+use super::{
+    alerts::test_alert_item,
+    attempts::{attempt_item, FirstAttempt},
+    *,
+};
 use crate::{
     delivery::{
-        outcome::{DeliveryState, RecordedRequest, RecordedResponse, Trigger},
+        outcome::{DeliveryState, Trigger},
         record::{uuid_floor, AttemptRecord, Delivery},
     },
     store::alerts::{StoredAlert, Target},
@@ -46,8 +50,8 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<Option<Delivery>, StoreError> {
         self.get_live(
-            account_pk(account_id),
-            delivery_sk(webhook_id, delivery_id),
+            hook_pk(account_id, webhook_id),
+            delivery_sk(delivery_id),
             now,
         )
         .await
@@ -61,7 +65,12 @@ impl Store {
     ) -> Result<Vec<Delivery>, StoreError> {
         let keys = targets
             .iter()
-            .map(|t| key_of(account_id, delivery_sk(&t.webhook_id, &t.delivery_id)))
+            .map(|t| {
+                key(
+                    hook_pk(account_id, &t.webhook_id),
+                    delivery_sk(&t.delivery_id),
+                )
+            })
             .collect();
         let mut found = Vec::new();
         for item in self.batch_get(keys).await? {
@@ -129,8 +138,8 @@ impl Store {
         filter: impl Fn(&Delivery) -> bool,
     ) -> Result<Page<Delivery>, StoreError> {
         let query = PrefixQuery {
-            account_id,
-            prefix: delivery_prefix(webhook_id),
+            pk: hook_pk(account_id, webhook_id),
+            prefix: DELIVERY_PREFIX.into(),
             after: after.map(str::to_string),
             newest_first,
             from: made.0.map(uuid_floor),
@@ -145,135 +154,6 @@ impl Store {
         .await
     }
 
-    /// When, how long and how each attempt to a webhook made since `since` went, up to
-    /// `limit` of them (the portal's charts): first attempts from the delivery items,
-    /// later ones from their own. Both are keyed by their delivery, so the deliveries made
-    /// in the day before `since` are read too, for their retries.
-    pub async fn attempt_samples(
-        &self,
-        account_id: &str,
-        webhook_id: &str,
-        since: DateTime<Utc>,
-        limit: usize,
-    ) -> Result<Vec<AttemptSample>, StoreError> {
-        let floor = uuid_floor(since - chrono::Duration::days(1));
-        let (deliveries, attempts) = (
-            delivery_prefix(webhook_id),
-            webhook_attempts_prefix(webhook_id),
-        );
-        let firsts = self.samples(
-            account_id,
-            &deliveries,
-            &floor,
-            "first_attempt.#ts, first_attempt.duration_ms, first_attempt.#state, first_attempt.#trigger",
-            |item| {
-                let first: FirstSample = serde_dynamo::from_item(item).map_err(corrupt)?;
-                Ok(first.first_attempt)
-            },
-            since,
-            limit,
-        );
-        let later = self.samples(
-            account_id,
-            &attempts,
-            &floor,
-            "#ts, duration_ms, #state, #trigger",
-            |item| serde_dynamo::from_item(item).map(Some).map_err(corrupt),
-            since,
-            limit,
-        );
-        let (firsts, later) = tokio::join!(firsts, later);
-        let mut found = firsts?;
-        found.extend(later?);
-        found.sort_by_key(|s| std::cmp::Reverse(s.timestamp));
-        found.truncate(limit);
-        Ok(found)
-    }
-
-    /// Up to `limit` samples made since `since`, newest first, from the items of keys
-    /// `prefix` + `floor` on, each read with `projection` and taken by `sample`.
-    #[allow(clippy::too_many_arguments)]
-    async fn samples(
-        &self,
-        account_id: &str,
-        prefix: &str,
-        floor: &str,
-        projection: &str,
-        sample: impl Fn(Item) -> Result<Option<AttemptSample>, StoreError>,
-        since: DateTime<Utc>,
-        limit: usize,
-    ) -> Result<Vec<AttemptSample>, StoreError> {
-        let mut found = Vec::new();
-        let mut start = None;
-        loop {
-            let page = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk AND sk BETWEEN :lower AND :upper")
-                .expression_attribute_values(":pk", s(account_pk(account_id)))
-                .expression_attribute_values(":lower", s(format!("{prefix}{floor}")))
-                .expression_attribute_values(":upper", s(format!("{prefix}~")))
-                .projection_expression(projection)
-                .expression_attribute_names("#ts", "timestamp")
-                .expression_attribute_names("#state", "state")
-                .expression_attribute_names("#trigger", "trigger")
-                .scan_index_forward(false)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(sdk_error)?;
-            for item in page.items.unwrap_or_default() {
-                // A test is no delivery of an alert: the charts leave it out.
-                if let Some(sample) = sample(item)?
-                    .filter(|s| s.timestamp >= since && s.trigger != Some(Trigger::Test))
-                {
-                    found.push(sample);
-                }
-            }
-            start = page.last_evaluated_key;
-            if start.is_none() || found.len() >= limit {
-                break;
-            }
-        }
-        Ok(found)
-    }
-
-    /// Every attempt of a delivery, the first (kept in the delivery's item) first.
-    pub async fn list_attempts(
-        &self,
-        account_id: &str,
-        webhook_id: &str,
-        delivery_id: &str,
-    ) -> Result<Vec<AttemptRecord>, StoreError> {
-        let item: Option<DeliveryItem> = self
-            .get(account_pk(account_id), delivery_sk(webhook_id, delivery_id))
-            .await?;
-        let mut attempts: Vec<AttemptRecord> = item
-            .and_then(|i| Some(i.first_attempt?.of(&i.delivery)))
-            .into_iter()
-            .collect();
-        let query = PrefixQuery {
-            account_id,
-            prefix: attempt_prefix(webhook_id, delivery_id),
-            after: None,
-            newest_first: false,
-            from: None,
-            to: None,
-        };
-        let later = self
-            .page(
-                query,
-                None,
-                |_: &AttemptRecord| true,
-                |a| a.attempt.to_string(),
-            )
-            .await?
-            .items;
-        attempts.extend(later);
-        Ok(attempts)
-    }
-
     /// Claims the attempt for `lease_until`: refused when the delivery is past that
     /// attempt, leased by another worker, or (for a scheduled attempt) final; the
     /// delivery as it stands is then given.
@@ -284,10 +164,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<Claim, StoreError> {
         let (delivery, attempt) = (claim.delivery, claim.attempt);
-        let key = key_of(
-            claim.account_id,
-            delivery_sk(&delivery.webhook_id, &delivery.delivery_id),
-        );
+        let key = delivery_key(claim.account_id, delivery);
         let previous = if attempt <= 1 {
             "(attribute_not_exists(attempt_count) OR attempt_count = :zero)"
         } else {
@@ -341,8 +218,8 @@ impl Store {
             return Ok(Claim::Claimed);
         }
         let current = self.get(
-            account_pk(claim.account_id),
-            delivery_sk(&delivery.webhook_id, &delivery.delivery_id),
+            hook_pk(claim.account_id, &delivery.webhook_id),
+            delivery_sk(&delivery.delivery_id),
         );
         Ok(Claim::Refused(current.await?))
     }
@@ -403,10 +280,7 @@ impl Store {
         condition: Option<(&str, Item)>,
     ) -> Result<bool, StoreError> {
         let mut item = delivery_item(account_id, delivery, None)?;
-        let key = key_of(
-            account_id,
-            delivery_sk(&delivery.webhook_id, &delivery.delivery_id),
-        );
+        let key = delivery_key(account_id, delivery);
         item.retain(|k, _| !key.contains_key(k));
         let mut update = UpdateBuilder::default();
         for gone in Delivery::OPTIONAL
@@ -499,106 +373,26 @@ impl Store {
     }
 }
 
-/// A delivery's item as the charts read it: its first attempt, if made.
-#[derive(serde::Deserialize)]
-struct FirstSample {
-    #[serde(default)]
-    first_attempt: Option<AttemptSample>,
-}
-
-/// An attempt as the charts see it.
-#[derive(Clone, Debug, PartialEq, serde::Deserialize)]
-pub struct AttemptSample {
-    pub timestamp: DateTime<Utc>,
-    pub duration_ms: u64,
-    /// The delivery's state the attempt left: succeeded, retrying or failed.
-    pub state: DeliveryState,
-    #[serde(default)]
-    pub trigger: Option<Trigger>,
-}
-
 /// A delivery's item, and its first attempt (see [`FirstAttempt`]).
 fn delivery_item(
     account_id: &str,
     d: &Delivery,
     first: Option<&AttemptRecord>,
 ) -> Result<Item, StoreError> {
-    let sk = delivery_sk(&d.webhook_id, &d.delivery_id);
-    let mut item = item_of(account_id, sk, "delivery", d)?;
+    let at = (
+        hook_pk(account_id, &d.webhook_id),
+        delivery_sk(&d.delivery_id),
+    );
+    let mut item = item_at(at, "delivery", d)?;
     if let Some(first) = first {
         item.insert("first_attempt".into(), av(&FirstAttempt::from(first))?);
     }
     Ok(item)
 }
 
-/// A delivery's first attempt, as kept in the delivery's item: what the delivery already
-/// says (its ids, event, expiry) is not written twice, so that a delivery that succeeds
-/// at once stays one item under 1 KB.
-#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-struct FirstAttempt {
-    trigger: Trigger,
-    timestamp: DateTime<Utc>,
-    request: RecordedRequest,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    response: Option<RecordedResponse>,
-    duration_ms: u64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    error: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    next_attempt_at: Option<DateTime<Utc>>,
-    state: DeliveryState,
-}
-
-impl From<&AttemptRecord> for FirstAttempt {
-    fn from(a: &AttemptRecord) -> Self {
-        Self {
-            trigger: a.trigger,
-            timestamp: a.timestamp,
-            request: a.request.clone(),
-            response: a.response.clone(),
-            duration_ms: a.duration_ms,
-            error: a.error.clone(),
-            next_attempt_at: a.next_attempt_at,
-            state: a.state,
-        }
-    }
-}
-
-impl FirstAttempt {
-    fn of(self, d: &Delivery) -> AttemptRecord {
-        AttemptRecord {
-            delivery_id: d.delivery_id.clone(),
-            webhook_id: d.webhook_id.clone(),
-            attempt: 1,
-            alert_id: d.alert_id.clone(),
-            event: d.event,
-            trigger: self.trigger,
-            timestamp: self.timestamp,
-            request: self.request,
-            response: self.response,
-            duration_ms: self.duration_ms,
-            error: self.error,
-            next_attempt_at: self.next_attempt_at,
-            state: self.state,
-            expires_at: d.expires_at,
-        }
-    }
-}
-
-/// A delivery's item as read for its attempts.
-#[derive(serde::Deserialize)]
-struct DeliveryItem {
-    #[serde(flatten)]
-    delivery: Delivery,
-    #[serde(default)]
-    first_attempt: Option<FirstAttempt>,
-}
-
-fn attempt_item(account_id: &str, a: &AttemptRecord) -> Result<Item, StoreError> {
-    let sk = format!(
-        "{}{:04}",
-        attempt_prefix(&a.webhook_id, &a.delivery_id),
-        a.attempt
-    );
-    item_of(account_id, sk, "attempt", a)
+fn delivery_key(account_id: &str, d: &Delivery) -> Item {
+    key(
+        hook_pk(account_id, &d.webhook_id),
+        delivery_sk(&d.delivery_id),
+    )
 }

@@ -23,17 +23,17 @@ impl Store {
         }
         let keys = webhooks
             .iter()
-            .map(|(account_id, id)| key_of(account_id, health_sk(id)))
+            .map(|(account_id, id)| health_key(account_id, id))
             .collect();
         let mut found = Vec::new();
         for item in self.batch_get(keys).await? {
-            let (Some(AttributeValue::S(pk)), Some(AttributeValue::S(sk))) =
-                (item.get("pk"), item.get("sk"))
+            let Some((account, id)) = (item.get("pk"))
+                .and_then(|pk| pk.as_s().ok())
+                .and_then(|pk| hook_of(pk))
+                .map(|(a, w)| (a.to_string(), w.to_string()))
             else {
                 continue;
             };
-            let account = pk.trim_start_matches("ACCOUNT#").to_string();
-            let id = sk.trim_start_matches("HEALTH#").to_string();
             found.push((account, id, serde_dynamo::from_item(item).map_err(corrupt)?));
         }
         Ok(found)
@@ -77,7 +77,7 @@ impl Store {
         let updates = statuses
             .iter()
             .map(|((account_id, webhook_id), status)| async move {
-                let key = key_of(account_id, health_sk(webhook_id));
+                let key = health_key(account_id, webhook_id);
                 let request = self.client.update_item().table_name(&self.table);
                 let output = filled!(request, key, status_expression(status)?)
                     .return_values(ReturnValue::AllNew)

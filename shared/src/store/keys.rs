@@ -1,6 +1,15 @@
-//! Every item's key, in one place. The table has one partition per account
-//! (`ACCOUNT#<id>`) holding its webhooks, health, alerts, deliveries and attempts, and a
-//! few partitions of their own: tokens and sessions found by a hash, and the keys.
+//! Every item's key, in one place. Every partition key names its account, and none takes
+//! all of an account's writes (DynamoDB serves about 1,000 write and 3,000 read units a
+//! second to one partition key):
+//! - `ACCOUNT#<id>`: the account, its tokens, webhooks, operational events and recoveries,
+//!   all written rarely;
+//! - `ALERTS#<id>#<shard>`: alerts and what their ids and keys name (snapshots, dedup and
+//!   idempotency keys), spread over [`ALERT_SHARDS`] partitions by a hash, and listed by
+//!   one Query a shard; the `by_state` index lists them by state the same way;
+//! - `HOOK#<id>#<webhook>`: a webhook's deliveries, their attempts and its health, so an
+//!   account's delivery writes spread with its webhooks;
+//! - tokens and sessions found by a hash, and the keys.
+//!
 //! Sort keys start with the noun, so a Query by prefix lists one kind.
 
 use std::collections::HashMap;
@@ -32,9 +41,48 @@ pub(super) fn webhook_sk(webhook_id: &str) -> String {
     format!("{WEBHOOK_PREFIX}{webhook_id}")
 }
 
+/// A webhook's own partition (see the module's head).
+pub(super) fn hook_pk(account_id: &str, webhook_id: &str) -> String {
+    format!("HOOK#{account_id}#{webhook_id}")
+}
+
+/// The account and webhook a [`hook_pk`] names.
+pub(super) fn hook_of(pk: &str) -> Option<(&str, &str)> {
+    pk.strip_prefix("HOOK#")?.rsplit_once('#')
+}
+
+pub(super) const HEALTH_SK: &str = "HEALTH";
+
 /// A webhook's health, apart from its configuration: deliver writes it often.
-pub(super) fn health_sk(webhook_id: &str) -> String {
-    format!("HEALTH#{webhook_id}")
+pub(super) fn health_key(account_id: &str, webhook_id: &str) -> Item {
+    key(hook_pk(account_id, webhook_id), HEALTH_SK.into())
+}
+
+/// How many partitions an account's alerts are spread over.
+pub(super) const ALERT_SHARDS: u8 = 16;
+
+/// The shard of an alert id, a dedup key or an idempotency key.
+pub(super) fn shard_of(text: &str) -> u8 {
+    Sha256::digest(text.as_bytes())[0] % ALERT_SHARDS
+}
+
+pub(super) fn alerts_pk(account_id: &str, shard: u8) -> String {
+    format!("ALERTS#{account_id}#{shard:02}")
+}
+
+/// The partition of an alert, its snapshots and its test alert.
+pub(super) fn alert_pk(account_id: &str, alert_id: &str) -> String {
+    alerts_pk(account_id, shard_of(alert_id))
+}
+
+/// The index that lists an account's alerts in one state, a shard at a time: its keys
+/// are written on the alert's item (KEYS_ONLY: listings read the items after).
+pub(super) const STATE_INDEX: &str = "by_state";
+pub(super) const STATE_PK: &str = "state_pk";
+pub(super) const STATE_SK: &str = "state_sk";
+
+pub(super) fn state_pk(account_id: &str, state: &str, shard: u8) -> String {
+    format!("ALERTSTATE#{account_id}#{state}#{shard:02}")
 }
 
 pub(super) const ALERT_PREFIX: &str = "ALERT#";
@@ -50,8 +98,11 @@ pub(super) fn test_alert_sk(alert_id: &str) -> String {
 }
 
 /// The live alert of a dedup key (hashed: a key may be any text).
-pub(super) fn alert_key_sk(key: &str) -> String {
-    format!("ALERTKEY#{}", hex::encode(Sha256::digest(key.as_bytes())))
+pub(super) fn alert_key_key(account_id: &str, key: &str) -> (String, String) {
+    (
+        alerts_pk(account_id, shard_of(key)),
+        format!("ALERTKEY#{}", hex::encode(Sha256::digest(key.as_bytes()))),
+    )
 }
 
 /// A transition's snapshot (not under `ALERT#`, so listings never read them).
@@ -59,27 +110,27 @@ pub(super) fn snapshot_sk(alert_id: &str, transition: u32) -> String {
     format!("ALERTAT#{alert_id}#{transition:06}")
 }
 
-pub(super) fn idempotency_sk(key: &str) -> String {
-    format!("IDEM#{}", hex::encode(Sha256::digest(key.as_bytes())))
+pub(super) fn idempotency_key(account_id: &str, key: &str) -> (String, String) {
+    (
+        alerts_pk(account_id, shard_of(key)),
+        format!("IDEM#{}", hex::encode(Sha256::digest(key.as_bytes()))),
+    )
 }
 
-/// A webhook's deliveries, newest last (the ids are UUIDv7).
-pub(super) fn delivery_prefix(webhook_id: &str) -> String {
-    format!("DLV#{webhook_id}#")
+/// A webhook's deliveries (in its partition), newest last (the ids are UUIDv7).
+pub(super) const DELIVERY_PREFIX: &str = "DLV#";
+
+pub(super) fn delivery_sk(delivery_id: &str) -> String {
+    format!("{DELIVERY_PREFIX}{delivery_id}")
 }
 
-pub(super) fn delivery_sk(webhook_id: &str, delivery_id: &str) -> String {
-    format!("{}{delivery_id}", delivery_prefix(webhook_id))
-}
-
-/// A webhook's attempts, of every delivery.
-pub(super) fn webhook_attempts_prefix(webhook_id: &str) -> String {
-    format!("ATT#{webhook_id}#")
-}
+/// A webhook's attempts after the first (which its delivery's item keeps), of every
+/// delivery.
+pub(super) const ATTEMPT_PREFIX: &str = "ATT#";
 
 /// One delivery's attempts.
-pub(super) fn attempt_prefix(webhook_id: &str, delivery_id: &str) -> String {
-    format!("{}{delivery_id}#", webhook_attempts_prefix(webhook_id))
+pub(super) fn attempt_prefix(delivery_id: &str) -> String {
+    format!("{ATTEMPT_PREFIX}{delivery_id}#")
 }
 
 pub(super) fn notice_sk(id: &str) -> String {

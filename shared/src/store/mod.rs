@@ -49,7 +49,9 @@ macro_rules! expiring {
 }
 
 pub mod accounts;
+mod alert_lists;
 pub mod alerts;
+mod attempts;
 mod batch;
 pub mod deliveries;
 pub mod error;
@@ -60,12 +62,15 @@ pub mod recoveries;
 pub mod sealing;
 pub mod sessions;
 mod update;
+mod webhook_cache;
 pub mod webhooks;
 
 pub use accounts::{Account, TokenInfo};
-pub use alerts::{AlertQuery, IdempotencyRecord, Move, Snapshot, StoredAlert, Target};
+pub use alert_lists::AlertQuery;
+pub use alerts::{IdempotencyRecord, Move, Snapshot, StoredAlert, Target};
+pub use attempts::AttemptSample;
 pub use aws_sdk_dynamodb::Client as DynamoClient;
-pub use deliveries::{AttemptClaim, AttemptSample, Claim};
+pub use deliveries::{AttemptClaim, Claim};
 pub use error::StoreError;
 use error::{conditional, corrupt, sdk_error};
 use keys::*;
@@ -102,8 +107,17 @@ fn item_of<T: Serialize>(
     entity: &str,
     value: &T,
 ) -> Result<Item, StoreError> {
+    item_at((account_pk(account_id), sk), entity, value)
+}
+
+/// `value` as an item under `(pk, sk)`, tagged `entity`.
+fn item_at<T: Serialize>(
+    (pk, sk): (String, String),
+    entity: &str,
+    value: &T,
+) -> Result<Item, StoreError> {
     let mut item: Item = serde_dynamo::to_item(value).map_err(corrupt)?;
-    item.extend(key_of(account_id, sk));
+    item.extend(key(pk, sk));
     item.insert("entity".into(), s(entity));
     Ok(item)
 }
@@ -119,8 +133,8 @@ pub trait Expiring {
 }
 
 /// A Query on one account's partition.
-struct PrefixQuery<'a> {
-    account_id: &'a str,
+struct PrefixQuery {
+    pk: String,
     prefix: String,
     /// The id after which the page starts (the sort key is prefix + id).
     after: Option<String>,
@@ -146,7 +160,12 @@ pub struct Store {
     keys: Keyring,
     /// Link keys opened by this instance, by their sealed form: a rotated key is sealed
     /// anew, so it is never found here.
-    link_keys: std::sync::Arc<std::sync::Mutex<HashMap<String, crate::alert::links::LinkKey>>>,
+    link_keys: accounts::LinkKeys,
+    /// Accounts' webhooks as this instance last read them (see
+    /// [`Store::account_webhooks`]).
+    webhook_lists: webhook_cache::WebhookLists,
+    /// Webhooks as this instance last read them (see [`Store::current_webhooks`]).
+    webhook_configs: webhook_cache::WebhookConfigs,
 }
 
 impl Store {
@@ -157,6 +176,8 @@ impl Store {
             table: table.into(),
             keys: Keyring::none(),
             link_keys: Default::default(),
+            webhook_lists: Default::default(),
+            webhook_configs: Default::default(),
         }
     }
 
@@ -288,22 +309,18 @@ impl Store {
         Err(sdk_error(err))
     }
 
-    /// Items under `ACCOUNT#<account>` whose sort key starts with the query's prefix,
+    /// Items of the query's partition whose sort key starts with its prefix,
     /// filtered, `limit` at a time (all of them when `None`).
     async fn page<T: serde::de::DeserializeOwned>(
         &self,
-        query: PrefixQuery<'_>,
+        query: PrefixQuery,
         limit: Option<usize>,
         filter: impl Fn(&T) -> bool,
         id_of: impl Fn(&T) -> String,
     ) -> Result<Page<T>, StoreError> {
         let mut found = Vec::new();
-        let mut start = query.after.as_ref().map(|after| {
-            key(
-                account_pk(query.account_id),
-                format!("{}{after}", query.prefix),
-            )
-        });
+        let mut start = (query.after.as_ref())
+            .map(|after| key(query.pk.clone(), format!("{}{after}", query.prefix)));
         // One more than asked for tells whether another page exists.
         let page_size = limit.map(|l| i32::try_from(l + 1).unwrap_or(i32::MAX));
         // `~` sorts after every character of an id.
@@ -320,7 +337,7 @@ impl Store {
             ),
         };
         let mut values = HashMap::from([
-            (":pk".to_string(), s(account_pk(query.account_id))),
+            (":pk".to_string(), s(query.pk.clone())),
             (":lower".to_string(), s(lower)),
         ]);
         if let Some(upper) = upper {

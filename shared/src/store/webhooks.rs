@@ -1,9 +1,7 @@
 //! Webhooks: create, read, list, update, rotate and delete them, and the disabling the
 //! deliver function decides. Their health is in [`super::health`].
 
-use aws_sdk_dynamodb::types::{
-    AttributeValue, ConditionCheck, Delete, ReturnValue, TransactWriteItem, Update,
-};
+use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Delete, TransactWriteItem, Update};
 use chrono::{DateTime, Utc};
 
 use super::*;
@@ -11,6 +9,9 @@ use crate::{
     backoff::Backoff,
     webhook::{Health, Webhook, WebhookChanges},
 };
+
+/// Moves an account's webhook version on (`:zero` and `:one` given).
+const BUMP: &str = "webhooks_version = if_not_exists(webhooks_version, :zero) + :one";
 
 impl Store {
     /// Creates the webhook if the account is under its quota (`default_quota` unless the
@@ -29,12 +30,13 @@ impl Store {
         let count = Update::builder()
             .table_name(&self.table)
             .set_key(Some(key_of(&webhook.account_id, ACCOUNT_SK.into())))
-            .update_expression("SET webhook_count = webhook_count + :one")
+            .update_expression(format!("SET webhook_count = webhook_count + :one, {BUMP}"))
             .condition_expression(
                 "attribute_exists(pk) AND ((attribute_exists(webhook_quota) AND webhook_count < webhook_quota) \
                  OR (attribute_not_exists(webhook_quota) AND webhook_count < :default_quota))",
             )
             .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":zero", n(0))
             .expression_attribute_values(":default_quota", n(default_quota))
             .build()
             .map_err(corrupt)?;
@@ -64,13 +66,13 @@ impl Store {
     ) -> Result<Option<Webhook>, StoreError> {
         let keys = vec![
             key_of(account_id, webhook_sk(webhook_id)),
-            key_of(account_id, health_sk(webhook_id)),
+            health_key(account_id, webhook_id),
         ];
         let mut webhook: Option<Webhook> = None;
         let mut health = Health::default();
         for item in self.batch_get(keys).await? {
             match item.get("sk") {
-                Some(AttributeValue::S(sk)) if sk.starts_with("HEALTH#") => {
+                Some(AttributeValue::S(sk)) if sk == HEALTH_SK => {
                     health = serde_dynamo::from_item(item).map_err(corrupt)?
                 }
                 _ => webhook = Some(serde_dynamo::from_item(item).map_err(corrupt)?),
@@ -116,7 +118,7 @@ impl Store {
         filter: impl Fn(&Webhook) -> bool,
     ) -> Result<Page<Webhook>, StoreError> {
         let query = PrefixQuery {
-            account_id,
+            pk: account_pk(account_id),
             prefix: WEBHOOK_PREFIX.into(),
             after: after.map(str::to_string),
             newest_first: false,
@@ -139,7 +141,7 @@ impl Store {
         filter: impl Fn(&Webhook) -> bool,
     ) -> Result<Vec<Webhook>, StoreError> {
         let query = PrefixQuery {
-            account_id,
+            pk: account_pk(account_id),
             prefix: WEBHOOK_PREFIX.into(),
             after: None,
             newest_first: false,
@@ -197,16 +199,13 @@ impl Store {
             streak.set("consecutive_failures", n(0));
             streak.remove("failing_since");
             let health = Update::builder().table_name(&self.table);
-            let health = filled!(
-                health,
-                key_of(account_id, health_sk(webhook_id)),
-                streak.build()
-            )
-            .build()
-            .map_err(corrupt)?;
+            let health = filled!(health, health_key(account_id, webhook_id), streak.build())
+                .build()
+                .map_err(corrupt)?;
             let items = vec![
                 TransactWriteItem::builder().update(webhook).build(),
                 TransactWriteItem::builder().update(health).build(),
+                self.bumped(account_id)?,
             ];
             if self.transact(items).await?.is_some() {
                 return Err(lost());
@@ -232,26 +231,24 @@ impl Store {
         update: UpdateBuilder,
         expected_version: Option<u64>,
     ) -> Result<Option<Webhook>, StoreError> {
-        let ((expression, names, values), condition) = existing_at(update, expected_version);
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key_of(account_id, webhook_sk(webhook_id))))
-            .update_expression(expression)
-            .condition_expression(condition)
-            .set_expression_attribute_names(Some(names))
-            .set_expression_attribute_values(Some(values))
-            .return_values(ReturnValue::AllNew)
-            .send()
-            .await;
-        let Some(output) = conditional(result)? else {
+        let (expression, condition) = existing_at(update, expected_version);
+        let webhook = Update::builder().table_name(&self.table);
+        let webhook = filled!(
+            webhook,
+            key_of(account_id, webhook_sk(webhook_id)),
+            expression,
+            condition
+        )
+        .build()
+        .map_err(corrupt)?;
+        let items = vec![
+            TransactWriteItem::builder().update(webhook).build(),
+            self.bumped(account_id)?,
+        ];
+        if self.transact(items).await?.is_some() {
             return Ok(None);
-        };
-        let item = output
-            .attributes
-            .ok_or_else(|| corrupt("UpdateItem returned no item"))?;
-        serde_dynamo::from_item(item).map(Some).map_err(corrupt)
+        }
+        self.get_webhook_config(account_id, webhook_id).await
     }
 
     /// Replaces the signing secret. The replaced one keeps signing for `grace` (see
@@ -308,7 +305,7 @@ impl Store {
         let count = Update::builder()
             .table_name(&self.table)
             .set_key(Some(key_of(account_id, ACCOUNT_SK.into())))
-            .update_expression("SET webhook_count = webhook_count - :one")
+            .update_expression(format!("SET webhook_count = webhook_count - :one, {BUMP}"))
             .condition_expression("attribute_exists(pk) AND webhook_count > :zero")
             .expression_attribute_values(":one", n(1))
             .expression_attribute_values(":zero", n(0))
@@ -316,7 +313,7 @@ impl Store {
             .map_err(corrupt)?;
         let health = Delete::builder()
             .table_name(&self.table)
-            .set_key(Some(key_of(account_id, health_sk(webhook_id))))
+            .set_key(Some(health_key(account_id, webhook_id)))
             .build()
             .map_err(corrupt)?;
         let items = vec![
@@ -350,18 +347,20 @@ impl Store {
         values.insert(":on".into(), AttributeValue::Bool(true));
         let off = (expression, names, values);
         let key = key_of(account_id, webhook_sk(webhook_id));
-        let Some(since) = failing_since else {
-            let request = self.client.update_item().table_name(&self.table);
-            let result = filled!(request, key, off, "enabled = :on").send().await;
-            return Ok(conditional(result)?.is_some());
-        };
         let webhook = Update::builder().table_name(&self.table);
         let webhook = filled!(webhook, key, off, "enabled = :on")
             .build()
             .map_err(corrupt)?;
+        let Some(since) = failing_since else {
+            let items = vec![
+                TransactWriteItem::builder().update(webhook).build(),
+                self.bumped(account_id)?,
+            ];
+            return Ok(self.transact(items).await?.is_none());
+        };
         let streak = ConditionCheck::builder()
             .table_name(&self.table)
-            .set_key(Some(key_of(account_id, health_sk(webhook_id))))
+            .set_key(Some(health_key(account_id, webhook_id)))
             .condition_expression("failing_since = :since")
             .expression_attribute_values(":since", time(since)?)
             .build()
@@ -369,8 +368,24 @@ impl Store {
         let items = vec![
             TransactWriteItem::builder().condition_check(streak).build(),
             TransactWriteItem::builder().update(webhook).build(),
+            self.bumped(account_id)?,
         ];
         Ok(self.transact(items).await?.is_none())
+    }
+
+    /// The account's webhook version moved on, in the transaction of a webhook's write:
+    /// every instance's cached list of its webhooks is read again at its next use (see
+    /// [`Store::account_webhooks`]).
+    fn bumped(&self, account_id: &str) -> Result<TransactWriteItem, StoreError> {
+        let update = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key_of(account_id, ACCOUNT_SK.into())))
+            .update_expression(format!("SET {BUMP}"))
+            .expression_attribute_values(":zero", n(0))
+            .expression_attribute_values(":one", n(1))
+            .build()
+            .map_err(corrupt)?;
+        Ok(TransactWriteItem::builder().update(update).build())
     }
 }
 

@@ -187,6 +187,7 @@ impl TestAccount {
                 link_key: None,
                 sessions_ended_at: None,
                 escalate_after_seconds: None,
+                webhooks_version: 0,
             })
             .await
             .unwrap();
@@ -413,6 +414,22 @@ pub async fn attempts(c: &Client, webhook: &str, delivery: &Value) -> Value {
 
 /// The raw items stored under an account, by sort key.
 pub async fn stored_items(account: &str) -> Vec<(String, HashMap<String, AttributeValue>)> {
+    let mut items = partition_items(&format!("ACCOUNT#{account}")).await;
+    // The alerts' shards, and each webhook's own partition (see shared/src/store/keys.rs).
+    for shard in 0..16 {
+        items.extend(partition_items(&format!("ALERTS#{account}#{shard:02}")).await);
+    }
+    let webhooks: Vec<String> = (items.iter())
+        .filter_map(|(sk, _)| sk.strip_prefix("WEBHOOK#").map(str::to_string))
+        .collect();
+    for webhook in webhooks {
+        items.extend(partition_items(&format!("HOOK#{account}#{webhook}")).await);
+    }
+    items
+}
+
+/// Every item of one partition, as (sort key, item).
+async fn partition_items(pk: &str) -> Vec<(String, HashMap<String, AttributeValue>)> {
     let client = aws_sdk_dynamodb::Client::new(&hookline_shared::aws::config().await);
     let table = env("TABLE_NAME");
     let mut items = Vec::new();
@@ -422,7 +439,7 @@ pub async fn stored_items(account: &str) -> Vec<(String, HashMap<String, Attribu
             .query()
             .table_name(&table)
             .key_condition_expression("pk = :pk")
-            .expression_attribute_values(":pk", AttributeValue::S(format!("ACCOUNT#{account}")))
+            .expression_attribute_values(":pk", AttributeValue::S(pk.to_string()))
             .consistent_read(true)
             .set_exclusive_start_key(start)
             .send()

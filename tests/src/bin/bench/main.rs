@@ -125,6 +125,7 @@ impl Bench {
                 link_key: None,
                 sessions_ended_at: None,
                 escalate_after_seconds: None,
+                webhooks_version: 0,
             })
             .await
             .unwrap();
