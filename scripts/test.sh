@@ -43,6 +43,11 @@ if ! "$e2e_bin" --test-threads 4; then
   show_logs
   exit 1
 fi
+step "an alert to 10,000 webhooks, alone: its messages slow the SQS emulator for any test beside it"
+if ! "$e2e_bin" --ignored --exact scale::an_alert_reaches_ten_thousand_webhooks --nocapture; then
+  show_logs
+  exit 1
+fi
 step "the portal in headless Chromium (Playwright)"
 if ! python tests/portal/portal_test.py; then
   show_logs

@@ -4,14 +4,18 @@
 //! `AWS_ENDPOINT_URL_KMS`, so the same commands work against AWS and against the local
 //! stack.
 
-use std::process::ExitCode;
+use std::{path::PathBuf, process::ExitCode};
 
 use chrono::Utc;
 use clap::{Parser, Subcommand, ValueEnum};
 use hookline_shared::{
     auth::{generate_token, hash_token, Scope},
+    delivery::signing::generate_secret,
+    error::ApiError,
     keys::Keyring,
+    settings::DEFAULT_WEBHOOK_QUOTA,
     store::{Account, StoreError, TokenInfo},
+    webhook::{Webhook, WebhookSettings},
     Store,
 };
 use serde_json::json;
@@ -75,6 +79,20 @@ enum Command {
         account: String,
         #[arg(long)]
         webhook_quota: u32,
+    },
+    /// Creates webhooks from a file of JSON lines, each the body `POST /webhooks` takes,
+    /// and prints them with their signing secrets (once, as the API does). Every line is
+    /// checked before anything is stored; the account's quota holds as for the API.
+    /// Destinations are checked on every delivery attempt, as always.
+    ImportWebhooks {
+        #[arg(long)]
+        account: String,
+        /// The file: one webhook a line.
+        #[arg(long)]
+        file: PathBuf,
+        /// The quota of an account that sets none: the functions' `WEBHOOK_QUOTA`.
+        #[arg(long, env = "WEBHOOK_QUOTA", default_value_t = DEFAULT_WEBHOOK_QUOTA)]
+        default_quota: u32,
     },
     /// Sets the escalation delay of the account's alerts that do not give their own.
     SetEscalation {
@@ -155,7 +173,45 @@ async fn main() -> ExitCode {
     }
 }
 
-async fn run(store: &Store, command: Command) -> Result<serde_json::Value, StoreError> {
+#[derive(Debug, thiserror::Error)]
+enum AdminError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Keys(#[from] hookline_shared::keys::KeyError),
+    #[error("{0}")]
+    Input(String),
+}
+
+/// The webhooks a file of JSON lines describes, or what is wrong with it, by line.
+fn read_webhooks(account: &str, file: &PathBuf) -> Result<Vec<Webhook>, AdminError> {
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| AdminError::Input(format!("{}: {e}", file.display())))?;
+    let now = Utc::now();
+    let mut webhooks = Vec::new();
+    for (i, line) in text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+    {
+        let wrong = |why: String| AdminError::Input(format!("line {}: {why}", i + 1));
+        let body: serde_json::Value =
+            serde_json::from_str(line).map_err(|e| wrong(e.to_string()))?;
+        let settings = WebhookSettings::parse(&body).map_err(|e| match e {
+            ApiError::Validation(fields) => wrong(
+                (fields.iter())
+                    .map(|f| format!("{}: {}", f.field, f.message))
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            ),
+            other => wrong(other.to_string()),
+        })?;
+        webhooks.push(Webhook::new(account, settings, generate_secret(), now));
+    }
+    Ok(webhooks)
+}
+
+async fn run(store: &Store, command: Command) -> Result<serde_json::Value, AdminError> {
     match command {
         Command::CreateDataKey => {
             let (id, made) = store.keys().create_data_key(store).await?;
@@ -196,6 +252,18 @@ async fn run(store: &Store, command: Command) -> Result<serde_json::Value, Store
             store.set_webhook_quota(&account, webhook_quota).await?;
             Ok(json!({"account_id": account, "webhook_quota": webhook_quota}))
         }
+        Command::ImportWebhooks {
+            account,
+            file,
+            default_quota,
+        } => {
+            let webhooks = read_webhooks(&account, &file)?;
+            store
+                .import_webhooks(&account, &webhooks, default_quota)
+                .await?;
+            let views: Vec<_> = webhooks.iter().map(Webhook::view_with_secret).collect();
+            Ok(json!({"account_id": account, "imported": views.len(), "webhooks": views}))
+        }
         Command::SetEscalation { account, after, .. } => {
             store.set_escalate_after(&account, after).await?;
             Ok(json!({"account_id": account, "escalate_after_seconds": after}))
@@ -230,7 +298,7 @@ async fn run(store: &Store, command: Command) -> Result<serde_json::Value, Store
             expires_in,
         } => {
             if store.get_account(&account).await?.is_none() {
-                return Err(StoreError::NoAccount);
+                return Err(StoreError::NoAccount.into());
             }
             let link = hookline_shared::session::PortalLink {
                 account_id: account.clone(),

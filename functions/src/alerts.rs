@@ -158,7 +158,13 @@ pub async fn get(app: &App, req: Request) -> Response<Body> {
 async fn get_alert(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
     let who = authenticate(&app.store, req, Access::Read).await?;
     let id = path_id(req, "id", "alert")?;
-    let detail = service::alerts::get(app, &who, &id).await?;
+    let mut errors = Vec::new();
+    let (limit, after) = paging::parse(req, &mut errors);
+    if !errors.is_empty() {
+        return Err(ApiError::Validation(errors));
+    }
+    let page = PageRequest { limit, after };
+    let detail = service::alerts::get(app, &who, &id, &page).await?;
     Ok(json_response(StatusCode::OK, &detail))
 }
 

@@ -9,7 +9,7 @@ use crate::http::query_param;
 
 pub const DEFAULT_PAGE_SIZE: usize = 50;
 pub const MAX_PAGE_SIZE: usize = 100;
-const NOT_A_CURSOR: &str = "is not a cursor this API returned";
+pub const NOT_A_CURSOR: &str = "is not a cursor this API returned";
 
 /// A query parameter; a fault goes into `errors`.
 pub fn param(req: &Request, name: &str, errors: &mut Vec<FieldError>) -> Option<String> {

@@ -215,18 +215,18 @@ def main():
         go(page, "/portal/alerts")
         assert "&lt;script&gt;" in page.content()
         page.screenshot(path=str(SHOTS / "alerts.png"), full_page=True)
-        go(page, page.locator("table.list a").first.get_attribute("href"))
+        alert_path = page.locator("table.list a").first.get_attribute("href")
+        go(page, alert_path)
         clean(page, "an alert")
         submit(page, "button:has-text('acknowledge')")
         clean(page, "an acknowledged alert")
         assert page.locator(".badge.acknowledged").count() >= 1, page.locator("main").inner_text()
         page.screenshot(path=str(SHOTS / "alert.png"), full_page=True)
         # The list by state (the state index): the acknowledged alert, and nothing else.
-        alert_url = page.url
         go(page, "/portal/alerts?state=acknowledged")
         assert page.locator("table.list .badge.acknowledged").count() >= 1, page.locator("main").inner_text()
         assert page.locator("table.list .badge.triggered").count() == 0, page.locator("main").inner_text()
-        page.goto(alert_url, timeout=15000)
+        go(page, alert_path)
         clean(page, "the alert again")
         # Highlight's ignore, and back.
         submit(page, "button:has-text('ignore')")

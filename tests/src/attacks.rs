@@ -19,7 +19,7 @@ use hookline_shared::{
 use serde_json::{json, Value};
 
 use crate::support::{
-    add_token, alert, api_url, app_as, attempts, deliver_batch, drop_queue, http_client,
+    add_token, admin, alert, api_url, app_as, attempts, deliver_batch, drop_queue, http_client,
     receiver::{Behaviour, Received, Receiver},
     sandbox, scratch_queue, settled, sqs, store, stored_items, verify_with_standardwebhooks,
     webhook, Client, TestAccount, DELIVER, SOON,
@@ -859,20 +859,7 @@ async fn an_account_can_end_every_portal_session() {
     // Signing in again works; hookline-admin ends that one too.
     let again = sign_in(&account.writer.token).await;
     assert!(signed_in(&again).await);
-    let admin = std::process::Command::new(
-        std::env::current_exe()
-            .unwrap()
-            .parent()
-            .unwrap()
-            .parent()
-            .unwrap()
-            .join("hookline-admin"),
-    )
-    .args(["end-portal-sessions", "--account", &account.id])
-    .env("AWS_ACCESS_KEY_ID", "hooklineadmin")
-    .output()
-    .unwrap();
-    assert!(admin.status.success(), "{admin:?}");
+    admin(&["end-portal-sessions", "--account", &account.id]);
     assert!(!signed_in(&again).await);
     assert!(signed_in(&theirs).await);
 }

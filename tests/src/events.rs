@@ -188,6 +188,7 @@ impl Fixtures {
             event: EventType::AlertTriggered,
             at: now,
             webhook_ids: vec![webhook_id.clone()],
+            paged: None,
             report_id: None,
         }];
         let alert = StoredAlert::new(alert, moves, now.timestamp() + 3600);

@@ -25,6 +25,8 @@ mod operations;
 #[cfg(test)]
 mod payloads;
 #[cfg(test)]
+mod scale;
+#[cfg(test)]
 mod security;
 #[cfg(test)]
 mod seeds;

@@ -10,13 +10,13 @@ use hookline_shared::{
     delivery::{outcome::DeliveryState, record::Delivery},
     event::EventType,
     ingest::Acted,
-    store::AlertQuery,
+    store::{AlertQuery, TargetCursor},
     ApiError,
 };
 use serde::Serialize;
 
 use super::{Listed, PageRequest};
-use crate::App;
+use crate::{paging, App};
 
 /// How much of an alert's message a listing shows.
 const LIST_MESSAGE_CHARS: usize = 280;
@@ -97,21 +97,50 @@ pub struct DeliverySummary {
     pub out_of_order: bool,
 }
 
-/// The alert as its caller may see it, and its latest transitions' deliveries.
+/// The alert as its caller may see it, and a page of its latest transitions' deliveries
+/// (oldest transition first, each in fan-out order).
 #[derive(Clone, Debug, Serialize)]
 pub struct AlertDetail {
     pub alert: Alert,
     pub deliveries: Vec<DeliverySummary>,
+    /// Where the next page of deliveries starts; none on the last.
+    pub next_cursor: Option<String>,
 }
 
-pub async fn get(app: &App, who: &Principal, id: &str) -> Result<AlertDetail, ApiError> {
+/// A page of an alert's deliveries starts after a transition and an index in its
+/// fan-out, which the cursor (a UUID, as every cursor of this API) carries as its halves.
+fn target_cursor(after: Option<&str>) -> Result<Option<TargetCursor>, ApiError> {
+    let Some(after) = after else { return Ok(None) };
+    let (transition, index) = uuid::Uuid::parse_str(after)
+        .map_err(|_| ApiError::field("cursor", paging::NOT_A_CURSOR))?
+        .as_u64_pair();
+    match (u32::try_from(transition), usize::try_from(index)) {
+        (Ok(t), Ok(i)) => Ok(Some((t, i))),
+        _ => Err(ApiError::field("cursor", paging::NOT_A_CURSOR)),
+    }
+}
+
+fn target_after((transition, index): TargetCursor) -> String {
+    let id = uuid::Uuid::from_u64_pair(u64::from(transition), index as u64);
+    paging::encode_cursor(&id.hyphenated().to_string())
+}
+
+pub async fn get(
+    app: &App,
+    who: &Principal,
+    id: &str,
+    page: &PageRequest,
+) -> Result<AlertDetail, ApiError> {
     who.require(Access::Read)?;
+    let after = target_cursor(page.after.as_deref())?;
     let stored = app
         .store
         .get_alert(&who.account_id, id, Utc::now())
         .await?
         .ok_or(ApiError::NotFound("alert"))?;
-    let targets = stored.targets();
+    let (targets, next) = (app.store)
+        .alert_targets(&who.account_id, &stored, after, page.limit)
+        .await?;
     let found = app.store.get_deliveries(&who.account_id, &targets).await?;
     let deliveries = targets
         .into_iter()
@@ -137,6 +166,7 @@ pub async fn get(app: &App, who: &Principal, id: &str) -> Result<AlertDetail, Ap
     Ok(AlertDetail {
         alert: alert.shown(who.access()),
         deliveries,
+        next_cursor: next.map(target_after),
     })
 }
 

@@ -168,6 +168,7 @@ async fn stored_trial(
         event: entry.event,
         at: entry.at,
         webhook_ids: Vec::new(),
+        paged: None,
         report_id: None,
     };
     Ok(Trial {

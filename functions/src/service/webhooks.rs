@@ -216,6 +216,7 @@ async fn record_test(app: &App, webhook: &Webhook, alert: alert::Alert, attempte
         event: EventType::AlertTest,
         at: attempted.delivery.created_at,
         webhook_ids: vec![webhook.id.clone()],
+        paged: None,
         report_id: None,
     }];
     let stored = StoredAlert::new(alert, moves, attempted.delivery.expires_at);

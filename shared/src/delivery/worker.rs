@@ -18,7 +18,6 @@
 
 use std::{
     collections::{HashMap, HashSet},
-    sync::Mutex,
     time::Duration,
 };
 
@@ -110,9 +109,6 @@ pub struct Worker {
     store: Store,
     queue: Queue,
     attempter: Attempter,
-    /// When this instance last wrote each webhook's health clear (see
-    /// [`WebhookStatus::worth_writing`]).
-    written_clear: Mutex<HashMap<(String, String), DateTime<Utc>>>,
 }
 
 impl Worker {
@@ -121,7 +117,6 @@ impl Worker {
             store,
             queue,
             attempter,
-            written_clear: Mutex::new(HashMap::new()),
         }
     }
 
@@ -321,31 +316,31 @@ impl Worker {
             return Vec::new();
         }
         let now = self.attempter.now();
-        let (mut statuses, unwritten): (Vec<_>, Vec<_>) = {
-            let written = self.written_clear.lock().unwrap_or_else(|p| p.into_inner());
-            WebhookStatus::per_webhook(made.iter().map(|(_, job, a)| {
-                let key = (job.msg.account_id.as_str(), job.msg.webhook_id.as_str());
-                (key, &a.last_delivery)
-            }))
-            .into_iter()
-            .partition(|((account, id), status)| {
-                let key = (account.to_string(), id.to_string());
-                status.worth_writing(written.get(&key).copied(), now)
-            })
+        let all = WebhookStatus::per_webhook(made.iter().map(|(_, job, a)| {
+            let key = (job.msg.account_id.as_str(), job.msg.webhook_id.as_str());
+            (key, &a.last_delivery)
+        }));
+        // A success is written only when the stored health holds a failure streak (the
+        // write ends it and sends `webhook.recovered`) or was written clear longer ago than
+        // HEALTH_REFRESH: one read of the health decides, a quarter of a write's price. On
+        // a failed read every success is written.
+        let clear: Vec<(&str, &str)> = (all.iter())
+            .filter(|(_, status)| status.is_clear())
+            .map(|(key, _)| *key)
+            .collect();
+        let stored = match clear.is_empty() {
+            true => Ok(HashMap::new()),
+            false => self.store.stored_clear(&clear).await,
         };
-        // A success this instance would leave unwritten is written after all when another
-        // instance has stored a failure streak meanwhile: its write is what ends the streak
-        // and sends `webhook.recovered`. A read costs a quarter of a write; on a failed read
-        // the success is written.
-        if !unwritten.is_empty() {
-            let keys: Vec<(&str, &str)> = unwritten.iter().map(|(key, _)| *key).collect();
-            let failing = self.store.failing_webhooks(&keys).await;
-            statuses.extend(unwritten.into_iter().filter(|((account, id), _)| {
-                failing
-                    .as_ref()
-                    .map_or(true, |f| f.iter().any(|(a, w)| a == account && w == id))
-            }));
-        }
+        let statuses: Vec<_> = (all.into_iter())
+            .filter(|((account, id), status)| match &stored {
+                Ok(stored) => {
+                    let key = (account.to_string(), id.to_string());
+                    status.worth_writing(stored.get(&key).copied(), now)
+                }
+                Err(_) => true,
+            })
+            .collect();
         let records: Vec<_> = made
             .iter()
             .map(|(_, job, a)| (job.msg.account_id.as_str(), &a.record, &a.delivery))
@@ -362,14 +357,6 @@ impl Worker {
                     .collect();
             }
         };
-        {
-            let mut written = self.written_clear.lock().unwrap_or_else(|p| p.into_inner());
-            for ((account, id), status) in &statuses {
-                if status.failing_since.is_none() {
-                    written.insert((account.to_string(), id.to_string()), now);
-                }
-            }
-        }
         let mut metrics = Metrics::new("deliver");
         for (_, _, attempted) in &made {
             attempted.measure(&mut metrics);

@@ -127,13 +127,13 @@ impl Ingest<'_> {
                 event,
                 at: now,
                 webhook_ids: Vec::new(),
+                paged: None,
                 report_id: change.report_id.clone(),
             };
             (webhooks, unjudged) = self.judge(matched, &alert, &alert_json, &made).await?;
             made.webhook_ids = webhooks.iter().map(|w| w.id.clone()).collect();
             moves.push(made);
-            let ids = |moves: &[Move]| moves.iter().map(|m| m.webhook_ids.len()).sum::<usize>();
-            while moves.len() > 1 && (moves.len() > MOVES_KEPT || ids(&moves) > MOVE_IDS_KEPT) {
+            while moves.len() > MOVES_KEPT {
                 moves.remove(0);
             }
             timer = armed;

@@ -2,6 +2,8 @@
 //! sandbox), one delivery each, queued behind the previous transition's delivery to the
 //! same webhook.
 
+use std::collections::HashMap;
+
 use super::*;
 
 impl Ingest<'_> {
@@ -56,15 +58,21 @@ impl Ingest<'_> {
         alert: &Alert,
         m: &Move,
         webhooks: &[Webhook],
-        mut unjudged: Vec<(String, RenderError)>,
+        unjudged: Vec<(String, RenderError)>,
     ) -> Result<u32, ApiError> {
         let alert_json = serde_json::to_value(alert).map_err(internal)?;
         let entry = alert.timeline.iter().find(|t| t.transition == m.transition);
+        let mut previous = (self.store)
+            .previous_deliveries(account_id, stored, m)
+            .await?;
+        let mut unjudged: HashMap<String, RenderError> = unjudged.into_iter().collect();
+        let webhooks: HashMap<&str, &Webhook> =
+            webhooks.iter().map(|w| (w.id.as_str(), w)).collect();
         let messages: Vec<DeliveryMessage> = m
             .webhook_ids
             .iter()
             .filter_map(|id| {
-                let webhook = webhooks.iter().find(|w| &w.id == id)?;
+                let webhook = webhooks.get(id.as_str())?;
                 Some(DeliveryMessage {
                     account_id: account_id.to_string(),
                     webhook_id: id.clone(),
@@ -76,10 +84,9 @@ impl Ingest<'_> {
                     payload: Payload::new(m.event, &alert_json, entry, webhook, m.at).to_raw(),
                     not_before: None,
                     transition: Some(m.transition),
-                    waits_for: stored.previous_delivery(id, m.transition),
+                    waits_for: previous.remove(id),
                     out_of_order: false,
-                    condition_error: (unjudged.iter().position(|(w, _)| w == id))
-                        .map(|at| unjudged.swap_remove(at).1),
+                    condition_error: unjudged.remove(id),
                 })
             })
             .collect();

@@ -38,10 +38,7 @@ use crate::{
     event::EventType,
     metrics::Metrics,
     settings::DeliverySettings,
-    store::{
-        alerts::{MOVES_KEPT, MOVE_IDS_KEPT},
-        Account, Move, StoredAlert,
-    },
+    store::{alerts::MOVES_KEPT, Account, Move, StoredAlert},
     webhook::{
         condition::{self, Judged},
         Webhook,

@@ -158,6 +158,12 @@ impl Ingest<'_> {
             let alert = (self.store)
                 .with_links(account_id, alert, links.as_ref())
                 .await?;
+            let all = 0..m.count();
+            let listed = (self.store.move_ids(account_id, &stored.alert.id, m, all)).await?;
+            let m = &Move {
+                webhook_ids: listed.into_iter().map(|(_, id)| id).collect(),
+                ..m.clone()
+            };
             let ids: Vec<_> = m
                 .webhook_ids
                 .iter()

@@ -14,9 +14,11 @@ use crate::{
 
 /// The most recent transitions whose deliveries an alert keeps track of.
 pub const MOVES_KEPT: usize = 10;
-/// The most webhook ids those keep together (about 80 KB), so that the alert item stays
-/// far below DynamoDB's 400 KB; the latest transition's are always kept.
-pub const MOVE_IDS_KEPT: usize = 2000;
+/// The most webhooks a transition names in the alert's own item; one that went to more
+/// keeps them in pages of [`PAGE_IDS`] (about 39 KB each) beside it, so that the alert
+/// stays small however many webhooks an account has.
+pub const INLINE_IDS: usize = 16;
+pub const PAGE_IDS: usize = 1000;
 
 /// How long a dedup key's item outlives the alert's expiry as it was when the key was
 /// written: the alert's writes push its expiry on, and write the key again only when
@@ -59,13 +61,25 @@ pub struct Move {
     pub transition: u32,
     pub event: EventType,
     pub at: DateTime<Utc>,
+    /// The webhooks it went to, in fan-out order: in memory always, in the alert's item
+    /// only when they are at most [`INLINE_IDS`] (see `paged`).
+    #[serde(default)]
     pub webhook_ids: Vec<String>,
+    /// How many webhooks it went to, when more than [`INLINE_IDS`]: their ids are then
+    /// kept in pages of their own (see [`Store::move_ids`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paged: Option<usize>,
     /// The report that made it, if one did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub report_id: Option<String>,
 }
 
 impl Move {
+    /// How many webhooks it went to.
+    pub fn count(&self) -> usize {
+        self.paged.unwrap_or(self.webhook_ids.len())
+    }
+
     /// The id of the delivery of this transition to `webhook_id`. The first transition's
     /// ids are those of an alert before it had a lifecycle.
     pub fn delivery_id(&self, alert_id: &str, webhook_id: &str) -> String {
@@ -94,32 +108,6 @@ impl StoredAlert {
             version: 1,
             expires_at,
         }
-    }
-
-    /// Every delivery of the kept transitions, as `(webhook, delivery)`.
-    pub fn targets(&self) -> Vec<Target> {
-        self.moves
-            .iter()
-            .flat_map(|m| {
-                m.webhook_ids.iter().map(move |w| Target {
-                    webhook_id: w.clone(),
-                    delivery_id: m.delivery_id(&self.alert.id, w),
-                    transition: m.transition,
-                    event: m.event,
-                })
-            })
-            .collect()
-    }
-
-    /// The delivery to `webhook_id` of the latest kept transition before `transition`
-    /// that went to it: the one a delivery of `transition` waits for.
-    pub fn previous_delivery(&self, webhook_id: &str, transition: u32) -> Option<String> {
-        self.moves
-            .iter()
-            .rev()
-            .filter(|m| m.transition < transition)
-            .find(|m| m.webhook_ids.iter().any(|w| w == webhook_id))
-            .map(|m| m.delivery_id(&self.alert.id, webhook_id))
     }
 }
 
@@ -238,6 +226,8 @@ impl Store {
             );
             self.put(item_at(at, "alert_snapshot", &snap)?).await?;
         }
+        // A large transition's webhooks, before the alert that names their pages.
+        self.page_out(account_id, stored).await?;
         stored.snapshotted = read.map_or(0, |r| r.alert.transition);
         stored.key_expires_at = read.and_then(|r| r.key_expires_at);
         let key = stored.alert.input.dedup_key.clone();
@@ -386,6 +376,9 @@ pub(super) fn alert_item(account_id: &str, stored: &StoredAlert) -> Result<Item,
     let id = &stored.alert.id;
     let mut unlinked = stored.clone();
     unlinked.alert.links = None;
+    for m in unlinked.moves.iter_mut().filter(|m| m.paged.is_some()) {
+        m.webhook_ids = Vec::new();
+    }
     let mut item = item_at((alert_pk(account_id, id), alert_sk(id)), "alert", &unlinked)?;
     let state = stored.alert.state.as_str();
     item.insert(

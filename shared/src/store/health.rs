@@ -1,5 +1,5 @@
-//! A webhook's health (last delivery, failure streak): a small item of its own,
-//! `HEALTH#<webhook id>`, which the deliver function rewrites often (an update costs write
+//! A webhook's health (last delivery, failure streak): a small item of its own, `HEALTH`
+//! in the webhook's partition, which the deliver function rewrites (an update costs write
 //! units by the size of the whole item) and which is read only where it is shown.
 
 use aws_sdk_dynamodb::types::ReturnValue;
@@ -39,14 +39,15 @@ impl Store {
         Ok(found)
     }
 
-    /// Which of these webhooks (account, id) have a failure streak stored.
-    pub async fn failing_webhooks(
+    /// When the stored health of these webhooks (account, id) was last written clear: its
+    /// last success, for those stored without a failure streak.
+    pub async fn stored_clear(
         &self,
         webhooks: &[(&str, &str)],
-    ) -> Result<Vec<(String, String)>, StoreError> {
+    ) -> Result<HashMap<(String, String), DateTime<Utc>>, StoreError> {
         Ok((self.healths(webhooks).await?.into_iter())
-            .filter(|(_, _, health)| health.consecutive_failures > 0)
-            .map(|(account, id, _)| (account, id))
+            .filter(|(_, _, health)| health.consecutive_failures == 0)
+            .filter_map(|(account, id, health)| Some(((account, id), health.last_success?)))
             .collect())
     }
 

@@ -110,6 +110,12 @@ pub(super) fn snapshot_sk(alert_id: &str, transition: u32) -> String {
     format!("ALERTAT#{alert_id}#{transition:06}")
 }
 
+/// A page of the webhooks a large transition went to (see
+/// [`super::alerts::Move::paged`]), in the alert's partition.
+pub(super) fn fan_out_sk(alert_id: &str, transition: u32, page: usize) -> String {
+    format!("FANOUT#{alert_id}#{transition:06}#{page:05}")
+}
+
 pub(super) fn idempotency_key(account_id: &str, key: &str) -> (String, String) {
     (
         alerts_pk(account_id, shard_of(key)),

@@ -1,27 +1,33 @@
-//! The DynamoDB store: one table, every item under a key that names its account.
+//! The DynamoDB store: one table, every item under a key that names its account, laid
+//! out so that no key takes all of an account's writes ([`keys`] says how).
 //!
 //! | item | pk | sk | module |
 //! |---|---|---|---|
-//! | account (with its webhook count) | `ACCOUNT#<account>` | `ACCOUNT` | [`accounts`] |
+//! | account (webhook count, quota, webhook version) | `ACCOUNT#<account>` | `ACCOUNT` | [`accounts`] |
 //! | token, by account (for listing) | `ACCOUNT#<account>` | `TOKEN#<token id>` | [`accounts`] |
 //! | token, by hash (for auth) | `TOKEN#<sha256 of token>` | `TOKEN` | [`accounts`] |
 //! | webhook | `ACCOUNT#<account>` | `WEBHOOK#<webhook id>` | [`webhooks`] |
-//! | alert, as it now is | `ACCOUNT#<account>` | `ALERT#<alert id>` | [`alerts`] |
-//! | alert key (`dedup_key`) to its alert | `ACCOUNT#<account>` | `ALERTKEY#<sha256 of the key>` | [`alerts`] |
-//! | alert as a transition left it | `ACCOUNT#<account>` | `ALERTAT#<alert id>#<transition, 6 digits>` | [`alerts`] |
-//! | idempotency key | `ACCOUNT#<account>` | `IDEM#<sha256 of the key>` | [`alerts`] |
-//! | delivery | `ACCOUNT#<account>` | `DLV#<webhook id>#<delivery id>` | [`deliveries`] |
-//! | attempt | `ACCOUNT#<account>` | `ATT#<webhook id>#<delivery id>#<attempt, 4 digits>` | [`deliveries`] |
 //! | operational event | `ACCOUNT#<account>` | `NOTICE#<event id>` | [`notices`] |
 //! | bulk recovery | `ACCOUNT#<account>` | `RECOVERY#<webhook id>#<recovery id>` | [`recoveries`] |
+//! | alert, as it now is | `ALERTS#<account>#<shard>` | `ALERT#<alert id>` | [`alerts`] |
+//! | alert as a transition left it | `ALERTS#<account>#<shard>` | `ALERTAT#<alert id>#<transition, 6 digits>` | [`alerts`] |
+//! | the webhooks of a large transition, a page | `ALERTS#<account>#<shard>` | `FANOUT#<alert id>#<transition>#<page>` | [`moves`] |
+//! | alert key (`dedup_key`) to its alert | `ALERTS#<account>#<shard of the key>` | `ALERTKEY#<sha256 of the key>` | [`alerts`] |
+//! | idempotency key | `ALERTS#<account>#<shard of the key>` | `IDEM#<sha256 of the key>` | [`alerts`] |
+//! | delivery, with its first attempt | `HOOK#<account>#<webhook id>` | `DLV#<delivery id>` | [`deliveries`] |
+//! | attempt after the first | `HOOK#<account>#<webhook id>` | `ATT#<delivery id>#<attempt, 4 digits>` | [`attempts`] |
+//! | webhook health | `HOOK#<account>#<webhook id>` | `HEALTH` | [`health`] |
 //! | portal session, by hash (the cookie names it) | `SESSION#<sha256 of the session id>` | `SESSION` | [`sessions`] |
 //! | portal link, by hash (one use) | `PORTALLINK#<sha256 of the link token>` | `PORTALLINK` | [`sessions`] |
 //! | the portal's cookie-signing key | `PORTAL` | `KEY` | [`sessions`] |
 //!
-//! Every read is a GetItem or a Query on one partition; nothing here scans. Items are
-//! written with serde_dynamo. Times are written one way, as serde writes them; the two
-//! that conditions compare are numbers: `lease_until` (ms) and the TTL `expires_at` (s),
-//! which reads skip once past, since TTL deletion is lazy.
+//! Alert items also carry the keys of the `by_state` index (`state_pk`, `state_sk`), which
+//! lists an account's alerts in one state a shard at a time ([`alert_lists`]).
+//!
+//! Every read is a GetItem, a BatchGetItem or a Query on one partition; nothing here
+//! scans. Items are written with serde_dynamo. Times are written one way, as serde writes
+//! them; the two that conditions compare are numbers: `lease_until` (ms) and the TTL
+//! `expires_at` (s), which reads skip once past, since TTL deletion is lazy.
 //!
 //! The store holds no domain rules: what to write is decided by the callers.
 
@@ -57,12 +63,14 @@ pub mod deliveries;
 pub mod error;
 mod health;
 mod keys;
+mod moves;
 pub mod notices;
 pub mod recoveries;
 pub mod sealing;
 pub mod sessions;
 mod update;
 mod webhook_cache;
+mod webhook_import;
 pub mod webhooks;
 
 pub use accounts::{Account, TokenInfo};
@@ -74,6 +82,7 @@ pub use deliveries::{AttemptClaim, Claim};
 pub use error::StoreError;
 use error::{conditional, corrupt, sdk_error};
 use keys::*;
+pub use moves::TargetCursor;
 use update::{filled, Expression, UpdateBuilder};
 
 type Item = HashMap<String, AttributeValue>;

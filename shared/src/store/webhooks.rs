@@ -11,7 +11,7 @@ use crate::{
 };
 
 /// Moves an account's webhook version on (`:zero` and `:one` given).
-const BUMP: &str = "webhooks_version = if_not_exists(webhooks_version, :zero) + :one";
+pub(super) const BUMP: &str = "webhooks_version = if_not_exists(webhooks_version, :zero) + :one";
 
 impl Store {
     /// Creates the webhook if the account is under its quota (`default_quota` unless the

@@ -68,26 +68,30 @@ impl WebhookStatus {
     }
 }
 
-/// How long a webhook's health, once written clear (successes only), goes unwritten by the
-/// same instance while it stays clear.
-pub const HEALTH_REFRESH: Duration = Duration::from_secs(5);
+/// How long a webhook's stored health, once written clear (successes only), goes
+/// unwritten while it stays clear: a healthy webhook's last success and last delivery
+/// show to within this, and its successes cost no health write in between.
+pub const HEALTH_REFRESH: Duration = Duration::from_secs(30);
 
 impl WebhookStatus {
-    /// Whether this status is worth writing, given when this instance last wrote the
-    /// webhook's health clear: anything but a success repeated within [`HEALTH_REFRESH`]
-    /// is. The worker still writes a success this leaves out when another instance has
-    /// stored a failure streak meanwhile (it reads the health first), so that the streak
-    /// ends and `webhook.recovered` is sent.
+    /// No failure in these attempts, and none stored before (a streak they end).
+    pub fn is_clear(&self) -> bool {
+        self.failures == 0 && self.last_failure.is_none()
+    }
+
+    /// Whether this status is worth writing, given when the stored health was last written
+    /// clear (its last success, when it holds no failure streak; `None` when it holds one,
+    /// or none is stored): anything but a success within [`HEALTH_REFRESH`] of that is.
+    /// A stored streak is always ended, so that `webhook.recovered` is sent.
     pub fn worth_writing(
         &self,
-        last_clear_write: Option<DateTime<Utc>>,
+        stored_clear_at: Option<DateTime<Utc>>,
         now: DateTime<Utc>,
     ) -> bool {
-        let clear = self.failures == 0 && self.last_failure.is_none();
-        let fresh = last_clear_write
+        let fresh = stored_clear_at
             .and_then(|at| (now - at).to_std().ok())
             .is_some_and(|age| age < HEALTH_REFRESH);
-        !(clear && fresh)
+        !(self.is_clear() && fresh)
     }
 }
 
@@ -176,7 +180,8 @@ mod tests {
         let clear = WebhookStatus::after(&[ld(true, 10)]).unwrap();
         assert!(clear.worth_writing(None, at(10)));
         assert!(!clear.worth_writing(Some(at(8)), at(10)));
-        assert!(clear.worth_writing(Some(at(5)), at(10)));
+        assert!(!clear.worth_writing(Some(at(-19)), at(10)));
+        assert!(clear.worth_writing(Some(at(-20)), at(10)));
         // A failure, or a recovery in the batch, is always written.
         let failing = WebhookStatus::after(&[ld(false, 10)]).unwrap();
         assert!(failing.worth_writing(Some(at(9)), at(10)));

@@ -412,7 +412,33 @@ pub async fn attempts(c: &Client, webhook: &str, delivery: &Value) -> Value {
     r.body
 }
 
-/// The raw items stored under an account, by sort key.
+/// Runs `hookline-admin` (built beside the test binary) with `args`, as its own principal.
+pub fn admin_output(args: &[&str]) -> std::process::Output {
+    let binary = (std::env::current_exe()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap())
+    .join("hookline-admin");
+    std::process::Command::new(binary)
+        .args(args)
+        .env("AWS_ACCESS_KEY_ID", "hooklineadmin")
+        .output()
+        .unwrap()
+}
+
+/// What `hookline-admin` prints (JSON); panics unless it succeeds.
+pub fn admin(args: &[&str]) -> Value {
+    let output = admin_output(args);
+    assert!(
+        output.status.success(),
+        "hookline-admin {args:?}: {output:?}"
+    );
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+/// The raw items stored under an account (its partitions), by sort key.
 pub async fn stored_items(account: &str) -> Vec<(String, HashMap<String, AttributeValue>)> {
     let mut items = partition_items(&format!("ACCOUNT#{account}")).await;
     // The alerts' shards, and each webhook's own partition (see shared/src/store/keys.rs).
@@ -429,7 +455,7 @@ pub async fn stored_items(account: &str) -> Vec<(String, HashMap<String, Attribu
 }
 
 /// Every item of one partition, as (sort key, item).
-async fn partition_items(pk: &str) -> Vec<(String, HashMap<String, AttributeValue>)> {
+pub async fn partition_items(pk: &str) -> Vec<(String, HashMap<String, AttributeValue>)> {
     let client = aws_sdk_dynamodb::Client::new(&hookline_shared::aws::config().await);
     let table = env("TABLE_NAME");
     let mut items = Vec::new();

@@ -58,8 +58,14 @@ pub async fn alerts(ctx: &Ctx<'_>) -> Result<Page> {
     ))
 }
 
+/// The deliveries an alert's page lists: the first page of the API's.
+const FIRST_DELIVERIES: service::PageRequest = service::PageRequest {
+    limit: crate::paging::MAX_PAGE_SIZE,
+    after: None,
+};
+
 pub async fn alert(ctx: &Ctx<'_>, id: &str) -> Result<Page> {
-    let detail = service::alerts::get(ctx.app, ctx.who(), id).await?;
+    let detail = service::alerts::get(ctx.app, ctx.who(), id, &FIRST_DELIVERIES).await?;
     alert_page(ctx, id, &detail, None)
 }
 
@@ -124,6 +130,9 @@ fn alert_page(
                     }
                 } }
             }
+            @if detail.next_cursor.is_some() {
+                p.muted { "The first " (detail.deliveries.len()) " deliveries; the API's GET /alerts/" (id) " pages through the rest." }
+            }
         },
     ))
 }
@@ -151,6 +160,6 @@ pub async fn act(ctx: &Ctx<'_>, id: &str, action: &str, form: &Form) -> Result<P
         }
         Err(e) => (false, crate::response::message(&e)),
     };
-    let current = service::alerts::get(ctx.app, ctx.who(), id).await?;
+    let current = service::alerts::get(ctx.app, ctx.who(), id, &FIRST_DELIVERIES).await?;
     alert_page(ctx, id, &current, Some(note))
 }

@@ -1,7 +1,8 @@
 //! Counts DynamoDB requests and the capacity units they consume: every call is made with
-//! `ReturnConsumedCapacity=TOTAL`, which DynamoDB Local answers as DynamoDB does. Units are
-//! also attributed to the partition keys each request touched (see [`Touched`]), for the
-//! heat of one partition key under a storm.
+//! `ReturnConsumedCapacity=INDEXES`, which DynamoDB Local answers as DynamoDB does (the
+//! total, and the table's and each index's part). Units are also attributed to the
+//! partition keys each request touched (see [`Touched`]), an index's to the index's key,
+//! for the heat of one partition key under a storm.
 
 use std::{
     collections::HashMap,
@@ -63,6 +64,9 @@ pub struct Units {
 #[derive(Clone, Debug)]
 struct Touched {
     keys: Vec<(String, f64)>,
+    /// The index partition keys (`state_pk`) of the items put: a global secondary
+    /// index's units land there, apart from the table's.
+    index_keys: Vec<String>,
     call: String,
 }
 
@@ -197,6 +201,13 @@ fn call_label(input: &aws_smithy_runtime_api::client::interceptors::context::Inp
     } else {
         format!("{op} {}", nouns.join("+"))
     }
+}
+
+/// The index keys of the items an input puts whole (see [`Touched`]).
+fn index_keys(input: &aws_smithy_runtime_api::client::interceptors::context::Input) -> Vec<String> {
+    (put_items(input).into_iter())
+        .filter_map(|item| item.get("state_pk")?.as_s().ok().cloned())
+        .collect()
 }
 
 /// What an input touches (see [`Touched`]).
@@ -338,7 +349,12 @@ impl Meter {
     ) {
         let units: f64 = consumed.iter().filter_map(|c| c.capacity_units()).sum();
         total.fetch_add((units * 1000.0).round() as u64, Ordering::Relaxed);
-        let Some(Touched { keys, call }) = touched else {
+        let Some(Touched {
+            keys,
+            index_keys,
+            call,
+        }) = touched
+        else {
             return;
         };
         {
@@ -350,16 +366,31 @@ impl Meter {
                 entry.read += units;
             }
         }
-        let weights: f64 = keys.iter().map(|(_, w)| w).sum();
+        // An index's units go to the index keys of the items put, when there are any (a
+        // Query on the index names its own key, in `keys`).
+        let index_units: f64 = if index_keys.is_empty() {
+            0.0
+        } else {
+            (consumed.iter())
+                .flat_map(|c| c.global_secondary_indexes().into_iter().flatten())
+                .filter_map(|(_, c)| c.capacity_units())
+                .sum()
+        };
         let mut by_key = self.by_key.lock().unwrap();
-        for (key, weight) in keys {
-            let share = units * weight / weights;
+        let mut add = |key: &String, share: f64| {
             let entry = by_key.entry(key.clone()).or_default();
             if write {
                 entry.write += share;
             } else {
                 entry.read += share;
             }
+        };
+        let weights: f64 = keys.iter().map(|(_, w)| w).sum();
+        for (key, weight) in keys {
+            add(key, (units - index_units) * weight / weights);
+        }
+        for key in index_keys {
+            add(key, index_units / index_keys.len() as f64);
         }
     }
 }
@@ -376,8 +407,13 @@ impl Intercept for Meter {
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
         let keys = touched(context.input());
+        let index_keys = index_keys(context.input());
         let call = call_label(context.input());
-        cfg.interceptor_state().store_put(Touched { keys, call });
+        cfg.interceptor_state().store_put(Touched {
+            keys,
+            index_keys,
+            call,
+        });
         {
             let mut largest = self.largest.lock().unwrap();
             for item in put_items(context.input()) {
@@ -391,7 +427,8 @@ impl Intercept for Meter {
             }
         }
         let input = context.input_mut();
-        let total = Some(ReturnConsumedCapacity::Total);
+        // The table's and each index's units apart, and their sum (as TOTAL gives it).
+        let total = Some(ReturnConsumedCapacity::Indexes);
         macro_rules! ask {
             ($($input:ty),*) => {
                 $( if let Some(i) = input.downcast_mut::<$input>() { i.return_consumed_capacity = total.clone(); } )*

@@ -1,15 +1,14 @@
 //! How fast the deliver function goes, and what bounds it.
 
 use std::{
-    collections::{HashMap, HashSet},
-    sync::Mutex,
+    collections::HashSet,
     time::{Duration, Instant},
 };
 
 use aws_sdk_dynamodb::types::{
     AttributeValue, PutRequest, TransactWriteItem, Update, WriteRequest,
 };
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use futures::{future::join_all, stream, StreamExt};
 use hookline_functions::triggers;
 use hookline_shared::{
@@ -129,117 +128,105 @@ async fn deliver(bench: &Bench, bodies: &[String], in_flight: usize) -> Duration
 /// of ten, the worker's reads, claims and records (mirrored here, through the store).
 async fn writes_only(bench: &Bench, bodies: &[String], in_flight: usize) -> Duration {
     let settings = &bench.settings.delivery;
-    let written_clear: Mutex<HashMap<(String, String), DateTime<Utc>>> = Mutex::default();
     let started = Instant::now();
     stream::iter(bodies.chunks(10))
-        .map(|batch| {
-            let written_clear = &written_clear;
-            async move {
-                let now = Utc::now();
-                let messages: Vec<DeliveryMessage> = batch
-                    .iter()
-                    .map(|b| serde_json::from_str(b).unwrap())
-                    .collect();
-                let keys: Vec<(&str, &str)> = messages
-                    .iter()
-                    .map(|m| (m.account_id.as_str(), m.webhook_id.as_str()))
-                    .collect::<HashSet<_>>()
-                    .into_iter()
-                    .collect();
-                let webhooks = bench.store.get_webhook_configs(&keys).await.unwrap();
-                let deliveries: Vec<Delivery> = messages
-                    .iter()
-                    .map(|m| m.delivery(now, settings.expires_at(now)))
-                    .collect();
-                let claims = messages.iter().zip(&deliveries).map(|(m, delivery)| {
-                    let claim = AttemptClaim {
-                        account_id: &m.account_id,
-                        delivery,
-                        attempt: m.attempt,
-                        trigger: m.trigger,
-                    };
-                    async move {
-                        bench
-                            .store
-                            .claim_attempt(&claim, now + settings.lease, now)
-                            .await
-                            .unwrap()
-                    }
-                });
-                for claim in join_all(claims).await {
-                    assert!(matches!(claim, Claim::Claimed));
+        .map(|batch| async move {
+            let now = Utc::now();
+            let messages: Vec<DeliveryMessage> = batch
+                .iter()
+                .map(|b| serde_json::from_str(b).unwrap())
+                .collect();
+            let keys: Vec<(&str, &str)> = messages
+                .iter()
+                .map(|m| (m.account_id.as_str(), m.webhook_id.as_str()))
+                .collect::<HashSet<_>>()
+                .into_iter()
+                .collect();
+            let webhooks = bench.store.get_webhook_configs(&keys).await.unwrap();
+            let deliveries: Vec<Delivery> = messages
+                .iter()
+                .map(|m| m.delivery(now, settings.expires_at(now)))
+                .collect();
+            let claims = messages.iter().zip(&deliveries).map(|(m, delivery)| {
+                let claim = AttemptClaim {
+                    account_id: &m.account_id,
+                    delivery,
+                    attempt: m.attempt,
+                    trigger: m.trigger,
+                };
+                async move {
+                    bench
+                        .store
+                        .claim_attempt(&claim, now + settings.lease, now)
+                        .await
+                        .unwrap()
                 }
-                let sent = Sent {
-                    outcome: Outcome::Success,
-                    status_code: Some(200),
-                    message: "delivered: the endpoint answered HTTP 200".into(),
-                    duration_ms: 1,
-                    response_body: Some("ok".into()),
-                    retry_after: None,
-                };
-                let decision =
-                    retry::decide(&sent, 1, Trigger::Scheduled, &settings.retry, 0.5, now);
-                let last = LastDelivery {
-                    success: true,
-                    status_code: Some(200),
-                    response: Some("ok".into()),
-                    timestamp: now,
-                };
-                let records: Vec<(AttemptRecord, Delivery)> = messages
-                    .iter()
-                    .zip(&deliveries)
-                    .map(|(m, delivery)| {
-                        let webhook = webhooks.iter().find(|w| w.id == m.webhook_id).unwrap();
-                        let rendered =
-                            Rendered::standard(webhook, m.payload_json().as_bytes().to_vec());
-                        let request =
-                            build_request(webhook, &delivery.msg_id, rendered, now.timestamp())
-                                .unwrap();
-                        let record = AttemptRecord::new(
-                            delivery,
-                            1,
-                            m.trigger,
-                            now,
-                            request.recorded(),
-                            &sent,
-                            &decision,
-                            settings.expires_at(now),
-                        );
-                        let after = delivery.after(&record, now);
-                        (record, after)
-                    })
-                    .collect();
-                let statuses: Vec<_> = {
-                    let written = written_clear.lock().unwrap();
-                    WebhookStatus::per_webhook(
-                        messages
-                            .iter()
-                            .map(|m| ((m.account_id.as_str(), m.webhook_id.as_str()), &last)),
-                    )
-                    .into_iter()
-                    .filter(|((a, w), status)| {
-                        status.worth_writing(
-                            written.get(&(a.to_string(), w.to_string())).copied(),
-                            now,
-                        )
-                    })
-                    .collect()
-                };
-                let finished: Vec<_> = messages
-                    .iter()
-                    .zip(&records)
-                    .map(|(m, (record, delivery))| (m.account_id.as_str(), record, delivery))
-                    .collect();
-                bench
-                    .store
-                    .record_attempts(&finished, &statuses)
-                    .await
-                    .unwrap();
-                let mut written = written_clear.lock().unwrap();
-                for ((a, w), _) in &statuses {
-                    written.insert((a.to_string(), w.to_string()), now);
-                }
+            });
+            for claim in join_all(claims).await {
+                assert!(matches!(claim, Claim::Claimed));
             }
+            let sent = Sent {
+                outcome: Outcome::Success,
+                status_code: Some(200),
+                message: "delivered: the endpoint answered HTTP 200".into(),
+                duration_ms: 1,
+                response_body: Some("ok".into()),
+                retry_after: None,
+            };
+            let decision = retry::decide(&sent, 1, Trigger::Scheduled, &settings.retry, 0.5, now);
+            let last = LastDelivery {
+                success: true,
+                status_code: Some(200),
+                response: Some("ok".into()),
+                timestamp: now,
+            };
+            let records: Vec<(AttemptRecord, Delivery)> = messages
+                .iter()
+                .zip(&deliveries)
+                .map(|(m, delivery)| {
+                    let webhook = webhooks.iter().find(|w| w.id == m.webhook_id).unwrap();
+                    let rendered =
+                        Rendered::standard(webhook, m.payload_json().as_bytes().to_vec());
+                    let request =
+                        build_request(webhook, &delivery.msg_id, rendered, now.timestamp())
+                            .unwrap();
+                    let record = AttemptRecord::new(
+                        delivery,
+                        1,
+                        m.trigger,
+                        now,
+                        request.recorded(),
+                        &sent,
+                        &decision,
+                        settings.expires_at(now),
+                    );
+                    let after = delivery.after(&record, now);
+                    (record, after)
+                })
+                .collect();
+            let all = WebhookStatus::per_webhook(
+                messages
+                    .iter()
+                    .map(|m| ((m.account_id.as_str(), m.webhook_id.as_str()), &last)),
+            );
+            let keys: Vec<(&str, &str)> = all.iter().map(|(key, _)| *key).collect();
+            let stored = bench.store.stored_clear(&keys).await.unwrap();
+            let statuses: Vec<_> = (all.into_iter())
+                .filter(|((a, w), status)| {
+                    let key = (a.to_string(), w.to_string());
+                    status.worth_writing(stored.get(&key).copied(), now)
+                })
+                .collect();
+            let finished: Vec<_> = messages
+                .iter()
+                .zip(&records)
+                .map(|(m, (record, delivery))| (m.account_id.as_str(), record, delivery))
+                .collect();
+            bench
+                .store
+                .record_attempts(&finished, &statuses)
+                .await
+                .unwrap();
         })
         .buffer_unordered(in_flight)
         .collect::<Vec<_>>()
