@@ -87,9 +87,24 @@ def watch_routes():
 HTTP_METHODS = {"get", "put", "post", "delete", "patch", "head", "options", "trace"}
 
 
+class UniqueKeyLoader(yaml.SafeLoader):
+    """A YAML loader that refuses a key given twice in one mapping: PyYAML keeps the
+    last one silently, and a response or field written twice hides the one meant."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"{key!r} given twice", key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep)
+
+
 def openapi_routes():
     with open(ROOT / "openapi.yaml") as f:
-        spec = yaml.safe_load(f)
+        spec = yaml.load(f, Loader=UniqueKeyLoader)
     return {
         (method.upper(), path)
         for path, item in spec["paths"].items()
