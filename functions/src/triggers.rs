@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use hookline_shared::{
     alert::{cloudwatch, lifecycle::Actor, AlertInput},
     delivery::{
+        message::DeliveryMessage,
         queue::{self, not_yet_due, QueueMessage, TimerMessage},
         worker::Handled,
     },
@@ -100,6 +101,21 @@ pub async fn deliver(
             Ok(Handled::Postponed(until)) => {
                 tracing::info!(sqs_message = %r.id, %delivery, attempt, %until, outcome = "Postponed", "message handled");
                 postpone(app, r, until, now, &mut failed).await;
+            }
+            Ok(Handled::Deferred(at)) => {
+                tracing::info!(sqs_message = %r.id, %delivery, attempt, %at, outcome = "Deferred", "message handled");
+                // Sent again carrying its granted time, and this copy deleted; kept on the
+                // queue if that fails, to be granted a time again.
+                let granted = DeliveryMessage {
+                    slot: Some(at),
+                    not_before: Some(at),
+                    ..m
+                };
+                let wait = (at - now).to_std().unwrap_or_default();
+                if let Err(err) = app.queue.send_delayed(&granted, wait).await {
+                    tracing::warn!(sqs_message = %r.id, error = %err, "could not put a message off");
+                    failed.push(r.id);
+                }
             }
             Ok(handled) => {
                 tracing::info!(sqs_message = %r.id, %delivery, attempt, outcome = ?handled, "message handled");

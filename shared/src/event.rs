@@ -48,6 +48,13 @@ named_enum! {
         /// Operational: a webhook succeeded again after a failure streak.
         #[strum(serialize = "webhook.recovered")]
         WebhookRecovered,
+        /// Operational: a webhook's receiver asked for a pause (429 or 503 with
+        /// `Retry-After`, or a spent rate-limit window); its deliveries wait until then.
+        #[strum(serialize = "webhook.paused")]
+        WebhookPaused,
+        /// Operational: a webhook took a delivery again after a pause.
+        #[strum(serialize = "webhook.resumed")]
+        WebhookResumed,
     }
 }
 
@@ -58,7 +65,11 @@ impl EventType {
     pub fn is_operational(self) -> bool {
         matches!(
             self,
-            Self::WebhookDisabled | Self::DeliveryExhausted | Self::WebhookRecovered
+            Self::WebhookDisabled
+                | Self::DeliveryExhausted
+                | Self::WebhookRecovered
+                | Self::WebhookPaused
+                | Self::WebhookResumed
         )
     }
 }
@@ -84,7 +95,8 @@ mod tests {
             EventType::names(),
             "alert.triggered, alert.acknowledged, alert.unacknowledged, alert.resolved, \
              alert.unresolved, alert.silenced, alert.unsilenced, alert.escalated, alert.ignored, \
-             alert.unignored, alert.test, webhook.disabled, delivery.exhausted, webhook.recovered"
+             alert.unignored, alert.test, webhook.disabled, delivery.exhausted, webhook.recovered, \
+             webhook.paused, webhook.resumed"
         );
     }
 }

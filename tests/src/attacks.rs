@@ -42,6 +42,7 @@ fn as_received(request: &Value) -> Received {
             .unwrap_or_default()
             .as_bytes()
             .to_vec(),
+        at: std::time::Instant::now(),
     }
 }
 

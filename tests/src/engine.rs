@@ -190,6 +190,7 @@ fn message(w: &Webhook, attempt: u32) -> DeliveryMessage {
         waits_for: None,
         out_of_order: false,
         condition_error: None,
+        slot: None,
     }
 }
 

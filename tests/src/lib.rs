@@ -31,4 +31,6 @@ mod security;
 #[cfg(test)]
 mod seeds;
 #[cfg(test)]
+mod storms;
+#[cfg(test)]
 mod support;

@@ -4,7 +4,7 @@
 
 use std::{
     collections::{HashMap, HashSet},
-    sync::Mutex,
+    sync::{Arc, Mutex},
 };
 
 use chrono::Utc;
@@ -13,13 +13,14 @@ use hookline_shared::{
         lifecycle::{Action, Actor},
         AlertInput,
     },
-    delivery::queue::DeliveryMessage,
+    clock::ManualClock,
+    delivery::queue::{DeliveryMessage, Queue},
 };
 use serde_json::{json, Value};
 
 use crate::support::{
-    admin, admin_output, app_at, drop_queue, partition_items, scratch_queue, settings_with, sqs,
-    Client, TestAccount,
+    admin, admin_output, app_at, app_on, drop_queue, partition_items, patient_sqs, receive,
+    scratch_queue, settings_with, Client, TestAccount,
 };
 
 /// Makes `n` webhooks for the account, as `hookline-admin import-webhooks` does (the
@@ -57,23 +58,16 @@ fn webhooks(account: &str, n: usize) -> Vec<String> {
 /// Takes every message off the queue as it comes, as the deliver function's event source
 /// would, until `expected` distinct deliveries have come or the deadline passes. Many
 /// readers at once: the emulator spends time linear in its queue's length on every send,
-/// so the queue must stay short while a fan-out fills it.
+/// so the queue must stay short while a fan-out fills it. Patient ones: with thousands
+/// queued, the emulator has taken more than 10 s to answer on a slow machine.
 async fn drain(url: String, expected: usize) -> HashMap<String, DeliveryMessage> {
     const READERS: usize = 32;
-    let sqs = sqs().await;
+    let sqs = patient_sqs().await;
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(600);
     let found = Mutex::new(HashMap::new());
     let read = || async {
         while found.lock().unwrap().len() < expected && tokio::time::Instant::now() < deadline {
-            let got = sqs
-                .receive_message()
-                .queue_url(&url)
-                .max_number_of_messages(10)
-                .wait_time_seconds(1)
-                .send()
-                .await
-                .unwrap();
-            let messages = got.messages.unwrap_or_default();
+            let messages = receive(&sqs, &url, 10).await;
             if messages.is_empty() {
                 continue;
             }
@@ -178,7 +172,9 @@ async fn an_alert_reaches_ten_thousand_webhooks() {
     let ids = webhooks(&account.id, N);
     eprintln!("{N} webhooks made in {:.0?}", started.elapsed());
     let (_, url) = scratch_queue().await;
-    let (app, _) = app_at(settings_with(&[("DELIVERY_QUEUE_URL", &url)]), Utc::now()).await;
+    let queue = Queue::new(patient_sqs().await, url.clone());
+    let settings = settings_with(&[("DELIVERY_QUEUE_URL", &url)]);
+    let app = app_on(settings, Arc::new(ManualClock::new(Utc::now())), queue).await;
     let drained = tokio::spawn(drain(url.clone(), N));
     let input =
         AlertInput::parse(&json!({"type": "region_down", "message": "eu-west-1 is down"})).unwrap();

@@ -205,9 +205,11 @@ pub fn state_after(event: EventType) -> AlertState {
         | EventType::AlertUnignored
         | EventType::AlertTest => AlertState::Triggered,
         // Not alert events: a preview shows the alert as it fired.
-        EventType::WebhookDisabled | EventType::DeliveryExhausted | EventType::WebhookRecovered => {
-            AlertState::Triggered
-        }
+        EventType::WebhookDisabled
+        | EventType::DeliveryExhausted
+        | EventType::WebhookRecovered
+        | EventType::WebhookPaused
+        | EventType::WebhookResumed => AlertState::Triggered,
     }
 }
 

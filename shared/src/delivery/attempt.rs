@@ -300,6 +300,7 @@ mod tests {
             duration_ms: 40,
             response_body: None,
             retry_after: None::<RetryAfter>,
+            window_reset: None,
         }
     }
 
@@ -312,6 +313,7 @@ mod tests {
             duration_ms: 0,
             response_body: None,
             retry_after: None,
+            window_reset: None,
         };
         let mut metrics = Metrics::new("deliver");
         for a in [

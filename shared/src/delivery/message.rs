@@ -43,6 +43,9 @@ pub struct DeliveryMessage {
     /// this, sending nothing (see [`crate::webhook::condition`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub condition_error: Option<RenderError>,
+    /// The send time the webhook's rate limit granted it (see [`super::pace`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slot: Option<DateTime<Utc>>,
 }
 
 /// An alert timer: at `not_before`, the escalation or the end of a silence.
@@ -123,6 +126,7 @@ impl DeliveryMessage {
             attempt: self.attempt + 1,
             trigger: Trigger::Scheduled,
             not_before: Some(at),
+            slot: None,
             ..self.clone()
         }
     }

@@ -38,6 +38,16 @@ pub enum Notice<'a> {
         failures: u32,
         failing_since: DateTime<Utc>,
     },
+    /// Its receiver asked for a pause: its deliveries wait until then.
+    Paused {
+        webhook: &'a Webhook,
+        until: DateTime<Utc>,
+    },
+    /// A delivery succeeded after a pause.
+    Resumed {
+        webhook: &'a Webhook,
+        paused_until: DateTime<Utc>,
+    },
 }
 
 /// An operational event as stored: its payload, for the delivery log and redelivery.
@@ -57,6 +67,8 @@ impl Notice<'_> {
             Self::Disabled { .. } => EventType::WebhookDisabled,
             Self::Exhausted { .. } => EventType::DeliveryExhausted,
             Self::Recovered { .. } => EventType::WebhookRecovered,
+            Self::Paused { .. } => EventType::WebhookPaused,
+            Self::Resumed { .. } => EventType::WebhookResumed,
         }
     }
 
@@ -64,7 +76,9 @@ impl Notice<'_> {
         match self {
             Self::Disabled { webhook, .. }
             | Self::Exhausted { webhook, .. }
-            | Self::Recovered { webhook, .. } => webhook,
+            | Self::Recovered { webhook, .. }
+            | Self::Paused { webhook, .. }
+            | Self::Resumed { webhook, .. } => webhook,
         }
     }
 
@@ -85,6 +99,13 @@ impl Notice<'_> {
                 webhook.id,
                 failing_since.timestamp_millis()
             ),
+            Self::Paused { webhook, until } => {
+                format!("paused/{}/{}", webhook.id, until.timestamp_millis())
+            }
+            Self::Resumed {
+                webhook,
+                paused_until,
+            } => format!("resumed/{}/{}", webhook.id, paused_until.timestamp_millis()),
         }
     }
 
@@ -121,6 +142,8 @@ impl Notice<'_> {
                 data["failures"] = json!(failures);
                 data["failing_since"] = json!(failing_since);
             }
+            Self::Paused { until, .. } => data["paused_until"] = json!(until),
+            Self::Resumed { paused_until, .. } => data["paused_until"] = json!(paused_until),
         }
         json!({
             "type": self.event(),
@@ -200,6 +223,7 @@ pub async fn announce(
             waits_for: None,
             out_of_order: false,
             condition_error: None,
+            slot: None,
         })
         .collect();
     let sent = queue.send_all(&messages).await;

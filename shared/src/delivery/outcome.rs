@@ -97,6 +97,9 @@ pub struct Sent {
     pub response_body: Option<String>,
     /// The endpoint's `Retry-After`, in seconds or as an HTTP date.
     pub retry_after: Option<RetryAfter>,
+    /// How long until the receiver's rate-limit window opens, when its answer said the
+    /// window is spent (see [`super::pace::window_reset`]).
+    pub window_reset: Option<Duration>,
 }
 
 impl Sent {
@@ -109,6 +112,7 @@ impl Sent {
             duration_ms: 0,
             response_body: None,
             retry_after: None,
+            window_reset: None,
         }
     }
 

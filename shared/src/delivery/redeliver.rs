@@ -85,5 +85,6 @@ pub fn message(webhook: &Webhook, delivery: &Delivery, payload: Box<RawValue>) -
         out_of_order: delivery.out_of_order,
         // A redelivery is asked for: it is made whatever the condition said.
         condition_error: None,
+        slot: None,
     }
 }

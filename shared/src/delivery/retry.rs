@@ -100,6 +100,24 @@ pub fn decide(
     }
 }
 
+/// The pause an answer asks of the whole webhook, until when: a 429 or 503 with
+/// `Retry-After`, or any answer that says its rate-limit window is spent
+/// (`X-RateLimit-Remaining: 0` with `X-RateLimit-Reset-After`, as Discord and Slack send).
+/// At most [`RETRY_AFTER_MAX`] ahead.
+pub fn pause_asked(sent: &Sent, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    let retry_after = match sent.status_code {
+        Some(429 | 503) => sent.retry_after.map(|r| r.wait(now)),
+        _ => None,
+    };
+    let wait = retry_after
+        .into_iter()
+        .chain(sent.window_reset)
+        .max()
+        .filter(|wait| !wait.is_zero())?;
+    let wait = chrono::Duration::from_std(wait.min(RETRY_AFTER_MAX)).ok()?;
+    Some(now + wait)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -124,6 +142,7 @@ mod tests {
             duration_ms: 3,
             response_body: None,
             retry_after,
+            window_reset: None,
         }
     }
 
@@ -171,6 +190,7 @@ mod tests {
             duration_ms: 0,
             response_body: None,
             retry_after: None,
+            window_reset: None,
         };
         let d = decide(&refused, 1, Trigger::Scheduled, &s, 0.5, at(0));
         assert_eq!((d.state, d.next_delay), (DeliveryState::Failed, None));
@@ -300,5 +320,57 @@ mod tests {
             proptest::prop_assert!(honoured >= wanted);
             proptest::prop_assert!(honoured <= plain.max(RETRY_AFTER_MAX));
         }
+    }
+
+    fn with_pause(status: u16, retry_after: Option<RetryAfter>, reset: Option<f64>) -> Sent {
+        Sent {
+            outcome: Outcome::of_status(status),
+            status_code: Some(status),
+            message: String::new(),
+            duration_ms: 1,
+            response_body: None,
+            retry_after,
+            window_reset: reset.map(Duration::from_secs_f64),
+        }
+    }
+
+    #[test]
+    fn pauses_come_from_429_503_and_spent_windows() {
+        let five = Some(RetryAfter::Seconds(5));
+        assert_eq!(
+            pause_asked(&with_pause(429, five, None), at(0)),
+            Some(at(5000))
+        );
+        assert_eq!(
+            pause_asked(&with_pause(503, five, None), at(0)),
+            Some(at(5000))
+        );
+        let date = Some(RetryAfter::At(at(7000)));
+        assert_eq!(
+            pause_asked(&with_pause(429, date, None), at(0)),
+            Some(at(7000))
+        );
+        // Another status's Retry-After is only that delivery's retry, not a pause.
+        assert_eq!(pause_asked(&with_pause(500, five, None), at(0)), None);
+        assert_eq!(pause_asked(&with_pause(429, None, None), at(0)), None);
+        // A success that spent the window pauses until it opens.
+        assert_eq!(
+            pause_asked(&with_pause(204, None, Some(1.5)), at(0)),
+            Some(at(1500))
+        );
+        // The longer of the two; at most a day.
+        assert_eq!(
+            pause_asked(&with_pause(429, five, Some(9.0)), at(0)),
+            Some(at(9000))
+        );
+        let long = Some(RetryAfter::Seconds(90 * 86400));
+        assert_eq!(
+            pause_asked(&with_pause(429, long, None), at(0)),
+            Some(at(86_400_000))
+        );
+        assert_eq!(
+            pause_asked(&with_pause(429, Some(RetryAfter::Seconds(0)), None), at(0)),
+            None
+        );
     }
 }

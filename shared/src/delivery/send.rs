@@ -9,6 +9,7 @@ use std::{
 use super::{
     destination::{GuardedResolver, Policy, Refusal},
     outcome::{Outcome, RetryAfter, Sent, RESPONSE_BODY_MAX, USER_AGENT},
+    pace,
     signing::OutboundRequest,
 };
 use crate::webhook::HttpMethod;
@@ -57,6 +58,7 @@ pub async fn send(
         duration_ms: 0,
         response_body: None,
         retry_after: None,
+        window_reset: None,
     };
     match url::Url::parse(&request.url) {
         Ok(url) => {
@@ -85,6 +87,11 @@ pub async fn send(
                 .get("retry-after")
                 .and_then(|v| v.to_str().ok())
                 .and_then(parse_retry_after);
+            let header = |name| response.headers().get(name).and_then(|v| v.to_str().ok());
+            let window_reset = pace::window_reset(
+                header("x-ratelimit-remaining"),
+                header("x-ratelimit-reset-after"),
+            );
             let response_body =
                 read_capped(&mut response, timeout.saturating_sub(started.elapsed()))
                     .await
@@ -101,6 +108,7 @@ pub async fn send(
                 duration_ms: elapsed_ms(started),
                 response_body,
                 retry_after,
+                window_reset,
             }
         }
         // The URL stays out of the message: it may be a credential, and the record has it.
@@ -113,6 +121,7 @@ pub async fn send(
                 duration_ms: elapsed_ms(started),
                 response_body: None,
                 retry_after: None,
+                window_reset: None,
             },
         },
     }

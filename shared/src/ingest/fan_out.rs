@@ -87,6 +87,7 @@ impl Ingest<'_> {
                     waits_for: previous.remove(id),
                     out_of_order: false,
                     condition_error: unjudged.remove(id),
+                    slot: None,
                 })
             })
             .collect();

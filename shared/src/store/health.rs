@@ -6,6 +6,7 @@ use aws_sdk_dynamodb::types::ReturnValue;
 use futures::future::join_all;
 
 use super::*;
+use crate::store::limits::Gate;
 use crate::{
     webhook::health::WebhookStatus,
     webhook::{Health, Webhook},
@@ -39,16 +40,41 @@ impl Store {
         Ok(found)
     }
 
-    /// When the stored health of these webhooks (account, id) was last written clear: its
-    /// last success, for those stored without a failure streak.
-    pub async fn stored_clear(
+    /// What stands between these webhooks (account, id) and their next deliveries, read in
+    /// one BatchGetItem: each one's stored health (a pause, and when it was last written
+    /// clear) and, for those in `limited`, the send times last granted.
+    pub async fn gates(
         &self,
         webhooks: &[(&str, &str)],
-    ) -> Result<HashMap<(String, String), DateTime<Utc>>, StoreError> {
-        Ok((self.healths(webhooks).await?.into_iter())
-            .filter(|(_, _, health)| health.consecutive_failures == 0)
-            .filter_map(|(account, id, health)| Some(((account, id), health.last_success?)))
-            .collect())
+        limited: &[(&str, &str)],
+    ) -> Result<HashMap<(String, String), Gate>, StoreError> {
+        let keys = (webhooks.iter())
+            .map(|(account_id, id)| health_key(account_id, id))
+            .chain(limited.iter().map(|(a, id)| limit_key(a, id)))
+            .collect();
+        let mut gates: HashMap<(String, String), Gate> = HashMap::new();
+        for item in self.batch_get(keys).await? {
+            let (Some(pk), Some(sk)) = (item.get("pk"), item.get("sk")) else {
+                continue;
+            };
+            let (Ok(pk), Ok(sk)) = (pk.as_s(), sk.as_s()) else {
+                continue;
+            };
+            let Some((account, id)) = hook_of(pk) else {
+                continue;
+            };
+            let gate = gates.entry((account.into(), id.into())).or_default();
+            if sk == HEALTH_SK {
+                let health: Health = serde_dynamo::from_item(item).map_err(corrupt)?;
+                gate.paused_until = health.paused_until;
+                gate.clear_at = health
+                    .last_success
+                    .filter(|_| health.consecutive_failures == 0);
+            } else {
+                gate.granted = serde_dynamo::from_item(item).map_err(corrupt)?;
+            }
+        }
+        Ok(gates)
     }
 
     /// The webhooks with their health attached.
@@ -111,6 +137,19 @@ fn status_expression(status: &WebhookStatus) -> Result<Expression, StoreError> {
     } else {
         u.set("ended_streak", AttributeValue::Null(true));
         u.set("ended_failures", n(0));
+    }
+    match status.paused_until {
+        Some(until) => {
+            // What was stored before, to tell a new pause from one made longer.
+            u.copy_or("pause_before", "paused_until", AttributeValue::Null(true));
+            u.set("paused_until", time(until)?);
+            u.set("ended_pause", AttributeValue::Null(true));
+        }
+        None if status.last_success.is_some() => {
+            u.copy_or("ended_pause", "paused_until", AttributeValue::Null(true));
+            u.remove("paused_until");
+        }
+        None => u.set("ended_pause", AttributeValue::Null(true)),
     }
     match status.failing_since {
         None => {

@@ -53,6 +53,11 @@ pub(super) fn hook_of(pk: &str) -> Option<(&str, &str)> {
 
 pub(super) const HEALTH_SK: &str = "HEALTH";
 
+/// A webhook's rate-limit log: the send times last granted (see [`crate::delivery::pace`]).
+pub(super) fn limit_key(account_id: &str, webhook_id: &str) -> Item {
+    key(hook_pk(account_id, webhook_id), "LIMIT".into())
+}
+
 /// A webhook's health, apart from its configuration: deliver writes it often.
 pub(super) fn health_key(account_id: &str, webhook_id: &str) -> Item {
     key(hook_pk(account_id, webhook_id), HEALTH_SK.into())

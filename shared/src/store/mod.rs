@@ -63,6 +63,7 @@ pub mod deliveries;
 pub mod error;
 mod health;
 mod keys;
+mod limits;
 mod moves;
 pub mod notices;
 pub mod recoveries;
@@ -82,6 +83,7 @@ pub use deliveries::{AttemptClaim, Claim};
 pub use error::StoreError;
 use error::{conditional, corrupt, sdk_error};
 use keys::*;
+pub use limits::{Gate, Granted};
 pub use moves::TargetCursor;
 use update::{filled, Expression, UpdateBuilder};
 

@@ -9,7 +9,12 @@ use serde::{ser::SerializeMap, Deserialize, Serialize, Serializer};
 use serde_json::{Map, Value};
 
 use super::{filter::ContentFilter, rules, BasicAuth, HttpMethod, Metadata, MASK};
-use crate::{auth::Access, delivery::format::Format, error::FieldError, event::EventType};
+use crate::{
+    auth::Access,
+    delivery::{format::Format, pace::RateLimitSetting},
+    error::FieldError,
+    event::EventType,
+};
 
 /// `default!(required)` is `None`; `default!((value))` is `Some(value)`.
 macro_rules! default {
@@ -126,10 +131,18 @@ webhook_settings! {
     /// (see [`super::condition`]). With a `filter`, both must pass.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     condition: Option<String> = rules::condition, default (None), view shown;
+    /// How fast it may be sent to (see [`crate::delivery::pace`]): by default, its
+    /// format's receiver's published limit.
+    #[serde(default)]
+    rate_limit: RateLimitSetting = rules::rate_limit, default (RateLimitSetting::Format), view rate_limit;
 }
 
 fn shown<T>(value: &T) -> &T {
     value
+}
+
+fn rate_limit(setting: &RateLimitSetting) -> Value {
+    setting.shown()
 }
 
 fn metadata(metadata: &Metadata) -> &Map<String, Value> {

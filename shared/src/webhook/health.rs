@@ -21,6 +21,8 @@ pub struct WebhookStatus {
     pub failing_since: Option<DateTime<Utc>>,
     /// A success came before those failures, so the stored streak is over.
     pub reset: bool,
+    /// The receiver asked for a pause until then (see [`crate::delivery::pace`]).
+    pub paused_until: Option<DateTime<Utc>>,
 }
 
 impl WebhookStatus {
@@ -43,6 +45,7 @@ impl WebhookStatus {
             failures: u32::try_from(run.len()).unwrap_or(u32::MAX),
             failing_since: run.first().map(|d| d.timestamp),
             reset: last_success.is_some(),
+            paused_until: None,
         })
     }
 }
@@ -82,12 +85,17 @@ impl WebhookStatus {
     /// Whether this status is worth writing, given when the stored health was last written
     /// clear (its last success, when it holds no failure streak; `None` when it holds one,
     /// or none is stored): anything but a success within [`HEALTH_REFRESH`] of that is.
-    /// A stored streak is always ended, so that `webhook.recovered` is sent.
+    /// A stored streak is always ended, so that `webhook.recovered` is sent, and a pause
+    /// asked for or stored (`stored_pause`) always written, so that it holds or is ended.
     pub fn worth_writing(
         &self,
         stored_clear_at: Option<DateTime<Utc>>,
+        stored_pause: bool,
         now: DateTime<Utc>,
     ) -> bool {
+        if stored_pause || self.paused_until.is_some() {
+            return true;
+        }
         let fresh = stored_clear_at
             .and_then(|at| (now - at).to_std().ok())
             .is_some_and(|age| age < HEALTH_REFRESH);
@@ -178,15 +186,20 @@ mod tests {
             timestamp: at(t),
         };
         let clear = WebhookStatus::after(&[ld(true, 10)]).unwrap();
-        assert!(clear.worth_writing(None, at(10)));
-        assert!(!clear.worth_writing(Some(at(8)), at(10)));
-        assert!(!clear.worth_writing(Some(at(-19)), at(10)));
-        assert!(clear.worth_writing(Some(at(-20)), at(10)));
+        assert!(clear.worth_writing(None, false, at(10)));
+        assert!(!clear.worth_writing(Some(at(8)), false, at(10)));
+        assert!(!clear.worth_writing(Some(at(-19)), false, at(10)));
+        assert!(clear.worth_writing(Some(at(-20)), false, at(10)));
         // A failure, or a recovery in the batch, is always written.
         let failing = WebhookStatus::after(&[ld(false, 10)]).unwrap();
-        assert!(failing.worth_writing(Some(at(9)), at(10)));
+        assert!(failing.worth_writing(Some(at(9)), false, at(10)));
         let recovered = WebhookStatus::after(&[ld(false, 9), ld(true, 10)]).unwrap();
-        assert!(recovered.worth_writing(Some(at(9)), at(10)));
+        assert!(recovered.worth_writing(Some(at(9)), false, at(10)));
+        // A pause stored is ended by a success, and one asked for is kept: both written.
+        assert!(clear.worth_writing(Some(at(9)), true, at(10)));
+        let mut pausing = clear.clone();
+        pausing.paused_until = Some(at(15));
+        assert!(pausing.worth_writing(Some(at(9)), false, at(10)));
     }
 
     #[test]

@@ -112,6 +112,18 @@ pub struct Health {
     pub ended_streak: Option<DateTime<Utc>>,
     #[serde(default, skip_serializing)]
     pub ended_failures: u32,
+    /// The receiver asked for a pause (a 429 or 503 with `Retry-After`, or a spent
+    /// rate-limit window): no delivery to it goes before then. Cleared by the next success.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paused_until: Option<DateTime<Utc>>,
+    /// The pause the latest write's success ended: read back by the deliver function to
+    /// send `webhook.resumed`; never shown.
+    #[serde(default, skip_serializing)]
+    pub ended_pause: Option<DateTime<Utc>>,
+    /// The pause stored before the latest write set one: a new pause is announced
+    /// (`webhook.paused`), a longer one is not; never shown.
+    #[serde(default, skip_serializing)]
+    pub pause_before: Option<DateTime<Utc>>,
 }
 
 /// A webhook as stored. `secret`, header values and the basic-auth password never leave
@@ -338,6 +350,8 @@ impl Serialize for WebhookView {
             last_delivery: h.last_delivery.as_ref(),
             consecutive_failures: h.consecutive_failures,
             failing_since: h.failing_since,
+            paused_until: h.paused_until,
+            rate_limit_in_force: (self.settings.rate_limit).in_force(self.settings.format),
             disabled_reason: self.disabled_reason.as_deref(),
             secret: self.secret.as_deref(),
         }
@@ -359,6 +373,11 @@ struct Shown<'a> {
     /// The failure streak: failed attempts since the last success, and since when.
     consecutive_failures: u32,
     failing_since: Option<DateTime<Utc>>,
+    /// Deliveries wait until then: the receiver asked for a pause. A time past means the
+    /// pause is over, and no delivery has been made since.
+    paused_until: Option<DateTime<Utc>>,
+    /// The limit `rate_limit` comes to for this webhook's format.
+    rate_limit_in_force: Option<crate::delivery::pace::RateLimit>,
     disabled_reason: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     secret: Option<&'a str>,
@@ -565,6 +584,7 @@ mod tests {
                 "content_type",
                 "filter",
                 "condition",
+                "rate_limit",
                 "created_at",
                 "updated_at",
                 "last_success",
@@ -572,6 +592,8 @@ mod tests {
                 "last_delivery",
                 "consecutive_failures",
                 "failing_since",
+                "paused_until",
+                "rate_limit_in_force",
                 "disabled_reason"
             ]
         );

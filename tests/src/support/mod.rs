@@ -56,6 +56,22 @@ pub async fn sqs() -> aws_sdk_sqs::Client {
     aws_sdk_sqs::Client::new(&hookline_shared::aws::config().await)
 }
 
+/// An SQS client that waits a minute for an answer: the emulator spends time linear in a
+/// queue's length on every call, so a queue of thousands answers in seconds on a slow
+/// machine, which is the emulator's pace and not what a test checks.
+pub async fn patient_sqs() -> aws_sdk_sqs::Client {
+    let timeouts = aws_config::timeout::TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(10))
+        .operation_attempt_timeout(Duration::from_secs(60))
+        .operation_timeout(Duration::from_secs(180))
+        .build();
+    let config = hookline_shared::aws::loader()
+        .timeout_config(timeouts)
+        .load()
+        .await;
+    aws_sdk_sqs::Client::new(&config)
+}
+
 /// An App like the deployed functions', on the test stack (for in-process calls).
 pub async fn app() -> hookline_functions::App {
     app_with(settings(), Arc::new(SystemClock)).await
@@ -118,6 +134,15 @@ pub async fn app_at(
 
 async fn app_with(settings: Settings, clock: Arc<dyn Clock>) -> hookline_functions::App {
     let queue = Queue::new(sqs().await, settings.delivery_queue_url.clone());
+    app_on(settings, clock, queue).await
+}
+
+/// An App like [`app_at`]'s whose deliveries go to `queue`, on a clock that stands still.
+pub async fn app_on(
+    settings: Settings,
+    clock: Arc<dyn Clock>,
+    queue: Queue,
+) -> hookline_functions::App {
     hookline_functions::App::new(
         store().await,
         queue,
@@ -627,6 +652,23 @@ pub async fn scratch_queue() -> (Queue, String) {
         .queue_url
         .unwrap();
     (Queue::new(sqs, url.clone()), url)
+}
+
+/// Up to `max` messages from the queue at `url`, waiting at most a second for them.
+pub async fn receive(
+    sqs: &aws_sdk_sqs::Client,
+    url: &str,
+    max: i32,
+) -> Vec<aws_sdk_sqs::types::Message> {
+    let got = sqs
+        .receive_message()
+        .queue_url(url)
+        .max_number_of_messages(max)
+        .wait_time_seconds(1)
+        .send()
+        .await
+        .unwrap();
+    got.messages.unwrap_or_default()
 }
 
 pub async fn drop_queue(url: String) {

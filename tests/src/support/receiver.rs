@@ -28,6 +28,9 @@ pub enum Behaviour {
     Hang,
     /// Answers these in turn (status, Retry-After), then repeats the last.
     Script(Vec<(u16, Option<&'static str>)>),
+    /// Answers 204, with `X-RateLimit-Remaining: 0` and `X-RateLimit-Reset-After` (these
+    /// seconds) on every `n`th request, as Discord and Slack say their window is spent.
+    WindowSpentEvery(usize, &'static str),
     /// Answers after a delay.
     Slow(Duration, u16),
     /// Answers with this status and, like httpbin, every header it got in the body.
@@ -41,6 +44,8 @@ pub struct Received {
     /// Header names in lower case; a repeated header's values joined by ", ".
     pub headers: HashMap<String, String>,
     pub body: Vec<u8>,
+    /// When it arrived (its body read).
+    pub at: std::time::Instant,
 }
 
 pub struct Receiver {
@@ -148,6 +153,7 @@ async fn respond(
             .map_or_else(|| parts.uri.path().to_string(), |p| p.as_str().to_string()),
         headers,
         body,
+        at: std::time::Instant::now(),
     });
     let (code, retry_after, text) = match behaviour {
         Behaviour::Status(code) => (code, None, "received".to_string()),
@@ -165,6 +171,15 @@ async fn respond(
             (code, None, "received".to_string())
         }
         Behaviour::Echo(code) => (code, None, echoed),
+        Behaviour::WindowSpentEvery(n, reset_after) => {
+            let mut spent = answer(204, None, String::new());
+            if (turn.fetch_add(1, Ordering::SeqCst) + 1).is_multiple_of(n) {
+                let headers = spent.headers_mut();
+                headers.insert("x-ratelimit-remaining", "0".parse().unwrap());
+                headers.insert("x-ratelimit-reset-after", reset_after.parse().unwrap());
+            }
+            return Ok(spent);
+        }
     };
     Ok(answer(code, retry_after, text))
 }

@@ -2,6 +2,7 @@
 //! chart, enabling and disabling it, and sending it a test.
 
 use super::*;
+use hookline_shared::delivery::pace::RateLimitSetting;
 
 /// A webhook's attempts per hour; a store that fails fails the page (an empty chart would
 /// claim there were none).
@@ -111,6 +112,11 @@ fn field_list(w: &WebhookView) -> Markup {
             } }
             dt { "Filter" } dd { @match &s.filter { Some(f) => code { (f.0.to_string()) }, None => span.muted { "none" } } }
             dt { "Condition" } dd { @match &s.condition { Some(c) => code { (c) }, None => span.muted { "none" } } }
+            dt { "Rate limit" } dd { @match s.rate_limit.in_force(s.format) {
+                Some(l) => { (l.per_minute) " a minute, " (l.burst) " at once"
+                    @if s.rate_limit == RateLimitSetting::Format { " (the format's published limit)" } },
+                None => span.muted { "none" },
+            } }
             dt { "Metadata" } dd { code { (serde_json::Value::Object(s.metadata.0.clone()).to_string()) } }
             dt { "Created" } dd { (when(Some(w.created_at))) }
         }
@@ -130,6 +136,7 @@ pub async fn webhook(ctx: &Ctx<'_>, id: &str) -> Result<Page> {
     let base = site.path(&format!("/webhooks/{id}"));
     let enabled = w.settings.enabled;
     let h = &w.health;
+    let now = ctx.app.attempter.now();
     ok(layout(
         site,
         Some(ctx.caller),
@@ -141,6 +148,9 @@ pub async fn webhook(ctx: &Ctx<'_>, id: &str) -> Result<Page> {
                 " Last success: " (when(h.last_success))
                 " · Last failure: " (when(h.last_failure))
                 @if h.consecutive_failures > 0 { " · " strong { (h.consecutive_failures) " failures in a row" } " since " (when(h.failing_since)) }
+                @if let Some(until) = h.paused_until.filter(|u| *u > now) {
+                    " · " strong.paused { "Paused until " (when(Some(until))) } " (the receiver asked for it)"
+                }
             }
             nav.actions {
                 a.button href={ (base) "/deliveries" } { "Deliveries" }

@@ -91,6 +91,7 @@ fn messages(account: &str, webhooks: &[Webhook], n: usize) -> Vec<String> {
                 waits_for: None,
                 out_of_order: false,
                 condition_error: None,
+                slot: None,
             };
             serde_json::to_string(&message).unwrap()
         })
@@ -172,6 +173,7 @@ async fn writes_only(bench: &Bench, bodies: &[String], in_flight: usize) -> Dura
                 duration_ms: 1,
                 response_body: Some("ok".into()),
                 retry_after: None,
+                window_reset: None,
             };
             let decision = retry::decide(&sent, 1, Trigger::Scheduled, &settings.retry, 0.5, now);
             let last = LastDelivery {
@@ -210,11 +212,12 @@ async fn writes_only(bench: &Bench, bodies: &[String], in_flight: usize) -> Dura
                     .map(|m| ((m.account_id.as_str(), m.webhook_id.as_str()), &last)),
             );
             let keys: Vec<(&str, &str)> = all.iter().map(|(key, _)| *key).collect();
-            let stored = bench.store.stored_clear(&keys).await.unwrap();
+            let gates = bench.store.gates(&keys, &[]).await.unwrap();
             let statuses: Vec<_> = (all.into_iter())
                 .filter(|((a, w), status)| {
-                    let key = (a.to_string(), w.to_string());
-                    status.worth_writing(stored.get(&key).copied(), now)
+                    let gate = gates.get(&(a.to_string(), w.to_string()));
+                    let paused = gate.is_some_and(|g| g.paused_until.is_some());
+                    status.worth_writing(gate.and_then(|g| g.clear_at), paused, now)
                 })
                 .collect();
             let finished: Vec<_> = messages

@@ -16,6 +16,8 @@
 //!
 //! A single message takes the same steps as a batch of one.
 
+mod signals;
+
 use std::{
     collections::{HashMap, HashSet},
     time::Duration,
@@ -25,21 +27,20 @@ use chrono::{DateTime, Utc};
 use futures::future::join_all;
 
 use super::{
+    admission::{self, Admitted, Job},
     attempt::{AttemptError, Attempted, Attempter},
     notice::{self, Notice},
     order::{self, Turn},
-    outcome::{DeliveryState, Outcome, Trigger},
+    outcome::{DeliveryState, Trigger},
     queue::{not_yet_due, DeliveryMessage, Queue, QueueError},
-    record::{uuid_time, Delivery, Refusal},
+    record::{uuid_time, Refusal},
     recovery::{self, RecoveryRef, RecoveryState},
+    retry,
 };
 use crate::{
     metrics::Metrics,
-    store::{AttemptClaim, Claim, StoreError},
-    webhook::{
-        health::{self, WebhookStatus},
-        Health, Webhook,
-    },
+    store::{Claim, Gate, StoreError},
+    webhook::health::WebhookStatus,
     Store,
 };
 
@@ -63,13 +64,16 @@ impl From<recovery::RecoveryError> for WorkerError {
 }
 
 /// What became of a message. All but [`Handled::Busy`] and [`Handled::Postponed`] let it
-/// be deleted.
+/// be deleted ([`Handled::Deferred`] once it is sent again).
 #[derive(Debug, PartialEq, Eq)]
 pub enum Handled {
     /// The attempt was made and recorded; the state it left.
     Attempted(DeliveryState),
     /// Not due until then: the message is to be kept out of sight until that time.
     Postponed(DateTime<Utc>),
+    /// The webhook's rate limit granted it that later send time: the message is to be
+    /// sent again carrying it (its `slot`), to come back then.
+    Deferred(DateTime<Utc>),
     /// Already done, or superseded: nothing to do.
     Duplicate,
     /// Another worker holds the attempt's lease: try again later.
@@ -80,22 +84,23 @@ pub enum Handled {
 
 type Outcomes = Vec<(usize, Result<Handled, WorkerError>)>;
 
-/// A message to attempt, with the webhook config it will use.
-struct Job {
-    msg: DeliveryMessage,
-    webhook: Webhook,
-    delivery: Delivery,
-}
+/// What stands between each webhook of a batch and its deliveries, read before them.
+type Gates = HashMap<(String, String), Gate>;
 
-impl Job {
-    fn claim(&self) -> AttemptClaim<'_> {
-        AttemptClaim {
-            account_id: &self.msg.account_id,
-            delivery: &self.delivery,
-            attempt: self.msg.attempt,
-            trigger: self.msg.trigger,
+/// The jobs of these steps that go on; what became of the others goes to `outcomes`.
+fn going(
+    steps: Vec<(usize, Result<Step, WorkerError>)>,
+    outcomes: &mut Outcomes,
+) -> Vec<(usize, Job)> {
+    let mut go = Vec::with_capacity(steps.len());
+    for (i, step) in steps {
+        match step {
+            Ok(Step::Go(job)) => go.push((i, job)),
+            Ok(Step::Done(handled)) => outcomes.push((i, Ok(handled))),
+            Err(e) => outcomes.push((i, Err(e))),
         }
     }
+    go
 }
 
 /// Where a message stands after its claim: still to go on, or settled.
@@ -215,19 +220,46 @@ impl Worker {
                 }
             }
         }
-        let claims = join_all(
+        let keys: Vec<(&str, &str)> = (jobs.iter())
+            .map(|(_, j)| (j.msg.account_id.as_str(), j.msg.webhook_id.as_str()))
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .collect();
+        let limited: Vec<(&str, &str)> = (jobs.iter())
+            .filter(|(_, j)| j.limit().is_some())
+            .map(|(_, j)| (j.msg.account_id.as_str(), j.msg.webhook_id.as_str()))
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .collect();
+        let gates = match self.store.gates(&keys, &limited).await {
+            Ok(gates) => gates,
+            Err(e) => {
+                outcomes.extend(jobs.into_iter().map(|(i, _)| (i, Err(e.clone().into()))));
+                return outcomes;
+            }
+        };
+        let readied = join_all(
             jobs.into_iter()
+                .map(|(i, job)| async move { (i, self.ready(job, now).await) }),
+        )
+        .await;
+        let ready = going(readied, &mut outcomes);
+        let mut admitted = Vec::with_capacity(ready.len());
+        for (i, verdict) in admission::admit(&self.store, ready, &gates, now).await {
+            match verdict {
+                Ok(Admitted::Go(job)) => admitted.push((i, job)),
+                Ok(Admitted::Wait(until)) => outcomes.push((i, Ok(Handled::Postponed(until)))),
+                Ok(Admitted::Granted(at)) => outcomes.push((i, Ok(Handled::Deferred(at)))),
+                Err(e) => outcomes.push((i, Err(e.into()))),
+            }
+        }
+        let claims = join_all(
+            admitted
+                .into_iter()
                 .map(|(i, job)| async move { (i, self.claim(job, lease_until, now).await) }),
         )
         .await;
-        let mut claimed = Vec::with_capacity(claims.len());
-        for (i, claim) in claims {
-            match claim {
-                Ok(Step::Go(job)) => claimed.push((i, job)),
-                Ok(Step::Done(handled)) => outcomes.push((i, Ok(handled))),
-                Err(e) => outcomes.push((i, Err(e))),
-            }
-        }
+        let claimed = going(claims, &mut outcomes);
         let payloads: Vec<_> = claimed.iter().map(|(_, j)| j.msg.payload_json()).collect();
         let attempts = join_all(claimed.iter().zip(&payloads).map(|((_, job), payload)| {
             let msg = &job.msg;
@@ -249,17 +281,13 @@ impl Worker {
                 Err(e) => outcomes.push((i, Err(e.into()))),
             }
         }
-        outcomes.extend(self.record(made).await);
+        outcomes.extend(self.record(made, &gates).await);
         outcomes
     }
 
-    /// Claims the job's attempt: the job back to go on, or what became of its message.
-    async fn claim(
-        &self,
-        mut job: Job,
-        lease_until: DateTime<Utc>,
-        now: DateTime<Utc>,
-    ) -> Result<Step, WorkerError> {
+    /// Whether the job may go on at all: its turn after the alert's previous transition
+    /// (see [`super::order`]), and its webhook enabled.
+    async fn ready(&self, mut job: Job, now: DateTime<Utc>) -> Result<Step, WorkerError> {
         if let (Some(earlier), 1) = (&job.msg.waits_for, job.msg.attempt) {
             let msg = &job.msg;
             let earlier = self
@@ -287,6 +315,17 @@ impl Worker {
             }
             return Ok(Step::Done(Handled::Dropped));
         }
+        Ok(Step::Go(job))
+    }
+
+    /// Claims the job's attempt: the job back to go on, or what became of its message.
+    async fn claim(
+        &self,
+        job: Job,
+        lease_until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<Step, WorkerError> {
+        let msg = &job.msg;
         let current = match self
             .store
             .claim_attempt(&job.claim(), lease_until, now)
@@ -311,34 +350,36 @@ impl Worker {
     }
 
     /// Records the attempts together, then queues what follows each.
-    async fn record(&self, made: Vec<(usize, Job, Attempted)>) -> Outcomes {
+    async fn record(&self, made: Vec<(usize, Job, Attempted)>, gates: &Gates) -> Outcomes {
         if made.is_empty() {
             return Vec::new();
         }
         let now = self.attempter.now();
-        let all = WebhookStatus::per_webhook(made.iter().map(|(_, job, a)| {
+        let key_of = |job: &Job| (job.msg.account_id.clone(), job.msg.webhook_id.clone());
+        let mut all = WebhookStatus::per_webhook(made.iter().map(|(_, job, a)| {
             let key = (job.msg.account_id.as_str(), job.msg.webhook_id.as_str());
             (key, &a.last_delivery)
         }));
-        // A success is written only when the stored health holds a failure streak (the
-        // write ends it and sends `webhook.recovered`) or was written clear longer ago than
-        // HEALTH_REFRESH: one read of the health decides, a quarter of a write's price. On
-        // a failed read every success is written.
-        let clear: Vec<(&str, &str)> = (all.iter())
-            .filter(|(_, status)| status.is_clear())
-            .map(|(key, _)| *key)
-            .collect();
-        let stored = match clear.is_empty() {
-            true => Ok(HashMap::new()),
-            false => self.store.stored_clear(&clear).await,
-        };
+        // A pause any answer asked for holds the whole webhook: the latest one asked.
+        for (_, job, a) in &made {
+            let Some(until) = retry::pause_asked(&a.sent, a.finished) else {
+                continue;
+            };
+            if let Some((_, status)) = (all.iter_mut())
+                .find(|((acc, id), _)| *acc == job.msg.account_id && *id == job.msg.webhook_id)
+            {
+                status.paused_until = status.paused_until.max(Some(until));
+            }
+        }
+        // A success is written only when the stored health, as read before the batch,
+        // holds a failure streak or a pause (the write ends it and says so) or was written
+        // clear longer ago than HEALTH_REFRESH.
         let statuses: Vec<_> = (all.into_iter())
-            .filter(|((account, id), status)| match &stored {
-                Ok(stored) => {
-                    let key = (account.to_string(), id.to_string());
-                    status.worth_writing(stored.get(&key).copied(), now)
-                }
-                Err(_) => true,
+            .filter(|((account, id), status)| {
+                let gate = gates.get(&(account.to_string(), id.to_string()));
+                let clear_at = gate.and_then(|g| g.clear_at);
+                let paused = gate.is_some_and(|g| g.paused_until.is_some());
+                status.worth_writing(clear_at, paused, now)
             })
             .collect();
         let records: Vec<_> = made
@@ -378,6 +419,7 @@ impl Worker {
         };
         let mut checked = HashSet::new();
         let mut recovered = HashSet::new();
+        let mut paced = HashSet::new();
         let mut outcomes = Vec::with_capacity(made.len());
         for (i, job, a) in &made {
             let mut follow_up = async || -> Result<Handled, WorkerError> {
@@ -401,6 +443,14 @@ impl Worker {
                         .filter(|_| notice::recovered(h.ended_failures))
                         .map(|since| (since, h.ended_failures))
                 });
+                if paced.insert(key_of(job)) {
+                    let asked = (statuses.iter()).any(|((acc, id), status)| {
+                        *acc == job.msg.account_id
+                            && *id == job.msg.webhook_id
+                            && status.paused_until.is_some()
+                    });
+                    self.tell_pace(job, health_of(job), asked, now).await;
+                }
                 if let Some((failing_since, failures)) = ended {
                     if recovered.insert(job.msg.webhook_id.clone()) {
                         let notice = Notice::Recovered {
@@ -416,15 +466,6 @@ impl Worker {
             outcomes.push((*i, follow_up().await));
         }
         outcomes
-    }
-
-    /// Sends an operational event. A failure is logged, not retried: the attempt it is
-    /// about is recorded, and its message must not come back for it.
-    async fn tell(&self, notice: &Notice<'_>, at: DateTime<Utc>) {
-        let expires_at = self.attempter.settings.expires_at(at);
-        if let Err(e) = notice::announce(&self.store, &self.queue, notice, at, expires_at).await {
-            tracing::error!(error = %e, event = %notice.event(), "could not send an operational event");
-        }
     }
 
     /// Runs a page of a bulk recovery (see [`super::recovery`]). `Ok(false)`: gone or
@@ -449,38 +490,5 @@ impl Worker {
         let settings = &self.attempter.settings;
         recovery::run_page(&self.store, &self.queue, &webhook, &recovery, settings, now).await?;
         Ok(true)
-    }
-
-    /// Disables the webhook if the failed attempt's `outcome` and its `health`, as just
-    /// written, say so (see [`health::disable_reason`]).
-    async fn maybe_disable(
-        &self,
-        job: &Job,
-        outcome: Outcome,
-        health: Option<&Health>,
-        now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        let failing_since = health.and_then(|h| h.failing_since);
-        let disable_after = self.attempter.settings.disable_after;
-        let Some(reason) = health::disable_reason(outcome, failing_since, now, disable_after)
-        else {
-            return Ok(());
-        };
-        // Only while the streak is still the one judged: a success since then ends it.
-        let streak = failing_since.filter(|_| outcome != Outcome::Gone);
-        let msg = &job.msg;
-        if self
-            .store
-            .disable_webhook(&msg.account_id, &msg.webhook_id, &reason, streak)
-            .await?
-        {
-            tracing::warn!(account = %msg.account_id, webhook = %msg.webhook_id, "webhook disabled");
-            let notice = Notice::Disabled {
-                webhook: &job.webhook,
-                reason: &reason,
-            };
-            self.tell(&notice, now).await;
-        }
-        Ok(())
     }
 }
