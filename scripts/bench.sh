@@ -2,7 +2,7 @@
 # Prints Hookline's delivery figures (see tests/src/bin/bench/main.rs). Not a test: the
 # numbers depend on the machine. Results are kept in BENCHMARKS.md.
 # Sections: `scripts/bench.sh throughput`, `payloads`, `cost`, `heat` (HEAT_ALERTS and
-# HEAT_WEBHOOKS size its storm); all by default.
+# HEAT_WEBHOOKS size its storm), `storm`; all by default.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"

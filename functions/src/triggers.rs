@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use hookline_shared::{
     alert::{cloudwatch, lifecycle::Actor, AlertInput},
     delivery::{
+        digest,
         message::DeliveryMessage,
         queue::{self, not_yet_due, QueueMessage, TimerMessage},
         worker::Handled,
@@ -114,6 +115,17 @@ pub async fn deliver(
                 let wait = (at - now).to_std().unwrap_or_default();
                 if let Err(err) = app.queue.send_delayed(&granted, wait).await {
                     tracing::warn!(sqs_message = %r.id, error = %err, "could not put a message off");
+                    failed.push(r.id);
+                }
+            }
+            Ok(Handled::Digested(Some(due))) => {
+                tracing::info!(sqs_message = %r.id, %delivery, attempt, digest = %due.id, at = %due.at, outcome = "Digested", "message handled; it sends its digest");
+                // Kept on the queue if the digest's message cannot be queued: back, it
+                // finds itself in the digest and queues it again.
+                let message = digest::message(&m.account_id, &m.webhook_id, &due.id, due.at);
+                let wait = (due.at - now).to_std().unwrap_or_default();
+                if let Err(err) = app.queue.send_delayed(&message, wait).await {
+                    tracing::warn!(sqs_message = %r.id, error = %err, "could not queue a digest");
                     failed.push(r.id);
                 }
             }

@@ -36,6 +36,10 @@ named_enum! {
         /// An ignored alert was taken back: it is triggered again.
         #[strum(serialize = "alert.unignored")]
         AlertUnignored,
+        /// Alerts a rate-limited webhook had queued too long, sent together (see
+        /// [`crate::delivery::digest`]).
+        #[strum(serialize = "alert.digest")]
+        AlertDigest,
         /// `POST /webhooks/{id}/test` sent a synthetic alert.
         #[strum(serialize = "alert.test")]
         AlertTest,
@@ -95,7 +99,7 @@ mod tests {
             EventType::names(),
             "alert.triggered, alert.acknowledged, alert.unacknowledged, alert.resolved, \
              alert.unresolved, alert.silenced, alert.unsilenced, alert.escalated, alert.ignored, \
-             alert.unignored, alert.test, webhook.disabled, delivery.exhausted, webhook.recovered, \
+             alert.unignored, alert.digest, alert.test, webhook.disabled, delivery.exhausted, webhook.recovered, \
              webhook.paused, webhook.resumed"
         );
     }

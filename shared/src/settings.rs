@@ -66,6 +66,9 @@ pub struct DeliverySettings {
     /// no longer holds; it is at least the delivery timeout plus 2 s.
     pub lease: Duration,
     pub timeout: Duration,
+    /// The portal's address, for the link a digest gives to all of its alerts:
+    /// `PUBLIC_BASE_URL` + `/portal`.
+    pub portal: Option<String>,
 }
 
 impl DeliverySettings {
@@ -114,6 +117,10 @@ impl Settings {
                 timeout.as_secs()
             )));
         }
+        let public_base_url = match get("PUBLIC_BASE_URL") {
+            None => None,
+            Some(raw) => Some(parse_base_url(&raw).map_err(invalid("PUBLIC_BASE_URL"))?),
+        };
         let delays =
             parse_schedule(&get("RETRY_SCHEDULE").unwrap_or_else(|| DEFAULT_SCHEDULE.into()))
                 .map_err(invalid("RETRY_SCHEDULE"))?;
@@ -133,6 +140,8 @@ impl Settings {
                 ),
                 lease,
                 timeout,
+                portal: (public_base_url.as_ref())
+                    .map(|base| format!("{}/portal", base.trim_end_matches('/'))),
             },
             destinations: Policy {
                 allowed: parse_cidrs(&get(ALLOWED_CIDRS).unwrap_or_default())
@@ -142,10 +151,7 @@ impl Settings {
                     Some(raw) => parse_bool(&raw).map_err(invalid("HTTPS_ONLY"))?,
                 },
             },
-            public_base_url: match get("PUBLIC_BASE_URL") {
-                None => None,
-                Some(raw) => Some(parse_base_url(&raw).map_err(invalid("PUBLIC_BASE_URL"))?),
-            },
+            public_base_url,
             data_key_id: get("DATA_KEY_ID"),
         })
     }

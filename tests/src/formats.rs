@@ -111,9 +111,12 @@ fn inputs() -> Vec<Value> {
     ]
 }
 
+/// Every event an alert's delivery can carry (a digest carries many: see `storms`).
 fn every_event() -> Vec<EventType> {
     use strum::VariantArray;
-    EventType::VARIANTS.to_vec()
+    (EventType::VARIANTS.iter().copied())
+        .filter(|e| *e != EventType::AlertDigest)
+        .collect()
 }
 
 fn chars(v: &Value) -> usize {

@@ -4,6 +4,8 @@
 //! the functions served by `cargo lambda watch`, and the SQS-to-Lambda trigger. The script passes their addresses in
 //! `HOOKLINE_API_URL`, `AWS_ENDPOINT_URL_DYNAMODB` and `TABLE_NAME`.
 
+pub mod measure;
+
 #[cfg(test)]
 mod api;
 #[cfg(test)]

@@ -4,7 +4,10 @@
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use hookline_shared::alert::{lifecycle::Actor, AlertInput};
+use hookline_shared::alert::{
+    lifecycle::{Action, Actor},
+    AlertInput,
+};
 use serde_json::{json, Value};
 
 use crate::support::{
@@ -15,17 +18,7 @@ use crate::support::{
 
 /// The most requests that arrived within any span shorter than `window`.
 fn most_within(got: &[crate::support::receiver::Received], window: Duration) -> usize {
-    let mut times: Vec<Instant> = got.iter().map(|r| r.at).collect();
-    times.sort();
-    (0..times.len())
-        .map(|i| {
-            times[i..]
-                .iter()
-                .take_while(|t| **t - times[i] < window)
-                .count()
-        })
-        .max()
-        .unwrap_or(0)
+    crate::measure::most_within(got.iter().map(|r| r.at).collect(), window)
 }
 
 /// Runs `invocations` deliver invocations at once on the queue at `url`, in-process, each
@@ -256,8 +249,243 @@ async fn rate_limits_default_by_format_and_bad_ones_are_refused() {
             .await;
         assert_eq!(r.status, 400, "{bad}: {r:?}");
     }
+    for (field, bad, named) in [
+        ("digest_after_seconds", json!(0), "digest_after_seconds"),
+        ("digest_after_seconds", json!(3601), "digest_after_seconds"),
+        ("digest_after_seconds", json!("30"), "digest_after_seconds"),
+        (
+            "never_digest",
+            json!(["critical", "loud"]),
+            "never_digest[1]",
+        ),
+        ("never_digest", json!("critical"), "never_digest"),
+    ] {
+        let body = json!({"name": "bad", "url": "https://e.example.com/", field: bad});
+        let r = c.post("/webhooks", body).await;
+        assert_eq!(r.status, 400, "{field} {bad}: {r:?}");
+        assert!(r.fields().contains(&named.to_string()), "{r:?}");
+    }
+    // Defaults, and what is accepted.
+    assert_eq!(slack["digest_after_seconds"], 30);
+    assert_eq!(slack["never_digest"], json!(["critical"]));
+    let r = c
+        .send(
+            "PATCH",
+            &path,
+            Some(json!({"digest_after_seconds": null, "never_digest": ["critical", "error", "critical"]})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.body["digest_after_seconds"], Value::Null);
+    assert_eq!(r.body["never_digest"], json!(["critical", "error"]));
     // Nothing stored by the refused ones: the three made above, the first still unlimited.
     let listed = c.get("/webhooks").await.body;
     assert_eq!(listed["webhooks"].as_array().unwrap().len(), 3);
     assert_eq!(c.get(&path).await.body["rate_limit"], Value::Null);
+}
+
+/// What a digest looks like in each built-in format that shows one: the count is there.
+fn shows_digest(format: &str, body: &Value, count: usize) -> bool {
+    let text = body.to_string();
+    let counted = text.contains(&format!("Digest: {count} alerts"));
+    match format {
+        "slack" => counted && body["blocks"].is_array(),
+        "teams" => counted && body["attachments"][0]["content"]["type"] == "AdaptiveCard",
+        "discord" => counted && body["embeds"][0]["description"].is_string(),
+        "google_chat" => counted && body["cardsV2"][0]["card"]["sections"].is_array(),
+        "pagerduty" => {
+            body["event_action"] == "trigger"
+                && body["payload"]["custom_details"]["count"] == count
+                && body["routing_key"] == "R0UTINGKEY"
+        }
+        _ => body["type"] == "alert.digest" && body["data"]["digest"]["count"] == count,
+    }
+}
+
+#[tokio::test]
+async fn a_long_queue_is_digested_in_every_format_with_every_alert_accounted_for() {
+    let account = TestAccount::new().await;
+    let c = &account.writer;
+    // 1 bulk send every 2 s (burst 2, one kept for the priority lane); a queue longer
+    // than 2 s is digested.
+    let pacing = json!({"rate_limit": {"per_minute": 60, "burst": 2}, "digest_after_seconds": 2});
+    let mut hooks = Vec::new();
+    for format in [
+        "standard",
+        "slack",
+        "teams",
+        "discord",
+        "google_chat",
+        "pagerduty",
+    ] {
+        let receiver = Receiver::start(Behaviour::Status(204)).await;
+        let mut extra = pacing.clone();
+        extra["format"] = json!(format);
+        if format == "pagerduty" {
+            extra["secrets"] = json!({"routing_key": "R0UTINGKEY"});
+        }
+        let (id, _) = webhook(c, &receiver.url, extra).await;
+        hooks.push((format, id, receiver));
+    }
+    let (_, url) = scratch_queue().await;
+    let (app, _) = app_at(settings_with(&[("DELIVERY_QUEUE_URL", &url)]), Utc::now()).await;
+    let ingest = app.ingest(None);
+    let mut warnings = Vec::new();
+    for i in 0..8 {
+        let input = json!({"type": "storm", "message": format!("#{i}"), "severity": "warning"});
+        let accepted = (ingest.accept(
+            &account.id,
+            AlertInput::parse(&input).unwrap(),
+            None,
+            Actor::Queue,
+        ))
+        .await
+        .unwrap();
+        warnings.push(accepted.alert_id.unwrap());
+    }
+    // The critical one comes last, and overtakes the queue.
+    let input = json!({"type": "storm", "message": "the big one", "severity": "critical"});
+    let critical = (ingest.accept(
+        &account.id,
+        AlertInput::parse(&input).unwrap(),
+        None,
+        Actor::Queue,
+    ))
+    .await
+    .unwrap()
+    .alert_id
+    .unwrap();
+    // Half of them resolved at once: each resolve follows its trigger, on its own or in
+    // a digest.
+    for alert in &warnings[..4] {
+        (ingest.act(&account.id, alert, Action::Resolve, Actor::Queue))
+            .await
+            .unwrap();
+    }
+    let all_settled = || {
+        hooks.iter().all(|(_, _, r)| {
+            r.received().iter().any(|got| {
+                let body: Value = serde_json::from_slice(&got.body).unwrap_or_default();
+                body.to_string().contains("igest")
+            })
+        })
+    };
+    deliver_concurrently(&url, 6, 10, Duration::from_secs(90), all_settled).await;
+    // Follow-ups (resolves waiting their turn, a later digest) are given time to finish.
+    deliver_concurrently(&url, 6, 10, Duration::from_secs(8), || false).await;
+    drop_queue(url).await;
+
+    for (format, id, receiver) in &hooks {
+        let got = receiver.received();
+        let bodies: Vec<Value> = (got.iter())
+            .map(|r| serde_json::from_slice(&r.body).unwrap())
+            .collect();
+        let deliveries = quiet_or_digested(c, id).await;
+        let by_id = |d: &str| deliveries.iter().find(|x| x["delivery_id"] == d).cloned();
+        let digests: Vec<&Value> = (deliveries.iter())
+            .filter(|d| d["event"] == "alert.digest")
+            .collect();
+        assert!(!digests.is_empty(), "{format}: no digest");
+        // Every transition is delivered on its own or digested, once; nothing else.
+        let mut carried = Vec::new();
+        for d in &digests {
+            assert_eq!(d["state"], "succeeded", "{format}: {d}");
+            let detail = c
+                .get(&format!(
+                    "/webhooks/{id}/deliveries/{}",
+                    d["delivery_id"].as_str().unwrap()
+                ))
+                .await
+                .body;
+            for m in detail["carried"].as_array().unwrap() {
+                let own = by_id(m["delivery_id"].as_str().unwrap()).unwrap();
+                assert_eq!(own["state"], "digested", "{format}");
+                assert_eq!(own["digest_id"], d["delivery_id"]);
+                carried.push(m["delivery_id"].as_str().unwrap().to_string());
+            }
+        }
+        let transitions: Vec<&Value> = (deliveries.iter())
+            .filter(|d| d["event"] != "alert.digest")
+            .collect();
+        assert_eq!(transitions.len(), 13, "{format}: 9 triggers and 4 resolves");
+        for t in &transitions {
+            let one = t["delivery_id"].as_str().unwrap();
+            let digested = carried.iter().filter(|c| c.as_str() == one).count();
+            match t["state"].as_str().unwrap() {
+                "succeeded" => assert_eq!(digested, 0, "{format}: {t}"),
+                "digested" => assert_eq!(digested, 1, "{format}: {t}"),
+                other => panic!("{format}: {other} {t}"),
+            }
+        }
+        let individually = transitions
+            .iter()
+            .filter(|t| t["state"] == "succeeded")
+            .count();
+        assert_eq!(
+            got.len(),
+            individually + digests.len(),
+            "{format}: one request each"
+        );
+        // The critical one went on its own, before the second bulk send (the first may
+        // have gone with it at once).
+        let critical_at = (transitions.iter())
+            .find(|t| t["alert_id"] == critical.as_str() && t["event"] == "alert.triggered")
+            .map(|t| t["state"].clone());
+        assert_eq!(critical_at, Some(json!("succeeded")), "{format}");
+        if *format == "standard" {
+            let critical_sent = (bodies.iter())
+                .position(|b| b["data"]["alert"]["id"] == critical.as_str())
+                .unwrap();
+            let bulk_sent: Vec<usize> = (0..bodies.len())
+                .filter(|i| bodies[*i]["data"]["alert"]["severity"] == "warning")
+                .collect();
+            assert!(
+                bulk_sent.len() < 2 || critical_sent < bulk_sent[1],
+                "{bodies:?}"
+            );
+            // Order within each alert: a resolve sent on its own came after its trigger.
+            for alert in &warnings[..4] {
+                let sent: Vec<&str> = (bodies.iter())
+                    .filter(|b| b["data"]["alert"]["id"] == alert.as_str())
+                    .map(|b| b["type"].as_str().unwrap())
+                    .collect();
+                if sent.contains(&"alert.resolved") {
+                    assert_eq!(sent, ["alert.triggered", "alert.resolved"]);
+                }
+            }
+        }
+        // The digest, rendered for its receiver.
+        let digest_bodies: Vec<&Value> = (bodies.iter())
+            .filter(|b| b.to_string().contains("igest"))
+            .collect();
+        assert_eq!(digest_bodies.len(), digests.len(), "{format}");
+        let first_count = digest_count(c, id, digests[0]).await;
+        assert!(
+            digest_bodies
+                .iter()
+                .any(|b| shows_digest(format, b, first_count)),
+            "{format}: {digest_bodies:?}"
+        );
+    }
+}
+
+/// How many transitions a digest delivery carried.
+async fn digest_count(c: &Client, webhook: &str, digest: &Value) -> usize {
+    let id = digest["delivery_id"].as_str().unwrap();
+    let detail = c
+        .get(&format!("/webhooks/{webhook}/deliveries/{id}"))
+        .await
+        .body;
+    detail["carried"].as_array().unwrap().len()
+}
+
+/// Every delivery of the webhook, once each is final: succeeded, failed or digested.
+async fn quiet_or_digested(c: &Client, webhook: &str) -> Vec<Value> {
+    crate::support::every_delivery(SOON, c, webhook, "every delivery to be final", |d| {
+        matches!(
+            d["state"].as_str(),
+            Some("succeeded" | "failed" | "digested")
+        )
+    })
+    .await
 }

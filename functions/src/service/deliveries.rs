@@ -63,6 +63,21 @@ pub struct DeliveryDetail {
     #[serde(flatten)]
     pub delivery: Delivery,
     pub attempts: Vec<AttemptRecord>,
+    /// For a digest: every alert transition it carried, oldest first.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub carried: Option<Vec<Carried>>,
+}
+
+/// An alert transition a digest carried: its own delivery (recorded `digested`).
+#[derive(Clone, Debug, Serialize)]
+pub struct Carried {
+    pub delivery_id: String,
+    pub alert_id: String,
+    pub event: hookline_shared::event::EventType,
+    #[serde(rename = "type")]
+    pub alert_type: String,
+    pub title: String,
+    pub severity: Option<String>,
 }
 
 /// The webhook (its configuration) and one of its deliveries.
@@ -115,7 +130,29 @@ pub async fn get(
                 .map(|r| String::from_utf8_lossy(&r.body).into_owned())
                 .unwrap_or_default();
     }
-    Ok(DeliveryDetail { delivery, attempts })
+    let carried = match delivery.event {
+        hookline_shared::event::EventType::AlertDigest => Some(
+            (app.store)
+                .digest_members(&webhook.account_id, &webhook.id, &delivery.delivery_id)
+                .await?
+                .into_iter()
+                .map(|m| Carried {
+                    delivery_id: m.delivery_id,
+                    alert_id: m.alert_id,
+                    event: m.event,
+                    alert_type: m.alert_type,
+                    title: m.title,
+                    severity: m.severity,
+                })
+                .collect(),
+        ),
+        _ => None,
+    };
+    Ok(DeliveryDetail {
+        delivery,
+        attempts,
+        carried,
+    })
 }
 
 /// The payload the delivery sends, as a caller with `access` sees it; not found once what

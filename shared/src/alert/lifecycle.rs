@@ -209,7 +209,8 @@ pub fn state_after(event: EventType) -> AlertState {
         | EventType::DeliveryExhausted
         | EventType::WebhookRecovered
         | EventType::WebhookPaused
-        | EventType::WebhookResumed => AlertState::Triggered,
+        | EventType::WebhookResumed
+        | EventType::AlertDigest => AlertState::Triggered,
     }
 }
 

@@ -40,6 +40,26 @@ impl Format {
         })
     }
 
+    /// The template that renders a digest (see [`super::digest`]): the formats of
+    /// receivers that can show one; `standard` sends the payload itself.
+    pub fn digest_template(self) -> Option<&'static str> {
+        Some(match self {
+            Self::Slack => include_str!("formats/digest/slack.j2"),
+            Self::Teams => include_str!("formats/digest/teams.j2"),
+            Self::Discord => include_str!("formats/digest/discord.j2"),
+            Self::GoogleChat => include_str!("formats/digest/google_chat.j2"),
+            Self::Pagerduty => include_str!("formats/digest/pagerduty.j2"),
+            _ => return None,
+        })
+    }
+
+    /// Whether a webhook of this format may be sent digests: Opsgenie and Alertmanager
+    /// group alerts themselves, and BoxWatch's and Highlight's receivers take alerts
+    /// only, so their webhooks' queues are sent in full, at their limit.
+    pub fn shows_digests(self) -> bool {
+        self == Self::Standard || self.digest_template().is_some()
+    }
+
     /// A URL template ([`super::template::Syntax::Url`]) of what to add to the webhook's
     /// URL for an event: the receiver takes some events at other paths of its API.
     pub fn path(self) -> Option<&'static str> {
@@ -84,7 +104,8 @@ mod tests {
     fn every_shipped_template_passes_the_save_check() {
         use strum::VariantArray;
         for format in Format::VARIANTS {
-            for source in format.template().into_iter().chain(format.path()) {
+            let sources = format.template().into_iter().chain(format.path());
+            for source in sources.chain(format.digest_template()) {
                 super::super::template::check(source).unwrap_or_else(|e| panic!("{format}: {e}"));
             }
         }

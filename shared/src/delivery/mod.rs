@@ -17,6 +17,7 @@
 //! - [`message`]: what the queue carries (attempts, alert timers, recovery pages);
 //! - [`queue`]: the delivery queue that sends them;
 //! - [`admission`]: which of a batch go now, given their webhooks' pauses and limits;
+//! - [`digest`]: a limited webhook's long queue sent as one `alert.digest`;
 //! - [`worker`]: the deliver function's batch: claim, attempt, record, follow up;
 //! - [`redeliver`]: another attempt at a finished delivery; [`recovery`]: all the failed
 //!   ones of a window, page by page;
@@ -26,6 +27,7 @@
 pub mod admission;
 pub mod attempt;
 pub mod destination;
+pub mod digest;
 pub mod format;
 pub mod message;
 pub mod notice;

@@ -25,8 +25,12 @@ pub enum Turn {
 /// stored (`None`: not yet claimed). Looks grow apart with the wait (a fifth of it), so
 /// an hour's wait costs a few dozen receives; a retry scheduled later is waited for.
 pub fn turn(earlier: Option<&Delivery>, created_at: DateTime<Utc>, now: DateTime<Utc>) -> Turn {
-    if earlier.is_some_and(|d| matches!(d.state, DeliveryState::Succeeded | DeliveryState::Failed))
-    {
+    let finished = [
+        DeliveryState::Succeeded,
+        DeliveryState::Failed,
+        DeliveryState::Digested,
+    ];
+    if earlier.is_some_and(|d| finished.contains(&d.state)) {
         return Turn::Go;
     }
     let deadline = created_at + ORDER_BOUND;

@@ -24,6 +24,9 @@ named_enum! {
         Succeeded,
         /// Failed for good: a non-retryable answer, a refusal, or retries exhausted.
         Failed,
+        /// Sent in a digest (its `digest_id`), not on its own: the webhook's rate limit
+        /// had more queued than it sends within its `digest_after_seconds`.
+        Digested,
     }
 }
 

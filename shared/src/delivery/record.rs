@@ -42,6 +42,9 @@ pub struct Delivery {
     /// waiting the bound of [`super::order::ORDER_BOUND`].
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub out_of_order: bool,
+    /// The digest delivery that carried it, when it was digested.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest_id: Option<String>,
 }
 
 /// One HTTP attempt of a delivery.
@@ -105,6 +108,7 @@ impl Delivery {
             expires_at,
             transition: None,
             out_of_order: false,
+            digest_id: None,
         }
     }
 
@@ -244,8 +248,8 @@ mod tests {
     #[test]
     fn states_parse() {
         use strum::VariantArray;
-        assert_eq!(DeliveryState::VARIANTS.len(), 4);
-        for s in ["pending", "retrying", "succeeded", "failed"] {
+        assert_eq!(DeliveryState::VARIANTS.len(), 5);
+        for s in ["pending", "retrying", "succeeded", "failed", "digested"] {
             assert_eq!(DeliveryState::parse(s).unwrap().as_str(), s);
         }
         assert!(DeliveryState::parse("done").is_none());

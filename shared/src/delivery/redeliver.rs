@@ -38,6 +38,23 @@ pub async fn payload_of(
             .map(Some)
             .map_err(corrupt);
     }
+    if delivery.event == EventType::AlertDigest {
+        let id = &delivery.delivery_id;
+        let Some(mut closed) = store.closed_digest(account, &webhook.id, id).await? else {
+            return Ok(None);
+        };
+        // A reader sees no action links, as in an alert's own payload.
+        if access == Access::Read {
+            closed
+                .members
+                .iter_mut()
+                .for_each(|m| m.links = serde_json::Value::Null);
+        }
+        let payload = super::digest::payload_of(id, account, &closed);
+        return serde_json::value::to_raw_value(&payload)
+            .map(Some)
+            .map_err(corrupt);
+    }
     let found = match delivery.transition {
         // Only the test route raises alert.test; its alert is kept apart.
         _ if delivery.event == EventType::AlertTest => store

@@ -9,6 +9,8 @@
 //! - `alert`: the alert as the transition left it (state, labels, timeline, links...);
 //!   `labels`, `source` and `data` are objects even when the alert has none;
 //! - `actions`: the action links that apply, in order, each `{name, label, url}`;
+//! - `digest`: for an `alert.digest`, its counts (`count`, `by_event`, `by_severity`), its
+//!   first `alerts`, `left_out` and the portal's `url` (see [`super::digest`]);
 //! - `webhook`: `id`, `name`, `metadata`, `secrets` (write-only values: what is sent, and
 //!   masked in what anyone is shown);
 //! - `account`: `id`;
@@ -99,6 +101,11 @@ pub async fn render(
             let why = format!("the payload is not JSON: {e}");
             return Ok(Err(RenderError::new("payload", TemplateError::new(why))));
         }
+    };
+    // A digest has a template of its own in each format that shows one.
+    let format = match payload["type"] == "alert.digest" {
+        true => settings.format.digest_template(),
+        false => format,
     };
     let context = context(webhook, &payload, delivery);
     // The user's templates in one child: the body, the header values, the URL.
@@ -313,6 +320,7 @@ pub fn context(webhook: &Webhook, payload: &Value, delivery: DeliveryRef) -> Val
         },
         "alert": alert,
         "actions": actions,
+        "digest": data.get("digest"),
         "webhook": {
             "id": webhook.id,
             "name": webhook.settings.name,

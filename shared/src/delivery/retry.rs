@@ -336,40 +336,41 @@ mod tests {
 
     #[test]
     fn pauses_come_from_429_503_and_spent_windows() {
+        let ms = |n: i64| at(0) + chrono::Duration::milliseconds(n);
         let five = Some(RetryAfter::Seconds(5));
         assert_eq!(
-            pause_asked(&with_pause(429, five, None), at(0)),
-            Some(at(5000))
+            pause_asked(&with_pause(429, five, None), ms(0)),
+            Some(ms(5000))
         );
         assert_eq!(
-            pause_asked(&with_pause(503, five, None), at(0)),
-            Some(at(5000))
+            pause_asked(&with_pause(503, five, None), ms(0)),
+            Some(ms(5000))
         );
-        let date = Some(RetryAfter::At(at(7000)));
+        let date = Some(RetryAfter::At(ms(7000)));
         assert_eq!(
-            pause_asked(&with_pause(429, date, None), at(0)),
-            Some(at(7000))
+            pause_asked(&with_pause(429, date, None), ms(0)),
+            Some(ms(7000))
         );
         // Another status's Retry-After is only that delivery's retry, not a pause.
-        assert_eq!(pause_asked(&with_pause(500, five, None), at(0)), None);
-        assert_eq!(pause_asked(&with_pause(429, None, None), at(0)), None);
+        assert_eq!(pause_asked(&with_pause(500, five, None), ms(0)), None);
+        assert_eq!(pause_asked(&with_pause(429, None, None), ms(0)), None);
         // A success that spent the window pauses until it opens.
         assert_eq!(
-            pause_asked(&with_pause(204, None, Some(1.5)), at(0)),
-            Some(at(1500))
+            pause_asked(&with_pause(204, None, Some(1.5)), ms(0)),
+            Some(ms(1500))
         );
         // The longer of the two; at most a day.
         assert_eq!(
-            pause_asked(&with_pause(429, five, Some(9.0)), at(0)),
-            Some(at(9000))
+            pause_asked(&with_pause(429, five, Some(9.0)), ms(0)),
+            Some(ms(9000))
         );
         let long = Some(RetryAfter::Seconds(90 * 86400));
         assert_eq!(
-            pause_asked(&with_pause(429, long, None), at(0)),
-            Some(at(86_400_000))
+            pause_asked(&with_pause(429, long, None), ms(0)),
+            Some(ms(86_400_000))
         );
         assert_eq!(
-            pause_asked(&with_pause(429, Some(RetryAfter::Seconds(0)), None), at(0)),
+            pause_asked(&with_pause(429, Some(RetryAfter::Seconds(0)), None), ms(0)),
             None
         );
     }

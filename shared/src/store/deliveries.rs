@@ -34,6 +34,7 @@ pub struct AttemptClaim<'a> {
 
 /// How a claim went.
 #[derive(Debug)]
+#[allow(clippy::large_enum_variant)] // one per claim, short-lived
 pub enum Claim {
     Claimed,
     /// The delivery is past this attempt, leased by another worker, or (for a scheduled
@@ -371,6 +372,11 @@ impl Store {
             )),
         }
     }
+}
+
+/// A delivery's item without an attempt (one never attempted on its own: digested).
+pub(super) fn delivery_record(account_id: &str, d: &Delivery) -> Result<Item, StoreError> {
+    delivery_item(account_id, d, None)
 }
 
 /// A delivery's item, and its first attempt (see [`FirstAttempt`]).

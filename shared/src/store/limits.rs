@@ -1,9 +1,15 @@
-//! A webhook's rate-limit log, `LIMIT` in its own partition: the send times last granted,
-//! shared by every deliver instance, and taken with one conditional write on its count
-//! (see [`crate::delivery::pace`]).
+//! A webhook's rate-limit log, `LIMIT` in its own partition: the send times granted that
+//! still count, by lane, and the digest it is collecting. Shared by every deliver
+//! instance, and written with one conditional write on its count of writes (see
+//! [`crate::delivery::pace`]).
+
+use sha2::{Digest, Sha256};
 
 use super::*;
-use crate::delivery::pace::{self, RateLimit};
+use crate::delivery::{
+    pace::{self, Lane, Log, OpenDigest, Pacing, Plan},
+    record::uuid_at,
+};
 
 /// What stands between a webhook and its next deliveries (see [`Store::gates`]).
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -17,60 +23,99 @@ pub struct Gate {
     pub granted: Granted,
 }
 
-/// The send times last granted, oldest first, and how many writes made them (0: never
-/// written), which the next write is conditioned on.
+/// The `LIMIT` item: send times as Unix milliseconds (small, since every grant rewrites
+/// it), how many writes made it (0: never written), and the open digest.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, serde::Deserialize)]
 pub struct Granted {
     #[serde(default)]
-    pub recent: Vec<DateTime<Utc>>,
+    pub priority: Vec<i64>,
+    #[serde(default)]
+    pub bulk: Vec<i64>,
     #[serde(default)]
     pub writes: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest_at: Option<i64>,
 }
 
-/// Conflicting writes tolerated before the grant gives up (and its messages come back).
-const GRANT_TRIES: usize = 8;
+fn times(ms: &[i64]) -> Vec<DateTime<Utc>> {
+    ms.iter()
+        .filter_map(|t| DateTime::from_timestamp_millis(*t))
+        .collect()
+}
+
+fn millis(times: &[DateTime<Utc>]) -> Vec<i64> {
+    times.iter().map(DateTime::timestamp_millis).collect()
+}
+
+impl Granted {
+    pub fn log(&self) -> Log {
+        Log {
+            priority: times(&self.priority),
+            bulk: times(&self.bulk),
+        }
+    }
+
+    pub fn open_digest(&self) -> Option<OpenDigest> {
+        Some(OpenDigest {
+            id: self.digest_id.clone()?,
+            at: DateTime::from_timestamp_millis(self.digest_at?)?,
+        })
+    }
+}
+
+/// Conflicting writes tolerated before planning gives up (and its messages come back).
+const PLAN_TRIES: usize = 8;
 
 impl Store {
-    /// Grants `wanted` send times to the webhook under `limit`, starting from the log as
-    /// last read (`known`): written only if no one else wrote since, else read again and
-    /// granted afresh.
-    pub async fn grant_sends(
+    /// Plans deliveries of one webhook paced so (see [`pace::plan`]), starting from
+    /// the log as last read (`known`): written only if no one else wrote since, else read
+    /// again and planned afresh. Returns each delivery's plan, in the order of `lanes`.
+    pub async fn plan_sends(
         &self,
         account_id: &str,
         webhook_id: &str,
-        limit: RateLimit,
-        wanted: usize,
+        pacing: Pacing,
+        lanes: &[Lane],
         now: DateTime<Utc>,
         mut known: Granted,
-    ) -> Result<Vec<DateTime<Utc>>, StoreError> {
-        for _ in 0..GRANT_TRIES {
-            let (granted, recent) = pace::grant(&known.recent, wanted, now, limit);
-            let mut u = UpdateBuilder::default();
-            u.set("entity", s("webhook_limit"));
-            u.set("recent", av(&recent)?);
-            u.set("writes", n(known.writes + 1));
-            let (expression, mut names, mut values) = u.build();
-            let condition = match known.writes {
-                0 => "attribute_not_exists(pk)".to_string(),
-                seen => {
-                    names.insert("#seen".into(), "writes".into());
-                    values.insert(":seen".into(), n(seen));
-                    "#seen = :seen".to_string()
-                }
+    ) -> Result<Vec<Plan>, StoreError> {
+        for _ in 0..PLAN_TRIES {
+            let seed = format!("digest/{account_id}/{webhook_id}/{}", known.writes);
+            let new_digest = seeded_uuid(now, &seed);
+            let (plans, log, open) = pace::plan(
+                known.log(),
+                known.open_digest(),
+                lanes,
+                pacing,
+                now,
+                &new_digest,
+            );
+            let next = Granted {
+                priority: millis(&log.priority),
+                bulk: millis(&log.bulk),
+                writes: known.writes + 1,
+                digest_id: open.as_ref().map(|d| d.id.clone()),
+                digest_at: open.as_ref().map(|d| d.at.timestamp_millis()),
             };
-            let result = self
+            let mut item: Item = serde_dynamo::to_item(&next).map_err(corrupt)?;
+            item.extend(limit_key(account_id, webhook_id));
+            item.insert("entity".into(), s("webhook_limit"));
+            let mut put = self
                 .client
-                .update_item()
+                .put_item()
                 .table_name(&self.table)
-                .set_key(Some(limit_key(account_id, webhook_id)))
-                .update_expression(expression)
-                .set_expression_attribute_names(Some(names))
-                .set_expression_attribute_values(Some(values))
-                .condition_expression(condition)
-                .send()
-                .await;
-            if conditional(result)?.is_some() {
-                return Ok(granted);
+                .set_item(Some(item));
+            put = match known.writes {
+                0 => put.condition_expression("attribute_not_exists(pk)"),
+                seen => put
+                    .condition_expression("#writes = :seen")
+                    .expression_attribute_names("#writes", "writes")
+                    .expression_attribute_values(":seen", n(seen)),
+            };
+            if conditional(put.send().await)?.is_some() {
+                return Ok(plans);
             }
             known = self
                 .get(hook_pk(account_id, webhook_id), "LIMIT".into())
@@ -81,4 +126,56 @@ impl Store {
             "the webhook's rate-limit log changed under every try",
         ))
     }
+}
+
+/// What a limited webhook has waiting (for the portal).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Backlog {
+    /// Sends granted ahead of now, and the last of them.
+    pub granted: usize,
+    pub until: Option<DateTime<Utc>>,
+    /// The digest it is collecting: when it goes, and how many it holds so far.
+    pub digest: Option<(DateTime<Utc>, usize)>,
+}
+
+impl Store {
+    /// The webhook's backlog at `now`: what its log has granted ahead, and its open digest.
+    pub async fn backlog(
+        &self,
+        account_id: &str,
+        webhook_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Backlog, StoreError> {
+        let known: Granted = self
+            .get(hook_pk(account_id, webhook_id), "LIMIT".into())
+            .await?
+            .unwrap_or_default();
+        let log = known.log();
+        let ahead: Vec<DateTime<Utc>> = (log.priority.iter().chain(&log.bulk))
+            .copied()
+            .filter(|t| *t > now)
+            .collect();
+        let digest = match known.open_digest().filter(|d| d.at > now) {
+            Some(open) => {
+                let held = self
+                    .digest_members(account_id, webhook_id, &open.id)
+                    .await?;
+                Some((open.at, held.len()))
+            }
+            None => None,
+        };
+        Ok(Backlog {
+            granted: ahead.len(),
+            until: ahead.into_iter().max(),
+            digest,
+        })
+    }
+}
+
+/// A UUIDv7 at `at` whose random part comes from `seed`.
+fn seeded_uuid(at: DateTime<Utc>, seed: &str) -> String {
+    let hash = Sha256::digest(seed.as_bytes());
+    let mut bytes = [0u8; 10];
+    bytes.copy_from_slice(&hash[..10]);
+    uuid_at(at, &bytes)
 }

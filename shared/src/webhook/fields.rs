@@ -8,7 +8,8 @@ use std::collections::BTreeMap;
 use serde::{ser::SerializeMap, Deserialize, Serialize, Serializer};
 use serde_json::{Map, Value};
 
-use super::{filter::ContentFilter, rules, BasicAuth, HttpMethod, Metadata, MASK};
+use super::{filter::ContentFilter, pacing, rules, BasicAuth, HttpMethod, Metadata, MASK};
+use crate::alert::Severity;
 use crate::{
     auth::Access,
     delivery::{format::Format, pace::RateLimitSetting},
@@ -134,11 +135,22 @@ webhook_settings! {
     /// How fast it may be sent to (see [`crate::delivery::pace`]): by default, its
     /// format's receiver's published limit.
     #[serde(default)]
-    rate_limit: RateLimitSetting = rules::rate_limit, default (RateLimitSetting::Format), view rate_limit;
+    rate_limit: RateLimitSetting = pacing::rate_limit, default (RateLimitSetting::Format), view rate_limit;
+    /// A limited webhook's alerts queued further off than this go out as one digest;
+    /// `None`: never digested.
+    #[serde(default = "pacing::default_digest_after")]
+    digest_after_seconds: pacing::DigestAfter = pacing::digest_after_seconds, default (pacing::default_digest_after()), view digest_after;
+    /// Severities whose alerts are never digested, and go before the queue.
+    #[serde(default = "pacing::default_never_digest")]
+    never_digest: Vec<Severity> = pacing::never_digest, default (pacing::default_never_digest()), view shown;
 }
 
 fn shown<T>(value: &T) -> &T {
     value
+}
+
+fn digest_after(setting: &pacing::DigestAfter) -> Option<u32> {
+    setting.shown()
 }
 
 fn rate_limit(setting: &RateLimitSetting) -> Value {

@@ -19,6 +19,7 @@ pub mod condition;
 pub mod fields;
 pub mod filter;
 pub mod health;
+pub mod pacing;
 pub mod rules;
 
 pub use fields::{SettingsView, WebhookChanges, WebhookSettings};
@@ -585,6 +586,8 @@ mod tests {
                 "filter",
                 "condition",
                 "rate_limit",
+                "digest_after_seconds",
+                "never_digest",
                 "created_at",
                 "updated_at",
                 "last_success",

@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use super::{filter::ContentFilter, BasicAuth, HttpMethod, Metadata, MASK};
 use crate::{
-    delivery::{format::Format, pace::RateLimitSetting, render, template, url_template},
+    delivery::{format::Format, render, template, url_template},
     error::FieldError,
     event::EventType,
     validate::{alert_type_name, dedup, fail, free_json, has_control, keep, string_list, text},
@@ -434,10 +434,6 @@ pub fn content_type(value: &Value) -> Result<Option<String>, Vec<FieldError>> {
             format!("must be a media type such as text/plain (type/subtype, at most {CONTENT_TYPE_MAX} characters)"),
         )
     }
-}
-
-pub fn rate_limit(value: &Value) -> Result<RateLimitSetting, Vec<FieldError>> {
-    RateLimitSetting::parse(value)
 }
 
 pub fn filter(value: &Value) -> Result<Option<ContentFilter>, Vec<FieldError>> {

@@ -137,6 +137,13 @@ pub async fn webhook(ctx: &Ctx<'_>, id: &str) -> Result<Page> {
     let enabled = w.settings.enabled;
     let h = &w.health;
     let now = ctx.app.attempter.now();
+    let backlog = match w.settings.rate_limit.in_force(w.settings.format) {
+        Some(_) => (ctx.app.store)
+            .backlog(&ctx.who().account_id, id, now)
+            .await
+            .map_err(ApiError::from)?,
+        None => Default::default(),
+    };
     ok(layout(
         site,
         Some(ctx.caller),
@@ -150,6 +157,18 @@ pub async fn webhook(ctx: &Ctx<'_>, id: &str) -> Result<Page> {
                 @if h.consecutive_failures > 0 { " · " strong { (h.consecutive_failures) " failures in a row" } " since " (when(h.failing_since)) }
                 @if let Some(until) = h.paused_until.filter(|u| *u > now) {
                     " · " strong.paused { "Paused until " (when(Some(until))) } " (the receiver asked for it)"
+                }
+                @if let Some(limit) = w.settings.rate_limit.in_force(w.settings.format) {
+                    br;
+                    "Rate limit: " (limit.per_minute) " a minute, " (limit.burst) " at once · Backlog: "
+                    @if backlog.granted == 0 && backlog.digest.is_none() { "none" }
+                    @if backlog.granted > 0 {
+                        (backlog.granted) " sends granted ahead, the last " (when(backlog.until))
+                    }
+                    @if let Some((at, held)) = backlog.digest {
+                        @if backlog.granted > 0 { " · " }
+                        "a digest of " (held) " alerts goes " (when(Some(at)))
+                    }
                 }
             }
             nav.actions {

@@ -16,12 +16,11 @@
 //!
 //! A single message takes the same steps as a batch of one.
 
+mod digests;
 mod signals;
+mod steps;
 
-use std::{
-    collections::{HashMap, HashSet},
-    time::Duration,
-};
+use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use futures::future::join_all;
@@ -30,16 +29,15 @@ use super::{
     admission::{self, Admitted, Job},
     attempt::{AttemptError, Attempted, Attempter},
     notice::{self, Notice},
-    order::{self, Turn},
-    outcome::{DeliveryState, Trigger},
+    outcome::DeliveryState,
     queue::{not_yet_due, DeliveryMessage, Queue, QueueError},
-    record::{uuid_time, Refusal},
     recovery::{self, RecoveryRef, RecoveryState},
     retry,
 };
 use crate::{
-    metrics::Metrics,
-    store::{Claim, Gate, StoreError},
+    event::EventType,
+    metrics::{Metrics, Unit},
+    store::{Gate, StoreError},
     webhook::health::WebhookStatus,
     Store,
 };
@@ -74,6 +72,9 @@ pub enum Handled {
     /// The webhook's rate limit granted it that later send time: the message is to be
     /// sent again carrying it (its `slot`), to come back then.
     Deferred(DateTime<Utc>),
+    /// Put into a digest; when it is the one that sends the digest, the digest's message
+    /// is to be queued for its time (see [`super::digest::message`]).
+    Digested(Option<DigestDue>),
     /// Already done, or superseded: nothing to do.
     Duplicate,
     /// Another worker holds the attempt's lease: try again later.
@@ -83,6 +84,13 @@ pub enum Handled {
 }
 
 type Outcomes = Vec<(usize, Result<Handled, WorkerError>)>;
+
+/// A digest whose message is to be queued: its id, and when it is to be sent.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DigestDue {
+    pub id: String,
+    pub at: DateTime<Utc>,
+}
 
 /// What stands between each webhook of a batch and its deliveries, read before them.
 type Gates = HashMap<(String, String), Gate>;
@@ -215,6 +223,7 @@ impl Worker {
                             msg,
                             webhook,
                             delivery,
+                            earlier: None,
                         },
                     ));
                 }
@@ -245,21 +254,35 @@ impl Worker {
         .await;
         let ready = going(readied, &mut outcomes);
         let mut admitted = Vec::with_capacity(ready.len());
+        let mut digesting = Vec::new();
+        let mut held = 0usize;
         for (i, verdict) in admission::admit(&self.store, ready, &gates, now).await {
+            held += usize::from(matches!(
+                verdict,
+                Ok(Admitted::Wait(_) | Admitted::Granted(_))
+            ));
             match verdict {
                 Ok(Admitted::Go(job)) => admitted.push((i, job)),
                 Ok(Admitted::Wait(until)) => outcomes.push((i, Ok(Handled::Postponed(until)))),
                 Ok(Admitted::Granted(at)) => outcomes.push((i, Ok(Handled::Deferred(at)))),
+                Ok(Admitted::Digest(job, id)) => digesting.push((i, job, id)),
                 Err(e) => outcomes.push((i, Err(e.into()))),
             }
         }
+        if held > 0 {
+            let mut metrics = Metrics::new("deliver");
+            metrics.add("HeldByLimit", Unit::Count, held as f64);
+            metrics.emit(now);
+        }
+        admitted.extend(self.digest(digesting, now, &mut outcomes).await);
         let claims = join_all(
             admitted
                 .into_iter()
                 .map(|(i, job)| async move { (i, self.claim(job, lease_until, now).await) }),
         )
         .await;
-        let claimed = going(claims, &mut outcomes);
+        let mut claimed = going(claims, &mut outcomes);
+        self.close_digests(&mut claimed, now, &mut outcomes).await;
         let payloads: Vec<_> = claimed.iter().map(|(_, j)| j.msg.payload_json()).collect();
         let attempts = join_all(claimed.iter().zip(&payloads).map(|((_, job), payload)| {
             let msg = &job.msg;
@@ -283,70 +306,6 @@ impl Worker {
         }
         outcomes.extend(self.record(made, &gates).await);
         outcomes
-    }
-
-    /// Whether the job may go on at all: its turn after the alert's previous transition
-    /// (see [`super::order`]), and its webhook enabled.
-    async fn ready(&self, mut job: Job, now: DateTime<Utc>) -> Result<Step, WorkerError> {
-        if let (Some(earlier), 1) = (&job.msg.waits_for, job.msg.attempt) {
-            let msg = &job.msg;
-            let earlier = self
-                .store
-                .get_delivery(&msg.account_id, &msg.webhook_id, earlier, now)
-                .await?;
-            let made_at = uuid_time(&msg.delivery_id).unwrap_or(now);
-            match order::turn(earlier.as_ref(), made_at, now) {
-                Turn::Go => {}
-                Turn::OutOfOrder => {
-                    job.msg.out_of_order = true;
-                    job.delivery.out_of_order = true;
-                }
-                Turn::WaitUntil(until) => return Ok(Step::Done(Handled::Postponed(until))),
-            }
-        }
-        let msg = &job.msg;
-        if !job.webhook.settings.enabled {
-            // A scheduled delivery to a disabled webhook ends as failed, not pending.
-            if msg.trigger == Trigger::Scheduled {
-                let reason = "the webhook is disabled";
-                self.store
-                    .abandon_delivery(&msg.account_id, &job.delivery, reason, now)
-                    .await?;
-            }
-            return Ok(Step::Done(Handled::Dropped));
-        }
-        Ok(Step::Go(job))
-    }
-
-    /// Claims the job's attempt: the job back to go on, or what became of its message.
-    async fn claim(
-        &self,
-        job: Job,
-        lease_until: DateTime<Utc>,
-        now: DateTime<Utc>,
-    ) -> Result<Step, WorkerError> {
-        let msg = &job.msg;
-        let current = match self
-            .store
-            .claim_attempt(&job.claim(), lease_until, now)
-            .await?
-        {
-            Claim::Claimed => return Ok(Step::Go(job)),
-            Claim::Refused(current) => current,
-        };
-        Ok(Step::Done(
-            match current.map(|c| c.refusal(msg.attempt, msg.trigger)) {
-                Some(Refusal::Made { unqueued: Some(at) }) => {
-                    // The process died before queueing the next attempt: a second copy of
-                    // this one would be refused the same way.
-                    let wait = (at - now).to_std().unwrap_or(Duration::ZERO);
-                    self.queue.send_delayed(&msg.next(at), wait).await?;
-                    Handled::Duplicate
-                }
-                Some(Refusal::Made { .. } | Refusal::Finished) => Handled::Duplicate,
-                None | Some(Refusal::Busy) => Handled::Busy,
-            },
-        ))
     }
 
     /// Records the attempts together, then queues what follows each.
@@ -406,6 +365,12 @@ impl Worker {
             .iter()
             .map(|(_, j, _)| j.msg.delivery_id.as_str())
             .collect();
+        let digests = (made.iter())
+            .filter(|(_, j, a)| j.msg.event == EventType::AlertDigest && a.sent.success())
+            .count();
+        if digests > 0 {
+            metrics.add("DigestsSent", Unit::Count, digests as f64);
+        }
         metrics.property("delivery_ids", serde_json::json!(ids));
         metrics.emit(now);
         let health_of = |job: &Job| {

@@ -10,7 +10,9 @@
 //!   first-attempt success and for a failure through its retries), SQS requests, Lambda
 //!   time, log bytes, and the bill for a million deliveries;
 //! - heat ([`heat`]): a storm into one account, its units by partition key, and the
-//!   ceilings DynamoDB's per-key limits set on an account.
+//!   ceilings DynamoDB's per-key limits set on an account;
+//! - storm ([`storm`]): an alert storm through rate limits, a receiver's pauses and
+//!   digests, beside a quiet account.
 
 use std::{
     io::Write,
@@ -39,6 +41,7 @@ mod cost;
 mod heat;
 mod meter;
 mod receiver;
+mod storm;
 mod throughput;
 
 /// What every section uses.
@@ -257,5 +260,8 @@ async fn main() {
     }
     if wanted("heat") {
         heat::run(&bench).await;
+    }
+    if wanted("storm") {
+        storm::run(&bench).await;
     }
 }

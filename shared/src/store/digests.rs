@@ -1,0 +1,225 @@
+//! A webhook's digests, in its own partition: `DIGEST#<id>` (when it is to be sent, who
+//! sends it, when it closed) and one `DIGEST#<id>#<delivery>` item per member, written in
+//! one transaction with the member's delivery record (`digested`), so a member is in the
+//! digest exactly when its delivery says so.
+
+use aws_sdk_dynamodb::types::Update;
+
+use super::*;
+use crate::delivery::{digest::Member, record::Delivery};
+
+/// How a member's joining went.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Joined {
+    /// In the digest.
+    In,
+    /// In the digest, and the one that sends its message, due at that time: the message
+    /// has still to be queued.
+    Carrier(DateTime<Utc>),
+    /// Already in a digest (a repeated message).
+    Already,
+    /// Its delivery was already begun on its own (a message back after a crash): it goes
+    /// on on its own.
+    Begun,
+    /// The digest closed first: it is to be planned again.
+    Closed,
+}
+
+fn head_sk(id: &str) -> String {
+    format!("DIGEST#{id}")
+}
+
+fn member_prefix(id: &str) -> String {
+    format!("DIGEST#{id}#")
+}
+
+impl Store {
+    /// Puts `members` (each with its delivery) into digest `id` of the webhook, to be sent
+    /// at `at`. The first to join sends it (see [`Joined::Carrier`]).
+    pub async fn join_digest(
+        &self,
+        account_id: &str,
+        webhook_id: &str,
+        id: &str,
+        at: DateTime<Utc>,
+        members: &[(Member, Delivery)],
+    ) -> Result<Vec<Joined>, StoreError> {
+        let pk = hook_pk(account_id, webhook_id);
+        let mut results: Vec<Option<Joined>> = vec![None; members.len()];
+        loop {
+            let left: Vec<usize> = (0..members.len())
+                .filter(|i| results[*i].is_none())
+                .collect();
+            let Some(&first) = left.first() else { break };
+            let expires_at = members[first].1.expires_at;
+            let mut u = UpdateBuilder::default();
+            u.set("entity", s("digest"));
+            u.set_if_absent("send_at", time(at)?);
+            u.set_if_absent("carrier", s(&members[first].0.delivery_id));
+            u.set_if_absent("expires_at", n(expires_at));
+            let head = Update::builder().table_name(&self.table);
+            let head = filled!(
+                head,
+                key(pk.clone(), head_sk(id)),
+                u.build(),
+                "attribute_not_exists(closed_at)"
+            )
+            .build()
+            .map_err(corrupt)?;
+            let mut items = vec![TransactWriteItem::builder().update(head).build()];
+            for &i in &left {
+                let (member, delivery) = &members[i];
+                let sk = format!("{}{}", member_prefix(id), member.delivery_id);
+                let mut item = item_at((pk.clone(), sk), "digest_member", member)?;
+                item.insert("expires_at".into(), n(delivery.expires_at));
+                let record = super::deliveries::delivery_record(account_id, delivery)?;
+                items.push(
+                    TransactWriteItem::builder()
+                        .put(self.put_new(item)?)
+                        .build(),
+                );
+                items.push(
+                    TransactWriteItem::builder()
+                        .put(self.put_new(record)?)
+                        .build(),
+                );
+            }
+            match self.transact(items).await? {
+                None => {
+                    for &i in &left {
+                        results[i] = Some(Joined::In);
+                    }
+                }
+                Some(0) => {
+                    for &i in &left {
+                        results[i] = Some(Joined::Closed);
+                    }
+                }
+                Some(failed) => {
+                    // A member, or its delivery, is there already: see which it was.
+                    let i = left[(failed - 1) / 2];
+                    let stored = (self
+                        .get::<Delivery>(pk.clone(), delivery_sk(&members[i].1.delivery_id)))
+                    .await?;
+                    results[i] = Some(match stored.map(|d| d.state) {
+                        Some(crate::delivery::outcome::DeliveryState::Digested) => Joined::Already,
+                        _ => Joined::Begun,
+                    });
+                }
+            }
+        }
+        let mut results: Vec<Joined> = results.into_iter().flatten().collect();
+        // Who sends it: the first that joined, as the head says (a message that comes
+        // back after its digest was queued finds the head closed, or sends it again,
+        // which closing makes harmless).
+        if results
+            .iter()
+            .any(|r| matches!(r, Joined::In | Joined::Already))
+        {
+            let head: Option<DigestHead> = self.get(pk, head_sk(id)).await?;
+            if let Some(head) = head.filter(|h| h.closed_at.is_none()) {
+                for (i, (member, _)) in members.iter().enumerate() {
+                    let joined = matches!(results[i], Joined::In | Joined::Already);
+                    if joined && head.carrier.as_deref() == Some(member.delivery_id.as_str()) {
+                        results[i] = Joined::Carrier(head.send_at);
+                    }
+                }
+            }
+        }
+        Ok(results)
+    }
+
+    /// Closes digest `id` (no member joins after), and returns when it closed and its
+    /// members, oldest first. Closing again changes nothing: a retried or repeated send
+    /// of the digest shows the same.
+    pub async fn close_digest(
+        &self,
+        account_id: &str,
+        webhook_id: &str,
+        id: &str,
+        now: DateTime<Utc>,
+        url: Option<String>,
+    ) -> Result<ClosedDigest, StoreError> {
+        let pk = hook_pk(account_id, webhook_id);
+        let mut u = UpdateBuilder::default();
+        u.set_if_absent("closed_at", time(now)?);
+        if let Some(url) = url {
+            u.set_if_absent("url", s(url));
+        }
+        let request = self.client.update_item().table_name(&self.table);
+        let output = filled!(request, key(pk, head_sk(id)), u.build())
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
+            .send()
+            .await
+            .map_err(sdk_error)?;
+        let head: DigestHead =
+            serde_dynamo::from_item(output.attributes.unwrap_or_default()).map_err(corrupt)?;
+        let members = self.digest_members(account_id, webhook_id, id).await?;
+        Ok(ClosedDigest {
+            closed_at: head.closed_at.unwrap_or(now),
+            url: head.url,
+            members,
+        })
+    }
+
+    /// Digest `id` as it was sent, once closed; `None` before (or once expired).
+    pub async fn closed_digest(
+        &self,
+        account_id: &str,
+        webhook_id: &str,
+        id: &str,
+    ) -> Result<Option<ClosedDigest>, StoreError> {
+        let head: Option<DigestHead> = self
+            .get(hook_pk(account_id, webhook_id), head_sk(id))
+            .await?;
+        let Some((closed_at, url)) = head.and_then(|h| Some((h.closed_at?, h.url))) else {
+            return Ok(None);
+        };
+        let members = self.digest_members(account_id, webhook_id, id).await?;
+        Ok(Some(ClosedDigest {
+            closed_at,
+            url,
+            members,
+        }))
+    }
+
+    /// Every member of digest `id`, oldest first.
+    pub async fn digest_members(
+        &self,
+        account_id: &str,
+        webhook_id: &str,
+        id: &str,
+    ) -> Result<Vec<Member>, StoreError> {
+        let query = PrefixQuery {
+            pk: hook_pk(account_id, webhook_id),
+            prefix: member_prefix(id),
+            after: None,
+            newest_first: false,
+            from: None,
+            to: None,
+        };
+        Ok(self
+            .page(query, None, |_| true, |m: &Member| m.delivery_id.clone())
+            .await?
+            .items)
+    }
+}
+
+/// A digest as it was sent: when it closed, the portal's page of it, its members.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ClosedDigest {
+    pub closed_at: DateTime<Utc>,
+    pub url: Option<String>,
+    pub members: Vec<Member>,
+}
+
+#[derive(serde::Deserialize)]
+struct DigestHead {
+    #[serde(default)]
+    url: Option<String>,
+    #[serde(default)]
+    carrier: Option<String>,
+    send_at: DateTime<Utc>,
+    #[serde(default)]
+    closed_at: Option<DateTime<Utc>>,
+}

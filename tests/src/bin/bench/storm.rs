@@ -1,0 +1,547 @@
+//! `bench storm`: an alert storm into one account, beside a quiet one, through the real
+//! deliver handler (in-process, as many invocations at once as the event source would
+//! run) and receivers on loopback.
+//!
+//! Account A gets 1,000 alerts in 10 s, 5 % critical, 200 of them resolved during the
+//! storm, to three webhooks: a Slack-format one limited at 1 a second, burst 3; a
+//! PagerDuty-format one whose receiver answers every fifth request 429 with
+//! `Retry-After: 5`; and a `standard` one with no limit. Account B gets one alert a
+//! second throughout, to one `standard` webhook, and alone before the storm, for its
+//! latency without it.
+
+use std::{
+    collections::{HashMap, HashSet},
+    convert::Infallible,
+    sync::{
+        atomic::{AtomicBool, AtomicUsize, Ordering},
+        Arc, Mutex,
+    },
+    time::{Duration, Instant},
+};
+
+use chrono::Utc;
+use hookline_functions::App;
+use hookline_shared::{
+    alert::{
+        lifecycle::{Action, Actor},
+        AlertInput,
+    },
+    delivery::outcome::DeliveryState,
+    webhook::Webhook,
+};
+use http_body_util::{BodyExt, Full};
+use hyper::{body::Bytes, server::conn::http1, service::service_fn, Request, Response};
+use hyper_util::rt::TokioIo;
+use serde_json::{json, Value};
+use tokio::net::TcpListener;
+
+use crate::{event_of, Bench};
+
+const STORM_ALERTS: usize = 1000;
+const STORM_SECONDS: u64 = 10;
+/// Invocations of the deliver function at once, as the event source scales them.
+const INVOCATIONS: usize = 8;
+
+/// One request as a receiver got it.
+#[derive(Clone)]
+struct Got {
+    at: Instant,
+    body: Value,
+    /// Answered 429 (with `Retry-After: 5`).
+    refused: bool,
+}
+
+/// A receiver on loopback that keeps what it got; every `refuse_every`th request (if
+/// any) is answered 429 with `Retry-After: 5`.
+#[derive(Clone)]
+struct Receiver {
+    url: String,
+    got: Arc<Mutex<Vec<Got>>>,
+}
+
+impl Receiver {
+    async fn start(refuse_every: Option<usize>) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/hook", listener.local_addr().unwrap());
+        let got: Arc<Mutex<Vec<Got>>> = Arc::default();
+        let turn = Arc::new(AtomicUsize::new(0));
+        let log = got.clone();
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let (log, turn) = (log.clone(), turn.clone());
+                tokio::spawn(async move {
+                    let service = service_fn(move |request: Request<hyper::body::Incoming>| {
+                        let (log, turn) = (log.clone(), turn.clone());
+                        async move {
+                            let bytes = request.into_body().collect().await.map(|b| b.to_bytes());
+                            let body = bytes
+                                .ok()
+                                .and_then(|b| serde_json::from_slice(&b).ok())
+                                .unwrap_or_default();
+                            let n = turn.fetch_add(1, Ordering::SeqCst) + 1;
+                            let refused = refuse_every.is_some_and(|every| n.is_multiple_of(every));
+                            log.lock().unwrap().push(Got {
+                                at: Instant::now(),
+                                body,
+                                refused,
+                            });
+                            let mut response = Response::new(Full::new(Bytes::from_static(b"ok")));
+                            if refused {
+                                *response.status_mut() = hyper::StatusCode::TOO_MANY_REQUESTS;
+                                response
+                                    .headers_mut()
+                                    .insert("retry-after", "5".parse().unwrap());
+                            }
+                            Ok::<_, Infallible>(response)
+                        }
+                    });
+                    let _ = http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        Self { url, got }
+    }
+
+    fn got(&self) -> Vec<Got> {
+        self.got.lock().unwrap().clone()
+    }
+}
+
+/// Runs the deliver handler on the queue, `INVOCATIONS` at once, until `stop` is set.
+async fn deliver(bench: &Bench, app: &App, queue: &str, stop: &AtomicBool) {
+    let invoke = || async {
+        while !stop.load(Ordering::Relaxed) {
+            let got = bench
+                .sqs
+                .receive_message()
+                .queue_url(queue)
+                .max_number_of_messages(10)
+                .wait_time_seconds(1)
+                .send()
+                .await;
+            let Ok(got) = got else { continue };
+            let messages = got.messages.unwrap_or_default();
+            if messages.is_empty() {
+                continue;
+            }
+            let bodies: Vec<String> = messages
+                .iter()
+                .map(|m| m.body().unwrap_or_default().to_string())
+                .collect();
+            let mut event = event_of(&bodies);
+            for (record, m) in event.records.iter_mut().zip(&messages) {
+                record.message_id = m.message_id.clone();
+                record.receipt_handle = m.receipt_handle.clone();
+                record
+                    .attributes
+                    .insert("ApproximateReceiveCount".into(), "1".into());
+            }
+            let answer = hookline_functions::triggers::deliver(app, event)
+                .await
+                .unwrap();
+            let kept: HashSet<&str> = (answer.batch_item_failures.iter())
+                .map(|f| f.item_identifier.as_str())
+                .collect();
+            for m in &messages {
+                if !kept.contains(m.message_id().unwrap_or_default()) {
+                    let receipt = m.receipt_handle().unwrap_or_default();
+                    let _ = bench
+                        .sqs
+                        .delete_message()
+                        .queue_url(queue)
+                        .receipt_handle(receipt)
+                        .send()
+                        .await;
+                }
+            }
+        }
+    };
+    futures::future::join_all((0..INVOCATIONS).map(|_| invoke())).await;
+}
+
+/// Messages on the queue: visible, in flight and delayed.
+async fn queued(bench: &Bench, queue: &str) -> u64 {
+    use aws_sdk_sqs::types::QueueAttributeName as A;
+    let got = bench
+        .sqs
+        .get_queue_attributes()
+        .queue_url(queue)
+        .attribute_names(A::ApproximateNumberOfMessages)
+        .attribute_names(A::ApproximateNumberOfMessagesNotVisible)
+        .attribute_names(A::ApproximateNumberOfMessagesDelayed)
+        .send()
+        .await;
+    let attributes = got.ok().and_then(|g| g.attributes).unwrap_or_default();
+    attributes
+        .values()
+        .filter_map(|v| v.parse::<u64>().ok())
+        .sum()
+}
+
+/// Sends account B one alert a second for `seconds`; returns when each was accepted.
+async fn quiet_account(app: &App, account: &str, seconds: u64) -> Vec<(String, Instant)> {
+    let mut sent = Vec::new();
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    for i in 0..seconds {
+        tick.tick().await;
+        let input =
+            AlertInput::parse(&json!({"type": "quiet", "message": format!("b{i}")})).unwrap();
+        let started = Instant::now();
+        let accepted = app
+            .ingest(None)
+            .accept(account, input, None, Actor::Queue)
+            .await
+            .unwrap();
+        sent.push((accepted.alert_id.unwrap(), started));
+    }
+    sent
+}
+
+/// The p95 of how long B's alerts took from being sent to reaching its receiver.
+fn p95_latency(sent: &[(String, Instant)], receiver: &Receiver) -> Duration {
+    let got = receiver.got();
+    let mut latencies: Vec<Duration> = sent
+        .iter()
+        .filter_map(|(id, at)| {
+            let arrived = got
+                .iter()
+                .find(|g| g.body["data"]["alert"]["id"] == id.as_str())?;
+            Some(arrived.at - *at)
+        })
+        .collect();
+    latencies.sort();
+    let i = (latencies.len() * 95).div_ceil(100).saturating_sub(1);
+    latencies.get(i).copied().unwrap_or_default()
+}
+
+/// Every delivery of a webhook as stored.
+async fn deliveries(
+    bench: &Bench,
+    w: &Webhook,
+) -> Vec<hookline_shared::delivery::record::Delivery> {
+    let mut all = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let page = bench
+            .store
+            .list_deliveries(
+                &w.account_id,
+                &w.id,
+                1000,
+                after.as_deref(),
+                None,
+                (None, None),
+                Utc::now(),
+            )
+            .await
+            .unwrap();
+        all.extend(page.items);
+        match page.next_after {
+            Some(next) => after = Some(next),
+            None => return all,
+        }
+    }
+}
+
+fn alert_of(g: &Got) -> Option<&str> {
+    g.body["data"]["alert"]["id"].as_str()
+}
+
+pub async fn run(bench: &Bench) {
+    println!("\n## Storm: 1,000 alerts in 10 s into account A, beside account B\n");
+    let slack = Receiver::start(None).await;
+    let pagerduty = Receiver::start(Some(5)).await;
+    let standard = Receiver::start(None).await;
+    let quiet = Receiver::start(None).await;
+    let (a, _) = bench.account(0, "").await;
+    let slack_hook = webhook_of(
+        bench,
+        &a,
+        &slack.url,
+        json!({"format": "slack", "rate_limit": {"per_minute": 60, "burst": 3}}),
+    )
+    .await;
+    let pd_hook = webhook_of(
+        bench,
+        &a,
+        &pagerduty.url,
+        json!({"format": "pagerduty", "secrets": {"routing_key": "R0UTINGKEY"}}),
+    )
+    .await;
+    let standard_hook = webhook_of(bench, &a, &standard.url, json!({})).await;
+    let (b, _) = bench.account(0, "").await;
+    let quiet_hook = webhook_of(bench, &b, &quiet.url, json!({})).await;
+    let queue = bench.scratch_queue().await;
+    let settings = bench.settings_with(&[("DELIVERY_QUEUE_URL", &queue)]);
+    let app = bench.app(settings, &queue);
+    let stop = AtomicBool::new(false);
+
+    // B alone: its latency without a storm, and the write units of a quiet alert.
+    let before = bench.meter.reading();
+    let (alone, _) = tokio::join!(
+        async {
+            let sent = quiet_account(&app, &b, 15).await;
+            tokio::time::sleep(Duration::from_secs(3)).await;
+            stop.store(true, Ordering::Relaxed);
+            sent
+        },
+        deliver(bench, &app, &queue, &stop),
+    );
+    let quiet_units = (bench.meter.reading() - before).write_units / alone.len() as f64;
+    let p95_alone = p95_latency(&alone, &quiet);
+    quiet.got.lock().unwrap().clear();
+
+    // The storm, with B throughout.
+    stop.store(false, Ordering::Relaxed);
+    let before = bench.meter.reading();
+    let sent_at: Mutex<HashMap<String, (Instant, bool)>> = Mutex::default();
+    let storm = async {
+        let every = Duration::from_micros(STORM_SECONDS * 1_000_000 / STORM_ALERTS as u64);
+        let mut tick = tokio::time::interval(every);
+        let mut fired = Vec::with_capacity(STORM_ALERTS);
+        for i in 0..STORM_ALERTS {
+            tick.tick().await;
+            let critical = i % 20 == 7;
+            let severity = if critical { "critical" } else { "warning" };
+            let input = json!({"type": "partition", "message": format!("node {i} unreachable"), "severity": severity});
+            let started = Instant::now();
+            let accepted = app
+                .ingest(None)
+                .accept(&a, AlertInput::parse(&input).unwrap(), None, Actor::Queue)
+                .await
+                .unwrap();
+            let id = accepted.alert_id.unwrap();
+            sent_at
+                .lock()
+                .unwrap()
+                .insert(id.clone(), (started, critical));
+            fired.push(id);
+            // Every fifth alert is resolved 50 alerts (half a second) later, the last ten
+            // at the storm's end: 200 in all.
+            if i >= 50 && (i - 50) % 5 == 0 {
+                app.ingest(None)
+                    .act(&a, &fired[i - 50], Action::Resolve, Actor::Queue)
+                    .await
+                    .unwrap();
+            }
+        }
+        for alert in fired.iter().skip(STORM_ALERTS - 50).step_by(5) {
+            app.ingest(None)
+                .act(&a, alert, Action::Resolve, Actor::Queue)
+                .await
+                .unwrap();
+        }
+        fired
+    };
+    let storm_started = Instant::now();
+    let (fired, during, ()) = tokio::join!(
+        storm,
+        async {
+            let sent = quiet_account(&app, &b, 40).await;
+            // Then until the queue is empty, for long enough to be sure.
+            let mut empty_since: Option<Instant> = None;
+            while empty_since.is_none_or(|t| t.elapsed() < Duration::from_secs(5)) {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                match queued(bench, &queue).await {
+                    0 => {
+                        empty_since.get_or_insert_with(Instant::now);
+                    }
+                    _ => empty_since = None,
+                }
+                if storm_started.elapsed() > Duration::from_secs(600) {
+                    println!("(stopped after 600 s with messages still queued)");
+                    break;
+                }
+            }
+            stop.store(true, Ordering::Relaxed);
+            sent
+        },
+        deliver(bench, &app, &queue, &stop),
+    );
+    let drained_after = storm_started.elapsed();
+    let storm_units = (bench.meter.reading() - before).write_units;
+    let storm_alerts = STORM_ALERTS + 200 + during.len();
+
+    // Slack: the limit, the lane, and every alert reached.
+    let got = slack.got();
+    let most_in_a_second = most_within(&got, Duration::from_secs(1));
+    let sent_at = sent_at.into_inner().unwrap();
+    let first_critical = got
+        .iter()
+        .filter_map(|g| {
+            let (sent, critical) = sent_at.get(alert_of(g)?)?;
+            critical.then(|| g.at - *sent)
+        })
+        .next();
+    let slack_deliveries = deliveries(bench, &slack_hook).await;
+    let (reached, individually, digested) = reach(&slack_deliveries, &fired);
+    let digests = slack_deliveries
+        .iter()
+        .filter(|d| d.event == hookline_shared::event::EventType::AlertDigest)
+        .count();
+    println!("Slack-format webhook (1 a second, burst 3):");
+    println!(
+        "- requests: {} in all ({} alert transitions on their own, {} digests)",
+        got.len(),
+        got.len() - digests,
+        digests
+    );
+    println!(
+        "- most requests in any 1-second window: {most_in_a_second} (goal: at most the burst, 3)"
+    );
+    match first_critical {
+        Some(t) => println!(
+            "- its first critical alert arrived {:.2} s after it was sent (goal: at most 2 s)",
+            t.as_secs_f64()
+        ),
+        None => println!("- no critical alert arrived"),
+    }
+    println!("- alerts reached: {reached} of {} ({individually} transitions on their own, {digested} digested)", fired.len());
+
+    // PagerDuty: requests during each pause.
+    let got = pagerduty.got();
+    let pauses: Vec<Instant> = got.iter().filter(|g| g.refused).map(|g| g.at).collect();
+    let (mut in_flight, mut during_pause) = (0, 0);
+    for start in &pauses {
+        for g in got
+            .iter()
+            .filter(|g| g.at > *start && g.at < *start + Duration::from_secs(5))
+        {
+            // Sent before the pause was stored: the rest of the 429's own batch.
+            if g.at - *start < Duration::from_millis(200) {
+                in_flight += 1;
+            } else {
+                during_pause += 1;
+            }
+        }
+    }
+    let pd_deliveries = deliveries(bench, &pd_hook).await;
+    let (pd_reached, _, _) = reach(&pd_deliveries, &fired);
+    println!("\nPagerDuty-format webhook (every fifth request answered 429, Retry-After: 5):");
+    println!(
+        "- requests: {}, of which {} answered 429, each pausing the webhook 5 s",
+        got.len(),
+        pauses.len()
+    );
+    println!("- requests during the pauses: {during_pause} (goal: 0), besides {in_flight} already in flight within 200 ms of a 429");
+    println!("- alerts reached: {pd_reached} of {}", fired.len());
+
+    // Standard: every alert on its own, every resolve after its trigger.
+    let got = standard.got();
+    let mut triggers = HashMap::new();
+    let mut resolves_after = 0;
+    let mut resolves = 0;
+    for (i, g) in got.iter().enumerate() {
+        match (g.body["type"].as_str(), alert_of(g)) {
+            (Some("alert.triggered"), Some(id)) => {
+                triggers.entry(id.to_string()).or_insert(i);
+            }
+            (Some("alert.resolved"), Some(id)) => {
+                resolves += 1;
+                if triggers.get(id).is_some_and(|t| *t < i) {
+                    resolves_after += 1;
+                }
+            }
+            _ => {}
+        }
+    }
+    let standard_deliveries = deliveries(bench, &standard_hook).await;
+    let all_own = standard_deliveries
+        .iter()
+        .all(|d| d.state == DeliveryState::Succeeded);
+    println!("\nStandard webhook (no limit):");
+    println!(
+        "- alerts on their own: {} of {} (every delivery succeeded on its own: {all_own})",
+        triggers.len(),
+        fired.len()
+    );
+    println!("- resolves after their triggers: {resolves_after} of {resolves}");
+
+    // B, and the write units.
+    let p95_storm = p95_latency(&during, &quiet);
+    let quiet_ok = deliveries(bench, &quiet_hook)
+        .await
+        .iter()
+        .all(|d| d.state == DeliveryState::Succeeded);
+    println!("\nAccount B (1 alert a second, one standard webhook; all delivered: {quiet_ok}):");
+    println!(
+        "- p95 from alert to receiver: {:.0} ms alone, {:.0} ms during the storm ({:.2}×; goal: at most 1.5×)",
+        p95_alone.as_secs_f64() * 1000.0,
+        p95_storm.as_secs_f64() * 1000.0,
+        p95_storm.as_secs_f64() / p95_alone.as_secs_f64().max(0.001)
+    );
+    println!(
+        "\nWrite units per alert: {:.2} during the storm (A's {} transitions to 3 webhooks and B's alerts, {storm_alerts} in all), {:.2} for B's alerts alone (1 webhook)",
+        storm_units / storm_alerts as f64,
+        STORM_ALERTS + 200,
+        quiet_units
+    );
+    println!(
+        "The queue was empty {:.0} s after the storm began.",
+        drained_after.as_secs_f64()
+    );
+}
+
+/// A webhook for `account` to `url`, with `extra` settings.
+async fn webhook_of(bench: &Bench, account: &str, url: &str, extra: Value) -> Webhook {
+    let mut body = json!({"name": "storm", "url": url});
+    for (k, v) in extra.as_object().into_iter().flatten() {
+        body[k] = v.clone();
+    }
+    let settings = hookline_shared::webhook::WebhookSettings::parse(&body).unwrap();
+    let w = Webhook::new(
+        account,
+        settings,
+        hookline_shared::delivery::signing::generate_secret(),
+        Utc::now(),
+    );
+    bench.store.create_webhook(&w, 10).await.unwrap();
+    w
+}
+
+/// How many of `fired` reached the webhook (a transition succeeded on its own, or went
+/// into a digest that succeeded), and how many transitions went each way.
+fn reach(
+    all: &[hookline_shared::delivery::record::Delivery],
+    fired: &[String],
+) -> (usize, usize, usize) {
+    use hookline_shared::event::EventType;
+    let sent_digests: HashSet<&str> = all
+        .iter()
+        .filter(|d| d.event == EventType::AlertDigest && d.state == DeliveryState::Succeeded)
+        .map(|d| d.delivery_id.as_str())
+        .collect();
+    let mut reached = HashSet::new();
+    let (mut own, mut digested) = (0, 0);
+    for d in all.iter().filter(|d| d.event != EventType::AlertDigest) {
+        let arrived = match d.state {
+            DeliveryState::Succeeded => {
+                own += 1;
+                true
+            }
+            DeliveryState::Digested => {
+                digested += 1;
+                d.digest_id
+                    .as_deref()
+                    .is_some_and(|id| sent_digests.contains(id))
+            }
+            _ => false,
+        };
+        if arrived && d.event == EventType::AlertTriggered {
+            reached.insert(d.alert_id.clone());
+        }
+    }
+    let fired: HashSet<&String> = fired.iter().collect();
+    (
+        reached.iter().filter(|id| fired.contains(id)).count(),
+        own,
+        digested,
+    )
+}
+
+/// The most requests that arrived within any span shorter than `window`.
+fn most_within(got: &[Got], window: Duration) -> usize {
+    hookline_tests::measure::most_within(got.iter().map(|g| g.at).collect(), window)
+}
