@@ -53,7 +53,8 @@ start_dynamodb() {
 # moto serves SQS, and KMS for the key that wraps the data key (credentials at rest).
 start_sqs() {
   local port=$1
-  moto_server -H 127.0.0.1 -p "$port" >"$LOGS/sqs.log" 2>&1 &
+  # moto's server, with its receive made linear (see the script).
+  python "$ROOT/scripts/sqs_emulator.py" -H 127.0.0.1 -p "$port" >"$LOGS/sqs.log" 2>&1 &
   STACK_PIDS+=($!)
   wait_for_port "$port" sqs
   export AWS_ENDPOINT_URL_SQS="http://127.0.0.1:$port"

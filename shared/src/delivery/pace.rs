@@ -280,6 +280,10 @@ pub struct Pacing {
 /// grant, and asks again then. It keeps the stored log small.
 pub const GRANT_HORIZON: chrono::Duration = chrono::Duration::seconds(120);
 
+/// A digest takes no new member this close to its time: a join is written within
+/// milliseconds of its plan, so every member is in before the digest closes.
+pub const JOIN_MARGIN: chrono::Duration = chrono::Duration::seconds(2);
+
 /// The digest a webhook is collecting: its id, and when it is to be sent.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OpenDigest {
@@ -343,7 +347,7 @@ pub fn plan(
         log.add(at, bulk);
         plans[i] = if at <= now { Plan::Go } else { Plan::At(at) };
     }
-    let mut open = open.filter(|d| d.at > now);
+    let mut open = open.filter(|d| d.at - JOIN_MARGIN > now);
     if !digested.is_empty() {
         let digest = open.get_or_insert_with(|| {
             let at = log.earliest(true, now, limit);

@@ -115,6 +115,7 @@ impl Queue {
                 .filter_map(|&i| {
                     let built = SendMessageBatchRequestEntry::builder()
                         .id(i.to_string())
+                        .set_message_group_id(bodies[i].as_deref().and_then(tenant))
                         .set_message_body(bodies[i].clone())
                         .build();
                     built
@@ -217,6 +218,7 @@ impl Queue {
         self.client
             .send_message()
             .queue_url(&self.url)
+            .set_message_group_id(tenant(&body))
             .message_body(body)
             .delay_seconds(seconds)
             .send()
@@ -224,6 +226,23 @@ impl Queue {
             .map_err(queue_error)?;
         Ok(())
     }
+}
+
+/// The account a message is for (every message the delivery queue carries names one), as
+/// its `MessageGroupId`: that makes the delivery queue an SQS fair queue, on which one
+/// account's backlog (a storm) does not hold up the messages of the others.
+fn tenant(body: &str) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Of {
+        account_id: Option<String>,
+        recovery: Option<Recovery>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Recovery {
+        account_id: String,
+    }
+    let of: Of = serde_json::from_str(body).ok()?;
+    of.account_id.or(of.recovery.map(|r| r.account_id))
 }
 
 /// Whether a message due at `not_before` must wait at `now`: more than a second early (SQS
@@ -392,5 +411,16 @@ mod tests {
         legacy["payload"] = text.into();
         let parsed: DeliveryMessage = serde_json::from_value(legacy).unwrap();
         assert_eq!(parsed.payload_json(), text);
+    }
+
+    #[test]
+    fn every_message_is_grouped_by_its_account() {
+        assert_eq!(
+            tenant(r#"{"account_id":"a1","payload":{"x":[1]}}"#),
+            Some("a1".into())
+        );
+        let recovery = r#"{"recovery":{"account_id":"a2","webhook_id":"w","id":"r"}}"#;
+        assert_eq!(tenant(recovery), Some("a2".into()));
+        assert_eq!(tenant("not json"), None);
     }
 }

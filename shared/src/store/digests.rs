@@ -1,9 +1,7 @@
 //! A webhook's digests, in its own partition: `DIGEST#<id>` (when it is to be sent, who
-//! sends it, when it closed) and one `DIGEST#<id>#<delivery>` item per member, written in
+//! queues it, when it closed) and one `DIGEST#<id>#<delivery>` item per member, written in
 //! one transaction with the member's delivery record (`digested`), so a member is in the
 //! digest exactly when its delivery says so.
-
-use aws_sdk_dynamodb::types::Update;
 
 use super::*;
 use crate::delivery::{digest::Member, record::Delivery};
@@ -36,6 +34,14 @@ fn member_prefix(id: &str) -> String {
 impl Store {
     /// Puts `members` (each with its delivery) into digest `id` of the webhook, to be sent
     /// at `at`. The first to join sends it (see [`Joined::Carrier`]).
+    ///
+    /// Concurrent joiners share no item in a transaction (DynamoDB cancels transactions
+    /// that meet on an item): the digest's head is one conditional UpdateItem (refused
+    /// once the digest has closed; it names the first joiner as the one who queues the
+    /// digest), then each member goes in with its own delivery record, a transaction of
+    /// their two items. Joins are planned at least
+    /// [`crate::delivery::pace::JOIN_MARGIN`] before the
+    /// digest's time, so they are written before it closes.
     pub async fn join_digest(
         &self,
         account_id: &str,
@@ -45,85 +51,66 @@ impl Store {
         members: &[(Member, Delivery)],
     ) -> Result<Vec<Joined>, StoreError> {
         let pk = hook_pk(account_id, webhook_id);
-        let mut results: Vec<Option<Joined>> = vec![None; members.len()];
-        loop {
-            let left: Vec<usize> = (0..members.len())
-                .filter(|i| results[*i].is_none())
-                .collect();
-            let Some(&first) = left.first() else { break };
-            let expires_at = members[first].1.expires_at;
-            let mut u = UpdateBuilder::default();
-            u.set("entity", s("digest"));
-            u.set_if_absent("send_at", time(at)?);
-            u.set_if_absent("carrier", s(&members[first].0.delivery_id));
-            u.set_if_absent("expires_at", n(expires_at));
-            let head = Update::builder().table_name(&self.table);
-            let head = filled!(
-                head,
-                key(pk.clone(), head_sk(id)),
-                u.build(),
-                "attribute_not_exists(closed_at)"
-            )
-            .build()
-            .map_err(corrupt)?;
-            let mut items = vec![TransactWriteItem::builder().update(head).build()];
-            for &i in &left {
-                let (member, delivery) = &members[i];
-                let sk = format!("{}{}", member_prefix(id), member.delivery_id);
-                let mut item = item_at((pk.clone(), sk), "digest_member", member)?;
-                item.insert("expires_at".into(), n(delivery.expires_at));
-                let record = super::deliveries::delivery_record(account_id, delivery)?;
-                items.push(
-                    TransactWriteItem::builder()
-                        .put(self.put_new(item)?)
-                        .build(),
-                );
-                items.push(
-                    TransactWriteItem::builder()
-                        .put(self.put_new(record)?)
-                        .build(),
-                );
+        let Some((first, first_delivery)) = members.first() else {
+            return Ok(Vec::new());
+        };
+        let mut u = UpdateBuilder::default();
+        u.set("entity", s("digest"));
+        u.set_if_absent("send_at", time(at)?);
+        u.set_if_absent("carrier", s(&first.delivery_id));
+        u.set_if_absent("expires_at", n(first_delivery.expires_at));
+        let request = self.client.update_item().table_name(&self.table);
+        let result = filled!(
+            request,
+            key(pk.clone(), head_sk(id)),
+            u.build(),
+            "attribute_not_exists(closed_at)"
+        )
+        .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
+        .send()
+        .await;
+        let Some(output) = conditional(result)? else {
+            return Ok(vec![Joined::Closed; members.len()]);
+        };
+        let head: DigestHead =
+            serde_dynamo::from_item(output.attributes.unwrap_or_default()).map_err(corrupt)?;
+        let joins = members.iter().map(|(member, delivery)| async {
+            let sk = format!("{}{}", member_prefix(id), member.delivery_id);
+            let mut item = item_at((pk.clone(), sk), "digest_member", member)?;
+            item.insert("expires_at".into(), n(delivery.expires_at));
+            let record = super::deliveries::delivery_record(account_id, delivery)?;
+            let items = vec![
+                TransactWriteItem::builder()
+                    .put(self.put_new(item)?)
+                    .build(),
+                TransactWriteItem::builder()
+                    .put(self.put_new(record)?)
+                    .build(),
+            ];
+            if self.transact(items).await?.is_none() {
+                return Ok(Joined::In);
             }
-            match self.transact(items).await? {
-                None => {
-                    for &i in &left {
-                        results[i] = Some(Joined::In);
-                    }
-                }
-                Some(0) => {
-                    for &i in &left {
-                        results[i] = Some(Joined::Closed);
-                    }
-                }
-                Some(failed) => {
-                    // A member, or its delivery, is there already: see which it was.
-                    let i = left[(failed - 1) / 2];
-                    let stored = (self
-                        .get::<Delivery>(pk.clone(), delivery_sk(&members[i].1.delivery_id)))
-                    .await?;
-                    results[i] = Some(match stored.map(|d| d.state) {
-                        Some(crate::delivery::outcome::DeliveryState::Digested) => Joined::Already,
-                        _ => Joined::Begun,
-                    });
-                }
-            }
-        }
-        let mut results: Vec<Joined> = results.into_iter().flatten().collect();
-        // Who sends it: the first that joined, as the head says (a message that comes
-        // back after its digest was queued finds the head closed, or sends it again,
-        // which closing makes harmless).
-        if results
-            .iter()
-            .any(|r| matches!(r, Joined::In | Joined::Already))
-        {
-            let head: Option<DigestHead> = self.get(pk, head_sk(id)).await?;
-            if let Some(head) = head.filter(|h| h.closed_at.is_none()) {
-                for (i, (member, _)) in members.iter().enumerate() {
-                    let joined = matches!(results[i], Joined::In | Joined::Already);
-                    if joined && head.carrier.as_deref() == Some(member.delivery_id.as_str()) {
-                        results[i] = Joined::Carrier(head.send_at);
-                    }
-                }
+            // The member, or its delivery, is there already: a repeated message, or one
+            // whose delivery began on its own.
+            let stored: Option<Delivery> = self
+                .get(pk.clone(), delivery_sk(&delivery.delivery_id))
+                .await?;
+            Ok(match stored.map(|d| d.state) {
+                Some(crate::delivery::outcome::DeliveryState::Digested) => Joined::Already,
+                _ => Joined::Begun,
+            })
+        });
+        let mut results: Vec<Joined> = futures::future::join_all(joins)
+            .await
+            .into_iter()
+            .collect::<Result<_, StoreError>>()?;
+        // The one named in the head queues the digest's message (again, if its message
+        // came back before that was done: sending it twice is harmless, see
+        // `close_digest`).
+        for (i, (member, _)) in members.iter().enumerate() {
+            let joined = matches!(results[i], Joined::In | Joined::Already);
+            if joined && head.carrier.as_deref() == Some(member.delivery_id.as_str()) {
+                results[i] = Joined::Carrier(head.send_at);
             }
         }
         Ok(results)

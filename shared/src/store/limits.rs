@@ -65,8 +65,10 @@ impl Granted {
     }
 }
 
-/// Conflicting writes tolerated before planning gives up (and its messages come back).
-const PLAN_TRIES: usize = 8;
+/// Conflicting writes tolerated before planning gives up (and its messages come back):
+/// every concurrent invocation with a message for the webhook may write between two of
+/// ours.
+const PLAN_TRIES: usize = 25;
 
 impl Store {
     /// Plans deliveries of one webhook paced so (see [`pace::plan`]), starting from

@@ -144,17 +144,21 @@ async fn deliver(bench: &Bench, app: &App, queue: &str, stop: &AtomicBool) {
             let kept: HashSet<&str> = (answer.batch_item_failures.iter())
                 .map(|f| f.item_identifier.as_str())
                 .collect();
-            for m in &messages {
+            let mut delete = bench.sqs.delete_message_batch().queue_url(queue);
+            let mut any = false;
+            for (n, m) in messages.iter().enumerate() {
                 if !kept.contains(m.message_id().unwrap_or_default()) {
-                    let receipt = m.receipt_handle().unwrap_or_default();
-                    let _ = bench
-                        .sqs
-                        .delete_message()
-                        .queue_url(queue)
-                        .receipt_handle(receipt)
-                        .send()
-                        .await;
+                    let entry = aws_sdk_sqs::types::DeleteMessageBatchRequestEntry::builder()
+                        .id(n.to_string())
+                        .receipt_handle(m.receipt_handle().unwrap_or_default())
+                        .build()
+                        .unwrap();
+                    delete = delete.entries(entry);
+                    any = true;
                 }
+            }
+            if any {
+                let _ = delete.send().await;
             }
         }
     };
@@ -296,6 +300,8 @@ pub async fn run(bench: &Bench) {
     // The storm, with B throughout.
     stop.store(false, Ordering::Relaxed);
     let before = bench.meter.reading();
+    // Each alert's message, when it was sent, and whether it is critical: the Slack format
+    // shows the message, not the alert's id.
     let sent_at: Mutex<HashMap<String, (Instant, bool)>> = Mutex::default();
     let storm = async {
         let every = Duration::from_micros(STORM_SECONDS * 1_000_000 / STORM_ALERTS as u64);
@@ -316,7 +322,7 @@ pub async fn run(bench: &Bench) {
             sent_at
                 .lock()
                 .unwrap()
-                .insert(id.clone(), (started, critical));
+                .insert(format!("node {i} unreachable"), (started, critical));
             fired.push(id);
             // Every fifth alert is resolved 50 alerts (half a second) later, the last ten
             // at the storm's end: 200 in all.
@@ -350,8 +356,8 @@ pub async fn run(bench: &Bench) {
                     }
                     _ => empty_since = None,
                 }
-                if storm_started.elapsed() > Duration::from_secs(600) {
-                    println!("(stopped after 600 s with messages still queued)");
+                if storm_started.elapsed() > Duration::from_secs(900) {
+                    println!("(stopped after 900 s with messages still queued)");
                     break;
                 }
             }
@@ -368,13 +374,17 @@ pub async fn run(bench: &Bench) {
     let got = slack.got();
     let most_in_a_second = most_within(&got, Duration::from_secs(1));
     let sent_at = sent_at.into_inner().unwrap();
-    let first_critical = got
-        .iter()
-        .filter_map(|g| {
-            let (sent, critical) = sent_at.get(alert_of(g)?)?;
-            critical.then(|| g.at - *sent)
-        })
-        .next();
+    // A critical alert's trigger, as Slack shows it: "[TRIGGERED] partition: node 7 ...".
+    let critical_latency = |g: &Got| {
+        let text = g.body["text"]
+            .as_str()?
+            .strip_prefix("[TRIGGERED] partition: ")?;
+        let (sent, critical) = sent_at.get(text)?;
+        critical.then(|| g.at - *sent)
+    };
+    let criticals: Vec<Duration> = got.iter().filter_map(critical_latency).collect();
+    let first_critical = criticals.first().copied();
+    let worst_critical = criticals.iter().max().copied();
     let slack_deliveries = deliveries(bench, &slack_hook).await;
     let (reached, individually, digested) = reach(&slack_deliveries, &fired);
     let digests = slack_deliveries
@@ -391,12 +401,14 @@ pub async fn run(bench: &Bench) {
     println!(
         "- most requests in any 1-second window: {most_in_a_second} (goal: at most the burst, 3)"
     );
-    match first_critical {
-        Some(t) => println!(
-            "- its first critical alert arrived {:.2} s after it was sent (goal: at most 2 s)",
-            t.as_secs_f64()
+    match (first_critical, worst_critical) {
+        (Some(first), Some(worst)) => println!(
+            "- its first critical alert arrived {:.2} s after it was sent (goal: at most 2 s); {} critical alerts on their own, the last {:.1} s after it was sent",
+            first.as_secs_f64(),
+            criticals.len(),
+            worst.as_secs_f64()
         ),
-        None => println!("- no critical alert arrived"),
+        _ => println!("- no critical alert arrived"),
     }
     println!("- alerts reached: {reached} of {} ({individually} transitions on their own, {digested} digested)", fired.len());
 
@@ -497,6 +509,7 @@ async fn webhook_of(bench: &Bench, account: &str, url: &str, extra: Value) -> We
         hookline_shared::delivery::signing::generate_secret(),
         Utc::now(),
     );
+    bench.store.set_webhook_quota(account, 10).await.unwrap();
     bench.store.create_webhook(&w, 10).await.unwrap();
     w
 }
