@@ -1,26 +1,29 @@
-"""The SQS (and KMS) emulator: moto's server, with two repairs to its standard queues.
+"""The SQS (and KMS) emulator: moto's server, with its standard queues repaired in two ways.
 
-- Receive made linear: moto checks each message it receives against the queue's
-  retention period by computing every queue attribute, and each attribute walks every
-  message of the queue (three counts, three times a message). Receiving ten messages
-  from a queue of a thousand walked ninety thousand, and a storm's queue stalled the
-  whole emulator (one ListQueues took 1.2 s with 700 messages queued). Here the check
-  reads the retention period alone, as SQS does.
-- Fair queues: SQS serves a standard queue's messages that carry a `MessageGroupId` as a
-  fair queue (aws.amazon.com/blogs/compute/building-resilient-multi-tenant-systems-with-
-  amazon-sqs-fair-queues): when one group (a tenant) builds a backlog, the other groups'
+- Linear: moto checks each message it receives against the queue's retention period by
+  computing every queue attribute, each attribute walks every message of the queue, and
+  each message asks the clock for each of its states. Receiving ten messages from a queue
+  of a thousand walked ninety thousand messages; a storm's queue stalled the emulator
+  (one ListQueues took 1.2 s with 700 messages queued). Here the retention check reads
+  the retention period alone, as SQS does, and a walk of the queue asks the clock once.
+- Fair: SQS serves a standard queue's messages that carry a `MessageGroupId` as a fair
+  queue (aws.amazon.com/blogs/compute/building-resilient-multi-tenant-systems-with-amazon-
+  sqs-fair-queues): when one group (a tenant) builds a backlog, the other groups'
   messages are returned first, so a quiet tenant's dwell time stays low. moto returns
   messages oldest first whatever their group; here a receive returns the messages of the
-  groups with the smallest backlog (queued and in flight) first, oldest first within a
-  group. Hookline groups the delivery queue's messages by account.
+  groups with the smallest backlog first, oldest first within a group. Hookline groups
+  the delivery queue's messages by account.
 """
 
 import sys
+import threading
 from collections import Counter
 
-from moto.core.utils import unix_time
+from moto.core.utils import unix_time, unix_time_millis
 from moto.server import main
 from moto.sqs import models
+
+_receiving = threading.local()
 
 
 def _retained(self, queue_name, message):
@@ -28,17 +31,46 @@ def _retained(self, queue_name, message):
     return int(queue.message_retention_period) + message.sent_timestamp / 1000 > unix_time()
 
 
-def _fair_messages(self):
-    visible = [m for m in self._messages if m.visible and not m.delayed]
-    if self.fifo_queue or len(visible) < 2:
+def _visible(queue, now):
+    return [m for m in queue._messages if now > m.visible_at and now >= m.delayed_until]
+
+
+def _messages(self):
+    now = unix_time_millis()
+    visible = _visible(self, now)
+    if not getattr(_receiving, "on", False) or self.fifo_queue or len(visible) < 2:
         return visible
-    backlog = Counter(m.group_id for m in self._messages if m.group_id and not m.delayed)
+    backlog = Counter(m.group_id for m in self._messages if m.group_id and now >= m.delayed_until)
     # A stable sort: oldest first within a group, and among groups of the same backlog.
     return sorted(visible, key=lambda m: backlog[m.group_id] if m.group_id else 0)
 
 
+def _delayed(self):
+    now = unix_time_millis()
+    return sum(1 for m in self._messages if now < m.delayed_until)
+
+
+def _not_visible(self):
+    now = unix_time_millis()
+    return sum(1 for m in self._messages if not now > m.visible_at)
+
+
+_receive = models.SQSBackend.receive_message
+
+
+def _fair_receive(self, *args, **kwargs):
+    _receiving.on = True
+    try:
+        return _receive(self, *args, **kwargs)
+    finally:
+        _receiving.on = False
+
+
 models.SQSBackend.is_message_valid_based_on_retention_period = _retained
-models.Queue.messages = property(_fair_messages)
+models.SQSBackend.receive_message = _fair_receive
+models.Queue.messages = property(_messages)
+models.Queue.approximate_number_of_messages_delayed = property(_delayed)
+models.Queue.approximate_number_of_messages_not_visible = property(_not_visible)
 
 if __name__ == "__main__":
     sys.exit(main())
