@@ -7,12 +7,14 @@
   (one ListQueues took 1.2 s with 700 messages queued). Here the retention check reads
   the retention period alone, as SQS does, and a walk of the queue asks the clock once.
 - Fair: SQS serves a standard queue's messages that carry a `MessageGroupId` as a fair
-  queue (aws.amazon.com/blogs/compute/building-resilient-multi-tenant-systems-with-amazon-
-  sqs-fair-queues): when one group (a tenant) builds a backlog, the other groups'
-  messages are returned first, so a quiet tenant's dwell time stays low. moto returns
-  messages oldest first whatever their group; here a receive returns the messages of the
-  groups with the smallest backlog first, oldest first within a group. Hookline groups
-  the delivery queue's messages by account.
+  queue (docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/
+  sqs-fair-queues.html): once one group (a tenant) holds a disproportionate share of the
+  messages in flight (over 10 % and at least 30), consumers get the quiet groups'
+  messages first whenever there are any, so a quiet tenant's dwell time stays low. moto
+  returns messages oldest first whatever their group; here a receive returns the
+  messages of the groups with the smallest backlog first, oldest first within a group,
+  with no threshold (a simplification: SQS leaves a small tenant's order alone).
+  Hookline groups the delivery queue's messages by account.
 """
 
 import sys
