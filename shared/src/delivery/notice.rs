@@ -10,12 +10,11 @@
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, value::RawValue, Value};
-use sha2::{Digest, Sha256};
 
 use super::{
     outcome::Trigger,
     queue::{DeliveryMessage, Queue},
-    record::{uuid_at, Delivery},
+    record::{seeded_uuid, Delivery},
 };
 use crate::{event::EventType, store::StoreError, webhook::Webhook, Store};
 
@@ -153,14 +152,6 @@ impl Notice<'_> {
     }
 }
 
-/// A UUIDv7 at `at` whose random part comes from `seed`: the same notice gets the same id.
-fn seeded_id(at: DateTime<Utc>, seed: &str) -> String {
-    let hash = Sha256::digest(seed.as_bytes());
-    let mut bytes = [0u8; 10];
-    bytes.copy_from_slice(&hash[..10]);
-    uuid_at(at, &bytes)
-}
-
 /// Whether `webhook` is to be told of `event` about `subject`.
 pub fn wants(webhook: &Webhook, event: EventType, subject: &str) -> bool {
     webhook.id != subject
@@ -192,7 +183,7 @@ pub async fn announce(
     if targets.is_empty() {
         return Ok(0);
     }
-    let id = seeded_id(at, &notice.identity());
+    let id = seeded_uuid(at, &notice.identity());
     let payload = notice.payload(at).to_string();
     store
         .put_notice(
@@ -212,7 +203,7 @@ pub async fn announce(
         .map(|w| DeliveryMessage {
             account_id: account.clone(),
             webhook_id: w.id.clone(),
-            delivery_id: seeded_id(at, &format!("{id}/{}", w.id)),
+            delivery_id: seeded_uuid(at, &format!("{id}/{}", w.id)),
             alert_id: id.clone(),
             event,
             attempt: 1,
@@ -276,10 +267,13 @@ mod tests {
             webhook: &w,
             reason: "gone",
         };
-        assert_eq!(seeded_id(at, &a.identity()), seeded_id(at, &a.identity()));
+        assert_eq!(
+            seeded_uuid(at, &a.identity()),
+            seeded_uuid(at, &a.identity())
+        );
         let later = at + chrono::Duration::seconds(1);
-        assert!(seeded_id(at, "x") < seeded_id(later, "x"));
-        assert_ne!(seeded_id(at, "x"), seeded_id(at, "y"));
+        assert!(seeded_uuid(at, "x") < seeded_uuid(later, "x"));
+        assert_ne!(seeded_uuid(at, "x"), seeded_uuid(at, "y"));
         let payload = a.payload(at);
         assert_eq!(payload["type"], "webhook.disabled");
         assert_eq!(payload["data"]["reason"], "gone");

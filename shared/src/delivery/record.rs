@@ -218,6 +218,16 @@ pub fn uuid_at(at: DateTime<Utc>, random: &[u8; 10]) -> String {
         .to_string()
 }
 
+/// A UUIDv7 at `at` whose random part comes from `seed`: the same seed and time make the
+/// same id (a notice's, a digest's), so a repeated run makes what it made before.
+pub fn seeded_uuid(at: DateTime<Utc>, seed: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let hash = Sha256::digest(seed.as_bytes());
+    let mut bytes = [0u8; 10];
+    bytes.copy_from_slice(&hash[..10]);
+    uuid_at(at, &bytes)
+}
+
 /// The least UUIDv7 made at `at`: every id made then or later sorts at or after it, so a
 /// time bounds a key range of ids.
 pub fn uuid_floor(at: DateTime<Utc>) -> String {

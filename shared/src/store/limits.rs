@@ -3,12 +3,10 @@
 //! instance, and written with one conditional write on its count of writes (see
 //! [`crate::delivery::pace`]).
 
-use sha2::{Digest, Sha256};
-
 use super::*;
 use crate::delivery::{
     pace::{self, Lane, Log, OpenDigest, Pacing, Plan},
-    record::uuid_at,
+    record::seeded_uuid,
 };
 
 /// What stands between a webhook and its next deliveries (see [`Store::gates`]).
@@ -172,12 +170,4 @@ impl Store {
             digest,
         })
     }
-}
-
-/// A UUIDv7 at `at` whose random part comes from `seed`.
-fn seeded_uuid(at: DateTime<Utc>, seed: &str) -> String {
-    let hash = Sha256::digest(seed.as_bytes());
-    let mut bytes = [0u8; 10];
-    bytes.copy_from_slice(&hash[..10]);
-    uuid_at(at, &bytes)
 }
