@@ -28,6 +28,7 @@ python scripts/stack.py check-routes
 python scripts/stack.py check-template
 python tests/scripts/template_checks_test.py
 python tests/scripts/deploy_test.py
+python tests/scripts/sqs_emulator_test.py
 
 step "unit tests"
 cargo test --workspace --locked --exclude hookline-tests

@@ -23,22 +23,25 @@ fn most_within(got: &[crate::support::receiver::Received], window: Duration) -> 
 
 /// Runs `invocations` deliver invocations at once on the queue at `url`, in-process, each
 /// taking up to `batch` messages at a time as Lambda's SQS trigger would hand them, until
-/// `done` says so or `within` passes.
+/// `done` says so or `within` passes. Returns the body of every message they took.
 async fn deliver_concurrently(
     url: &str,
     invocations: usize,
     batch: i32,
     within: Duration,
     done: impl Fn() -> bool,
-) {
+) -> Vec<String> {
     let sqs = sqs().await;
     let deadline = tokio::time::Instant::now() + within;
+    let taken = std::sync::Mutex::new(Vec::new());
     let invoke = || async {
         while !done() && tokio::time::Instant::now() < deadline {
             let messages = receive(&sqs, url, batch).await;
             if messages.is_empty() {
                 continue;
             }
+            let bodies = messages.iter().filter_map(|m| m.body().map(String::from));
+            taken.lock().unwrap().extend(bodies);
             let answer = deliver_batch(url, &messages).await;
             let kept: Vec<&str> = (answer.batch_item_failures.iter())
                 .map(|f| f.item_identifier.as_str())
@@ -53,6 +56,7 @@ async fn deliver_concurrently(
         }
     };
     futures::future::join_all((0..invocations).map(|_| invoke())).await;
+    taken.into_inner().unwrap()
 }
 
 #[tokio::test]
@@ -166,6 +170,56 @@ async fn a_429_pauses_the_whole_webhook_until_its_retry_after_then_resumes() {
     assert_eq!(deliveries.len(), 3);
     assert!(deliveries.iter().all(|d| d["state"] == "succeeded"));
     assert_eq!(ops.received().len(), 2);
+}
+
+#[tokio::test]
+async fn a_success_in_flight_when_a_429_came_leaves_the_pause_in_force() {
+    let account = TestAccount::new().await;
+    let c = &account.writer;
+    // The first request is answered 204 after 4 s; the next, at once, 429 for 8 s.
+    let receiver = Receiver::start(Behaviour::Turns(vec![
+        (Duration::from_secs(4), 204, None),
+        (Duration::ZERO, 429, Some("8")),
+        (Duration::ZERO, 204, None),
+    ]))
+    .await;
+    let (id, _) = webhook(c, &receiver.url, json!({})).await;
+    let (_, url) = scratch_queue().await;
+    let (app, _) = app_at(settings_with(&[("DELIVERY_QUEUE_URL", &url)]), Utc::now()).await;
+    let sqs = sqs().await;
+    let ingest = app.ingest(None);
+    let alert_and_receive = |n: usize| {
+        let (ingest, sqs, url, account) = (&ingest, &sqs, &url, &account.id);
+        async move {
+            let input = AlertInput::parse(&json!({"type": "storm", "message": format!("#{n}")}));
+            (ingest.accept(account, input.unwrap(), None, Actor::Queue))
+                .await
+                .unwrap();
+            eventually(SOON, "the alert's message", || async {
+                Some(receive(sqs, url, 10).await).filter(|m| !m.is_empty())
+            })
+            .await
+        }
+    };
+    let first = alert_and_receive(1).await;
+    // The first batch's request is still out when a second batch gets the 429.
+    let (_, paused) = tokio::join!(deliver_batch(&url, &first), async {
+        receiver.wait_for(1, SOON).await;
+        let second = alert_and_receive(2).await;
+        deliver_batch(&url, &second).await;
+        eventually(SOON, "the pause to show", || paused_until(c, &id)).await
+    });
+    assert_eq!(receiver.received().len(), 2);
+    // The first batch's success, recorded after the pause was stored, did not end it.
+    assert_eq!(paused_until(c, &id).await, Some(paused));
+    let third = alert_and_receive(3).await;
+    deliver_batch(&url, &third).await;
+    assert_eq!(
+        receiver.received().len(),
+        2,
+        "nothing goes during the pause"
+    );
+    drop_queue(url).await;
 }
 
 #[tokio::test]
@@ -370,10 +424,34 @@ async fn a_long_queue_is_digested_in_every_format_with_every_alert_accounted_for
             })
         })
     };
-    deliver_concurrently(&url, 6, 10, Duration::from_secs(90), all_settled).await;
+    let mut taken = deliver_concurrently(&url, 6, 10, Duration::from_secs(90), all_settled).await;
     // Follow-ups (resolves waiting their turn, a later digest) are given time to finish.
-    deliver_concurrently(&url, 6, 10, Duration::from_secs(8), || false).await;
+    taken.extend(deliver_concurrently(&url, 6, 10, Duration::from_secs(8), || false).await);
     drop_queue(url).await;
+    // SQS delivers at least once: a copy of a digested delivery's message, back after
+    // the digest went, ends at once and sends nothing.
+    let (_, id, receiver) = &hooks[0];
+    let digested = quiet_or_digested(c, id).await;
+    let copy = (taken.iter()).find(|body| {
+        let msg: Value = serde_json::from_str(body).unwrap_or_default();
+        digested
+            .iter()
+            .any(|d| d["state"] == "digested" && d["delivery_id"] == msg["delivery_id"])
+    });
+    let copy = copy.expect("a digested delivery's message").clone();
+    let before = receiver.received().len();
+    let (_, again) = scratch_queue().await;
+    let sqs = sqs().await;
+    (sqs.send_message().queue_url(&again).message_body(copy))
+        .send()
+        .await
+        .unwrap();
+    let copies = receive(&sqs, &again, 1).await;
+    assert_eq!(copies.len(), 1);
+    let answer = deliver_batch(&again, &copies).await;
+    drop_queue(again).await;
+    assert!(answer.batch_item_failures.is_empty(), "the copy ends");
+    assert_eq!(receiver.received().len(), before, "and sends nothing");
 
     for (format, id, receiver) in &hooks {
         let got = receiver.received();

@@ -147,7 +147,12 @@ impl Delivery {
             let unqueued = self.next_attempt_at.filter(|_| retrying && scheduled);
             return Refusal::Made { unqueued };
         }
-        let finished = matches!(self.state, DeliveryState::Succeeded | DeliveryState::Failed);
+        // A digested delivery is over too: a copy of its message that comes back (SQS
+        // delivers at least once) must end, not wait for a lease no one holds.
+        let finished = matches!(
+            self.state,
+            DeliveryState::Succeeded | DeliveryState::Failed | DeliveryState::Digested
+        );
         if finished && scheduled {
             Refusal::Finished
         } else {
@@ -335,5 +340,9 @@ mod tests {
         assert_eq!(d.refusal(3, Trigger::Scheduled), Refusal::Finished);
         // A manual redelivery may follow a final state: only a lease refuses it.
         assert_eq!(d.refusal(3, Trigger::Manual), Refusal::Busy);
+        // Put into a digest before any attempt of its own: a scheduled copy is done.
+        d.attempt_count = 0;
+        d.state = DeliveryState::Digested;
+        assert_eq!(d.refusal(1, Trigger::Scheduled), Refusal::Finished);
     }
 }

@@ -77,6 +77,30 @@ impl Store {
         Ok(gates)
     }
 
+    /// Stores the pause a receiver asked for (see [`crate::delivery::pace`]) as soon as its
+    /// answer arrives, not when its batch is recorded: other invocations' batches read it
+    /// before their next requests. Whether it began a pause (none was in force at `now`).
+    pub async fn pause_webhook(
+        &self,
+        account_id: &str,
+        webhook_id: &str,
+        until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let mut u = UpdateBuilder::default();
+        u.set("entity", s("webhook_health"));
+        set_pause(&mut u, until)?;
+        let request = self.client.update_item().table_name(&self.table);
+        let output = filled!(request, health_key(account_id, webhook_id), u.build())
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await
+            .map_err(sdk_error)?;
+        let health: Health =
+            serde_dynamo::from_item(output.attributes.unwrap_or_default()).map_err(corrupt)?;
+        Ok(health.pause_before.is_none_or(|before| before <= now))
+    }
+
     /// The webhooks with their health attached.
     pub(super) async fn with_health(
         &self,
@@ -105,12 +129,37 @@ impl Store {
             .iter()
             .map(|((account_id, webhook_id), status)| async move {
                 let key = health_key(account_id, webhook_id);
-                let request = self.client.update_item().table_name(&self.table);
-                let output = filled!(request, key, status_expression(status)?)
-                    .return_values(ReturnValue::AllNew)
-                    .send()
-                    .await
-                    .map_err(sdk_error)?;
+                let request = || self.client.update_item().table_name(&self.table);
+                // A success ends only a pause that was over when it was made: one stored
+                // since (by a 429 another batch got) holds, and is then written around.
+                let ending = status
+                    .last_success
+                    .filter(|_| status.paused_until.is_none());
+                let output = match ending {
+                    Some(success) => {
+                        let (expression, names, mut values) = status_expression(status, false)?;
+                        values.insert(":success".into(), millis(success));
+                        let ends = (expression, names, values);
+                        let condition = "attribute_not_exists(pause_ms) OR pause_ms <= :success";
+                        let sent = filled!(request(), key.clone(), ends, condition)
+                            .return_values(ReturnValue::AllNew)
+                            .send()
+                            .await;
+                        match conditional(sent)? {
+                            Some(output) => output,
+                            None => filled!(request(), key, status_expression(status, true)?)
+                                .return_values(ReturnValue::AllNew)
+                                .send()
+                                .await
+                                .map_err(sdk_error)?,
+                        }
+                    }
+                    None => filled!(request(), key, status_expression(status, false)?)
+                        .return_values(ReturnValue::AllNew)
+                        .send()
+                        .await
+                        .map_err(sdk_error)?,
+                };
                 let item = output.attributes.unwrap_or_default();
                 serde_dynamo::from_item(item).map_err(corrupt)
             });
@@ -118,8 +167,9 @@ impl Store {
     }
 }
 
-/// The update of a webhook's health item.
-fn status_expression(status: &WebhookStatus) -> Result<Expression, StoreError> {
+/// The update of a webhook's health item; with `keep_pause`, a success leaves a stored
+/// pause as it is.
+fn status_expression(status: &WebhookStatus, keep_pause: bool) -> Result<Expression, StoreError> {
     let mut u = UpdateBuilder::default();
     u.set("entity", s("webhook_health"));
     u.set("last_delivery", av(&status.last_delivery)?);
@@ -139,15 +189,13 @@ fn status_expression(status: &WebhookStatus) -> Result<Expression, StoreError> {
         u.set("ended_failures", n(0));
     }
     match status.paused_until {
-        Some(until) => {
-            // What was stored before, to tell a new pause from one made longer.
-            u.copy_or("pause_before", "paused_until", AttributeValue::Null(true));
-            u.set("paused_until", time(until)?);
-            u.set("ended_pause", AttributeValue::Null(true));
-        }
-        None if status.last_success.is_some() => {
+        // Stored already, and perhaps made longer since by another batch.
+        Some(_) if status.pause_written => u.set("ended_pause", AttributeValue::Null(true)),
+        Some(until) => set_pause(&mut u, until)?,
+        None if status.last_success.is_some() && !keep_pause => {
             u.copy_or("ended_pause", "paused_until", AttributeValue::Null(true));
             u.remove("paused_until");
+            u.remove("pause_ms");
         }
         None => u.set("ended_pause", AttributeValue::Null(true)),
     }
@@ -167,4 +215,15 @@ fn status_expression(status: &WebhookStatus) -> Result<Expression, StoreError> {
         }
     }
     Ok(u.build())
+}
+
+/// Stores a pause until `until`: as shown (`paused_until`) and as a success's condition
+/// compares it (`pause_ms`).
+fn set_pause(u: &mut UpdateBuilder, until: DateTime<Utc>) -> Result<(), StoreError> {
+    // What was stored before, to tell a new pause from one made longer.
+    u.copy_or("pause_before", "paused_until", AttributeValue::Null(true));
+    u.set("paused_until", time(until)?);
+    u.set("pause_ms", millis(until));
+    u.set("ended_pause", AttributeValue::Null(true));
+    Ok(())
 }

@@ -3,6 +3,10 @@
 //! instance, and written with one conditional write on its count of writes (see
 //! [`crate::delivery::pace`]).
 
+use aws_sdk_dynamodb::{
+    operation::put_item::PutItemError, types::ReturnValuesOnConditionCheckFailure,
+};
+
 use super::*;
 use crate::delivery::{
     pace::{self, Lane, Log, OpenDigest, Pacing, Plan},
@@ -114,13 +118,29 @@ impl Store {
                     .expression_attribute_names("#writes", "writes")
                     .expression_attribute_values(":seen", n(seen)),
             };
-            if conditional(put.send().await)?.is_some() {
-                return Ok(plans);
-            }
-            known = self
-                .get(hook_pk(account_id, webhook_id), "LIMIT".into())
-                .await?
-                .unwrap_or_default();
+            // A refused write answers with the log as it now stands: no read to try again.
+            let sent = put
+                .return_values_on_condition_check_failure(
+                    ReturnValuesOnConditionCheckFailure::AllOld,
+                )
+                .send()
+                .await;
+            let current = match sent {
+                Ok(_) => return Ok(plans),
+                Err(e) => match e.as_service_error() {
+                    Some(PutItemError::ConditionalCheckFailedException(refused)) => {
+                        refused.item().cloned()
+                    }
+                    _ => return Err(sdk_error(e)),
+                },
+            };
+            known = match current {
+                Some(item) => serde_dynamo::from_item(item).map_err(corrupt)?,
+                None => self
+                    .get(hook_pk(account_id, webhook_id), "LIMIT".into())
+                    .await?
+                    .unwrap_or_default(),
+            };
         }
         Err(StoreError::Contended(
             "the webhook's rate-limit log changed under every try",

@@ -23,6 +23,9 @@ pub struct WebhookStatus {
     pub reset: bool,
     /// The receiver asked for a pause until then (see [`crate::delivery::pace`]).
     pub paused_until: Option<DateTime<Utc>>,
+    /// That pause was stored the moment its answer arrived (see
+    /// `Store::pause_webhook`): the batch's health write leaves it as it is.
+    pub pause_written: bool,
 }
 
 impl WebhookStatus {
@@ -46,6 +49,7 @@ impl WebhookStatus {
             failing_since: run.first().map(|d| d.timestamp),
             reset: last_success.is_some(),
             paused_until: None,
+            pause_written: false,
         })
     }
 }

@@ -33,6 +33,9 @@ pub enum Behaviour {
     WindowSpentEvery(usize, &'static str),
     /// Answers after a delay.
     Slow(Duration, u16),
+    /// Answers these in turn, each after its delay (delay, status, Retry-After), then
+    /// repeats the last.
+    Turns(Vec<(Duration, u16, Option<&'static str>)>),
     /// Answers with this status and, like httpbin, every header it got in the body.
     Echo(u16),
 }
@@ -169,6 +172,12 @@ async fn respond(
         Behaviour::Slow(delay, code) => {
             tokio::time::sleep(delay).await;
             (code, None, "received".to_string())
+        }
+        Behaviour::Turns(steps) => {
+            let i = turn.fetch_add(1, Ordering::SeqCst).min(steps.len() - 1);
+            let (delay, code, retry_after) = steps[i];
+            tokio::time::sleep(delay).await;
+            (code, retry_after, "received".to_string())
         }
         Behaviour::Echo(code) => (code, None, echoed),
         Behaviour::WindowSpentEvery(n, reset_after) => {

@@ -1,5 +1,7 @@
 //! The deliver function's work on a batch of queue messages: read their webhooks, claim
 //! each attempt, make them all at once, record them together, then schedule what follows.
+//! Rate-limited webhooks' messages take these steps beside the others, not ahead of them:
+//! planning their sends in the store does not hold up the rest of the batch.
 //!
 //! Guarantees, and how they are kept:
 //! - A duplicate or re-received message does not POST the same attempt twice: an attempt
@@ -17,6 +19,7 @@
 //! A single message takes the same steps as a batch of one.
 
 mod digests;
+mod record;
 mod signals;
 mod steps;
 
@@ -27,20 +30,17 @@ use futures::future::join_all;
 
 use super::{
     admission::{self, Admitted, Job},
-    attempt::{AttemptError, Attempted, Attempter},
-    notice::{self, Notice},
+    attempt::{AttemptError, Attempter},
     outcome::DeliveryState,
     queue::{not_yet_due, DeliveryMessage, Queue, QueueError},
     recovery::{self, RecoveryRef, RecoveryState},
-    retry,
 };
 use crate::{
-    event::EventType,
     metrics::{Metrics, Unit},
     store::{Gate, StoreError},
-    webhook::health::WebhookStatus,
     Store,
 };
+use record::Pauses;
 
 #[derive(Debug, thiserror::Error)]
 pub enum WorkerError {
@@ -253,10 +253,35 @@ impl Worker {
         )
         .await;
         let ready = going(readied, &mut outcomes);
+        // A limited webhook plans its sends in the store, which can take several tries
+        // when invocations contend: the batch's other webhooks do not wait for that.
+        let (paced, free): (Vec<_>, Vec<_>) =
+            (ready.into_iter()).partition(|(_, job)| job.limit().is_some());
+        let (paced, free) = futures::join!(
+            self.go_on(paced, &gates, now, lease_until),
+            self.go_on(free, &gates, now, lease_until),
+        );
+        outcomes.extend(paced);
+        outcomes.extend(free);
+        outcomes
+    }
+
+    /// Admits, claims, attempts and records jobs that are ready.
+    async fn go_on(
+        &self,
+        ready: Vec<(usize, Job)>,
+        gates: &Gates,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+    ) -> Outcomes {
+        let mut outcomes = Outcomes::new();
+        if ready.is_empty() {
+            return outcomes;
+        }
         let mut admitted = Vec::with_capacity(ready.len());
         let mut digesting = Vec::new();
         let mut held = 0usize;
-        for (i, verdict) in admission::admit(&self.store, ready, &gates, now).await {
+        for (i, verdict) in admission::admit(&self.store, ready, gates, now).await {
             held += usize::from(matches!(
                 verdict,
                 Ok(Admitted::Wait(_) | Admitted::Granted(_))
@@ -286,150 +311,39 @@ impl Worker {
         let payloads: Vec<_> = claimed.iter().map(|(_, j)| j.msg.payload_json()).collect();
         let attempts = join_all(claimed.iter().zip(&payloads).map(|((_, job), payload)| {
             let msg = &job.msg;
-            self.attempter.attempt(
-                &job.webhook,
-                &job.delivery,
-                msg.attempt,
-                msg.trigger,
-                payload,
-                msg.condition_error.as_ref(),
-            )
+            async move {
+                let attempted = self
+                    .attempter
+                    .attempt(
+                        &job.webhook,
+                        &job.delivery,
+                        msg.attempt,
+                        msg.trigger,
+                        payload,
+                        msg.condition_error.as_ref(),
+                    )
+                    .await;
+                let paused = match &attempted {
+                    Ok(a) => self.pause(job, a).await,
+                    Err(_) => None,
+                };
+                (attempted, paused)
+            }
         }))
         .await;
         let mut made = Vec::with_capacity(attempts.len());
-        for ((i, job), attempt) in claimed.into_iter().zip(attempts) {
+        let mut pauses = Pauses::new();
+        for ((i, job), (attempt, paused)) in claimed.into_iter().zip(attempts) {
+            if let Some(paused) = paused {
+                pauses.push((job.key(), paused));
+            }
             match attempt {
                 Ok(attempted) => made.push((i, job, attempted)),
                 // Claimed but not sent: the lease runs out and the message comes back.
                 Err(e) => outcomes.push((i, Err(e.into()))),
             }
         }
-        outcomes.extend(self.record(made, &gates).await);
-        outcomes
-    }
-
-    /// Records the attempts together, then queues what follows each.
-    async fn record(&self, made: Vec<(usize, Job, Attempted)>, gates: &Gates) -> Outcomes {
-        if made.is_empty() {
-            return Vec::new();
-        }
-        let now = self.attempter.now();
-        let key_of = |job: &Job| (job.msg.account_id.clone(), job.msg.webhook_id.clone());
-        let mut all = WebhookStatus::per_webhook(made.iter().map(|(_, job, a)| {
-            let key = (job.msg.account_id.as_str(), job.msg.webhook_id.as_str());
-            (key, &a.last_delivery)
-        }));
-        // A pause any answer asked for holds the whole webhook: the latest one asked.
-        for (_, job, a) in &made {
-            let Some(until) = retry::pause_asked(&a.sent, a.finished) else {
-                continue;
-            };
-            if let Some((_, status)) = (all.iter_mut())
-                .find(|((acc, id), _)| *acc == job.msg.account_id && *id == job.msg.webhook_id)
-            {
-                status.paused_until = status.paused_until.max(Some(until));
-            }
-        }
-        // A success is written only when the stored health, as read before the batch,
-        // holds a failure streak or a pause (the write ends it and says so) or was written
-        // clear longer ago than HEALTH_REFRESH.
-        let statuses: Vec<_> = (all.into_iter())
-            .filter(|((account, id), status)| {
-                let gate = gates.get(&(account.to_string(), id.to_string()));
-                let clear_at = gate.and_then(|g| g.clear_at);
-                let paused = gate.is_some_and(|g| g.paused_until.is_some());
-                status.worth_writing(clear_at, paused, now)
-            })
-            .collect();
-        let records: Vec<_> = made
-            .iter()
-            .map(|(_, job, a)| (job.msg.account_id.as_str(), &a.record, &a.delivery))
-            .collect();
-        let health = match self.store.record_attempts(&records, &statuses).await {
-            Ok(health) => health,
-            Err(e) => {
-                // Nothing is lost: the messages come back; an attempt that was written is
-                // then seen as made, the others are made again when the lease ends.
-                tracing::error!(error = %e, "could not record a batch of attempts");
-                return made
-                    .iter()
-                    .map(|(i, _, _)| (*i, Err(e.clone().into())))
-                    .collect();
-            }
-        };
-        let mut metrics = Metrics::new("deliver");
-        for (_, _, attempted) in &made {
-            attempted.measure(&mut metrics);
-        }
-        let ids: Vec<&str> = made
-            .iter()
-            .map(|(_, j, _)| j.msg.delivery_id.as_str())
-            .collect();
-        let digests = (made.iter())
-            .filter(|(_, j, a)| j.msg.event == EventType::AlertDigest && a.sent.success())
-            .count();
-        if digests > 0 {
-            metrics.add("DigestsSent", Unit::Count, digests as f64);
-        }
-        metrics.property("delivery_ids", serde_json::json!(ids));
-        metrics.emit(now);
-        let health_of = |job: &Job| {
-            statuses
-                .iter()
-                .zip(&health)
-                .find(|(((account, id), _), _)| {
-                    *account == job.msg.account_id && *id == job.msg.webhook_id
-                })
-                .map(|(_, h)| h)
-        };
-        let mut checked = HashSet::new();
-        let mut recovered = HashSet::new();
-        let mut paced = HashSet::new();
-        let mut outcomes = Vec::with_capacity(made.len());
-        for (i, job, a) in &made {
-            let mut follow_up = async || -> Result<Handled, WorkerError> {
-                if let (Some(delay), Some(at)) = (a.next_delay, a.record.next_attempt_at) {
-                    self.queue.send_delayed(&job.msg.next(at), delay).await?;
-                }
-                if !a.sent.success() && checked.insert(job.msg.webhook_id.clone()) {
-                    self.maybe_disable(job, a.sent.outcome, health_of(job), a.finished)
-                        .await?;
-                }
-                // Never about a notice's own delivery: see `notice`.
-                if a.exhausted && !job.msg.event.is_operational() {
-                    let notice = Notice::Exhausted {
-                        webhook: &job.webhook,
-                        delivery: &a.delivery,
-                    };
-                    self.tell(&notice, a.finished).await;
-                }
-                let ended = health_of(job).and_then(|h| {
-                    h.ended_streak
-                        .filter(|_| notice::recovered(h.ended_failures))
-                        .map(|since| (since, h.ended_failures))
-                });
-                if paced.insert(key_of(job)) {
-                    let asked = (statuses.iter()).any(|((acc, id), status)| {
-                        *acc == job.msg.account_id
-                            && *id == job.msg.webhook_id
-                            && status.paused_until.is_some()
-                    });
-                    self.tell_pace(job, health_of(job), asked, now).await;
-                }
-                if let Some((failing_since, failures)) = ended {
-                    if recovered.insert(job.msg.webhook_id.clone()) {
-                        let notice = Notice::Recovered {
-                            webhook: &job.webhook,
-                            failures,
-                            failing_since,
-                        };
-                        self.tell(&notice, a.finished).await;
-                    }
-                }
-                Ok(Handled::Attempted(a.record.state))
-            };
-            outcomes.push((*i, follow_up().await));
-        }
+        outcomes.extend(self.record(made, gates, &pauses).await);
         outcomes
     }
 

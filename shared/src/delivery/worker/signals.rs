@@ -14,27 +14,31 @@ use crate::{
     webhook::{health, Health},
 };
 
+/// The pause a health write stored, if it began one: none was in force before it.
+pub(super) fn began(health: &Health, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    (health.paused_until)
+        .filter(|_| health.pause_before.is_none_or(|before| before <= now))
+        .filter(|until| *until > now)
+}
+
 impl Worker {
-    /// Tells of a pause the batch asked for (`asked`) and began (`webhook.paused`: none was
-    /// in force before its write) or ended (`webhook.resumed`), as the write's answer shows.
+    /// Tells of a pause the batch began (`webhook.paused`, until `began`) or ended
+    /// (`webhook.resumed`, as its health write's answer shows).
     pub(super) async fn tell_pace(
         &self,
         job: &Job,
         health: Option<&Health>,
-        asked: bool,
+        began: Option<DateTime<Utc>>,
         now: DateTime<Utc>,
     ) {
-        let Some(health) = health else { return };
-        let began = (health.paused_until)
-            .filter(|_| asked && health.pause_before.is_none_or(|before| before <= now))
-            .filter(|until| *until > now);
-        if let Some(until) = began {
+        if let Some(until) = began.filter(|until| *until > now) {
             let notice = Notice::Paused {
                 webhook: &job.webhook,
                 until,
             };
             self.tell(&notice, now).await;
         }
+        let Some(health) = health else { return };
         if let Some(until) = health.ended_pause {
             let notice = Notice::Resumed {
                 webhook: &job.webhook,

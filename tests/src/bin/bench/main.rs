@@ -156,6 +156,11 @@ impl Bench {
         self.sqs
             .create_queue()
             .queue_name(format!("bench-{}", uuid::Uuid::new_v4().simple()))
+            // As template.yaml's delivery queue: longer than any batch takes.
+            .attributes(
+                aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout,
+                "180",
+            )
             .send()
             .await
             .unwrap()
@@ -213,15 +218,24 @@ pub fn event_of(bodies: &[String]) -> SqsEvent {
 #[tokio::main]
 async fn main() {
     // The functions log at info, in JSON: counted here, not printed, as are metric lines.
+    // Warnings and errors are printed as well, to stderr: a figure they explain is no
+    // mystery.
+    use tracing_subscriber::{filter::LevelFilter, fmt, prelude::*};
     let log_bytes = ByteCount::default();
     let writer = log_bytes.clone();
-    tracing_subscriber::fmt()
+    let counted = fmt::layer()
         .json()
-        .with_max_level(tracing_subscriber::filter::LevelFilter::INFO)
         .with_current_span(false)
         .without_time()
         .with_target(false)
         .with_writer(move || writer.clone())
+        .with_filter(LevelFilter::INFO);
+    let printed = fmt::layer()
+        .with_writer(std::io::stderr)
+        .with_filter(LevelFilter::WARN);
+    tracing_subscriber::registry()
+        .with(counted)
+        .with(printed)
         .init();
     metrics::send_to(Box::new(log_bytes.clone()));
 

@@ -6,8 +6,8 @@
 //! storm, to three webhooks: a Slack-format one limited at 1 a second, burst 3; a
 //! PagerDuty-format one whose receiver answers every fifth request 429 with
 //! `Retry-After: 5`; and a `standard` one with no limit. Account B gets one alert a
-//! second throughout, to one `standard` webhook, and alone before the storm, for its
-//! latency without it.
+//! second for 40 s, to one `standard` webhook, alone before the storm (its latency
+//! without it) and from the storm's start.
 
 use std::{
     collections::{HashMap, HashSet},
@@ -39,6 +39,9 @@ use crate::{event_of, Bench};
 
 const STORM_ALERTS: usize = 1000;
 const STORM_SECONDS: u64 = 10;
+/// How long account B sends its alert a second, alone and then in the storm: the same
+/// number of samples on each side of the comparison.
+const QUIET_SECONDS: u64 = 40;
 /// Invocations of the deliver function at once, as the event source scales them.
 const INVOCATIONS: usize = 8;
 
@@ -47,6 +50,8 @@ const INVOCATIONS: usize = 8;
 struct Got {
     at: Instant,
     body: Value,
+    /// Its `webhook-id` header: which delivery it was.
+    msg_id: String,
     /// Answered 429 (with `Retry-After: 5`).
     refused: bool,
 }
@@ -73,6 +78,10 @@ impl Receiver {
                     let service = service_fn(move |request: Request<hyper::body::Incoming>| {
                         let (log, turn) = (log.clone(), turn.clone());
                         async move {
+                            let msg_id = (request.headers().get("webhook-id"))
+                                .and_then(|v| v.to_str().ok())
+                                .unwrap_or_default()
+                                .to_string();
                             let bytes = request.into_body().collect().await.map(|b| b.to_bytes());
                             let body = bytes
                                 .ok()
@@ -83,6 +92,7 @@ impl Receiver {
                             log.lock().unwrap().push(Got {
                                 at: Instant::now(),
                                 body,
+                                msg_id,
                                 refused,
                             });
                             let mut response = Response::new(Full::new(Bytes::from_static(b"ok")));
@@ -109,8 +119,12 @@ impl Receiver {
     }
 }
 
+/// When each delivery's batches began, by its `webhook-id`: a request whose batch began
+/// before a pause was asked for was already on its way.
+type Began = Mutex<HashMap<String, Vec<Instant>>>;
+
 /// Runs the deliver handler on the queue, `INVOCATIONS` at once, until `stop` is set.
-async fn deliver(bench: &Bench, app: &App, queue: &str, stop: &AtomicBool) {
+async fn deliver(bench: &Bench, app: &App, queue: &str, stop: &AtomicBool, began: &Began) {
     let invoke = || async {
         while !stop.load(Ordering::Relaxed) {
             let got = bench
@@ -130,6 +144,14 @@ async fn deliver(bench: &Bench, app: &App, queue: &str, stop: &AtomicBool) {
                 .iter()
                 .map(|m| m.body().unwrap_or_default().to_string())
                 .collect();
+            let now = Instant::now();
+            for body in &bodies {
+                let delivery = serde_json::from_str::<Value>(body).ok();
+                if let Some(id) = delivery.as_ref().and_then(|d| d["delivery_id"].as_str()) {
+                    let msg_id = hookline_shared::delivery::record::msg_id(id);
+                    began.lock().unwrap().entry(msg_id).or_default().push(now);
+                }
+            }
             let mut event = event_of(&bodies);
             for (record, m) in event.records.iter_mut().zip(&messages) {
                 record.message_id = m.message_id.clone();
@@ -158,7 +180,9 @@ async fn deliver(bench: &Bench, app: &App, queue: &str, stop: &AtomicBool) {
                 }
             }
             if any {
-                let _ = delete.send().await;
+                if let Err(e) = delete.send().await {
+                    eprintln!("DeleteMessageBatch failed: {e}");
+                }
             }
         }
     };
@@ -184,8 +208,11 @@ async fn queued(bench: &Bench, queue: &str) -> u64 {
         .sum()
 }
 
-/// Sends account B one alert a second for `seconds`; returns when each was accepted.
-async fn quiet_account(app: &App, account: &str, seconds: u64) -> Vec<(String, Instant)> {
+/// One of B's alerts: its id, when it was sent, and how long ingest took to accept it.
+type Quiet = (String, Instant, Duration);
+
+/// Sends account B one alert a second for `seconds`.
+async fn quiet_account(app: &App, account: &str, seconds: u64) -> Vec<Quiet> {
     let mut sent = Vec::new();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     for i in 0..seconds {
@@ -198,26 +225,35 @@ async fn quiet_account(app: &App, account: &str, seconds: u64) -> Vec<(String, I
             .accept(account, input, None, Actor::Queue)
             .await
             .unwrap();
-        sent.push((accepted.alert_id.unwrap(), started));
+        sent.push((accepted.alert_id.unwrap(), started, started.elapsed()));
     }
     sent
 }
 
-/// The p95 of how long B's alerts took from being sent to reaching its receiver.
-fn p95_latency(sent: &[(String, Instant)], receiver: &Receiver) -> Duration {
+/// How long B's alerts took, each sorted: from being sent to reaching the receiver, to
+/// being accepted by ingest, and from being accepted to reaching the receiver.
+fn latencies(sent: &[Quiet], receiver: &Receiver) -> [Vec<Duration>; 3] {
     let got = receiver.got();
-    let mut latencies: Vec<Duration> = sent
-        .iter()
-        .filter_map(|(id, at)| {
-            let arrived = got
-                .iter()
-                .find(|g| g.body["data"]["alert"]["id"] == id.as_str())?;
-            Some(arrived.at - *at)
-        })
-        .collect();
-    latencies.sort();
-    let i = (latencies.len() * 95).div_ceil(100).saturating_sub(1);
-    latencies.get(i).copied().unwrap_or_default()
+    let (mut whole, mut ingest, mut after) = (Vec::new(), Vec::new(), Vec::new());
+    for (id, at, took) in sent {
+        let Some(arrived) = (got.iter()).find(|g| g.body["data"]["alert"]["id"] == id.as_str())
+        else {
+            continue;
+        };
+        whole.push(arrived.at - *at);
+        ingest.push(*took);
+        after.push((arrived.at - *at).saturating_sub(*took));
+    }
+    for list in [&mut whole, &mut ingest, &mut after] {
+        list.sort();
+    }
+    [whole, ingest, after]
+}
+
+/// The `pct` percentile of sorted durations, in ms.
+fn percentile(sorted: &[Duration], pct: usize) -> f64 {
+    let i = (sorted.len() * pct).div_ceil(100).saturating_sub(1);
+    sorted.get(i).copied().unwrap_or_default().as_secs_f64() * 1000.0
 }
 
 /// Every delivery of a webhook as stored.
@@ -286,20 +322,21 @@ pub async fn run(bench: &Bench) {
     ]);
     let app = bench.app(settings, &queue);
     let stop = AtomicBool::new(false);
+    let began = Began::default();
 
     // B alone: its latency without a storm, and the write units of a quiet alert.
     let before = bench.meter.reading();
     let (alone, _) = tokio::join!(
         async {
-            let sent = quiet_account(&app, &b, 15).await;
+            let sent = quiet_account(&app, &b, QUIET_SECONDS).await;
             tokio::time::sleep(Duration::from_secs(3)).await;
             stop.store(true, Ordering::Relaxed);
             sent
         },
-        deliver(bench, &app, &queue, &stop),
+        deliver(bench, &app, &queue, &stop, &began),
     );
     let quiet_units = (bench.meter.reading() - before).write_units / alone.len() as f64;
-    let p95_alone = p95_latency(&alone, &quiet);
+    let latency_alone = latencies(&alone, &quiet);
     quiet.got.lock().unwrap().clear();
 
     // The storm, with B throughout.
@@ -308,49 +345,57 @@ pub async fn run(bench: &Bench) {
     // Each alert's message, when it was sent, and whether it is critical: the Slack format
     // shows the message, not the alert's id.
     let sent_at: Mutex<HashMap<String, (Instant, bool)>> = Mutex::default();
+    // Each alert goes at its own time, 10 ms apart, whatever the ones before it take (as
+    // many monitoring systems would send them), and every fifth is resolved half a second
+    // after it was accepted: 200 in all.
+    let storm_sent = Mutex::new(None);
     let storm = async {
         let every = Duration::from_micros(STORM_SECONDS * 1_000_000 / STORM_ALERTS as u64);
-        let mut tick = tokio::time::interval(every);
-        let mut fired = Vec::with_capacity(STORM_ALERTS);
-        for i in 0..STORM_ALERTS {
-            tick.tick().await;
-            let critical = i % 20 == 7;
-            let severity = if critical { "critical" } else { "warning" };
-            let input = json!({"type": "partition", "message": format!("node {i} unreachable"), "severity": severity});
-            let started = Instant::now();
-            let accepted = app
-                .ingest(None)
-                .accept(&a, AlertInput::parse(&input).unwrap(), None, Actor::Queue)
-                .await
-                .unwrap();
-            let id = accepted.alert_id.unwrap();
-            sent_at
-                .lock()
-                .unwrap()
-                .insert(format!("node {i} unreachable"), (started, critical));
-            fired.push(id);
-            // Every fifth alert is resolved 50 alerts (half a second) later, the last ten
-            // at the storm's end: 200 in all.
-            if i >= 50 && (i - 50) % 5 == 0 {
-                app.ingest(None)
-                    .act(&a, &fired[i - 50], Action::Resolve, Actor::Queue)
+        let begin = tokio::time::Instant::now();
+        let alerts = (0..STORM_ALERTS).map(|i| {
+            let (app, a, sent_at) = (&app, &a, &sent_at);
+            async move {
+                tokio::time::sleep_until(begin + every * i as u32).await;
+                let critical = i % 20 == 7;
+                let severity = if critical { "critical" } else { "warning" };
+                let input = json!({"type": "partition", "message": format!("node {i} unreachable"), "severity": severity});
+                let started = Instant::now();
+                let accepted = app
+                    .ingest(None)
+                    .accept(a, AlertInput::parse(&input).unwrap(), None, Actor::Queue)
                     .await
                     .unwrap();
+                if accepted.deliveries != 3 {
+                    println!(
+                        "(alert {i} was queued to {} webhooks, not 3)",
+                        accepted.deliveries
+                    );
+                }
+                let id = accepted.alert_id.unwrap();
+                sent_at
+                    .lock()
+                    .unwrap()
+                    .insert(format!("node {i} unreachable"), (started, critical));
+                if i % 5 == 0 {
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                    app.ingest(None)
+                        .act(a, &id, Action::Resolve, Actor::Queue)
+                        .await
+                        .unwrap();
+                }
+                id
             }
-        }
-        for alert in fired.iter().skip(STORM_ALERTS - 50).step_by(5) {
-            app.ingest(None)
-                .act(&a, alert, Action::Resolve, Actor::Queue)
-                .await
-                .unwrap();
-        }
+        });
+        let fired = futures::future::join_all(alerts).await;
+        *storm_sent.lock().unwrap() = Some(begin.elapsed());
         fired
     };
     let storm_started = Instant::now();
+    let drained = AtomicBool::new(true);
     let (fired, during, ()) = tokio::join!(
         storm,
         async {
-            let sent = quiet_account(&app, &b, 40).await;
+            let sent = quiet_account(&app, &b, QUIET_SECONDS).await;
             // Then until the queue is empty, for long enough to be sure.
             let mut empty_since: Option<Instant> = None;
             while empty_since.is_none_or(|t| t.elapsed() < Duration::from_secs(5)) {
@@ -362,16 +407,17 @@ pub async fn run(bench: &Bench) {
                     _ => empty_since = None,
                 }
                 if storm_started.elapsed() > Duration::from_secs(900) {
-                    println!("(stopped after 900 s with messages still queued)");
+                    drained.store(false, Ordering::Relaxed);
                     break;
                 }
             }
             stop.store(true, Ordering::Relaxed);
             sent
         },
-        deliver(bench, &app, &queue, &stop),
+        deliver(bench, &app, &queue, &stop, &began),
     );
     let drained_after = storm_started.elapsed();
+    let drained = drained.into_inner();
     let storm_units = (bench.meter.reading() - before).write_units;
     let storm_alerts = STORM_ALERTS + 200 + during.len();
 
@@ -417,20 +463,27 @@ pub async fn run(bench: &Bench) {
     }
     println!("- alerts reached: {reached} of {} ({individually} transitions on their own, {digested} digested)", fired.len());
 
-    // PagerDuty: requests during each pause.
+    // PagerDuty: requests during each pause. One whose batch began before the 429 was
+    // answered was on its way before anyone could know of the pause; any other broke it.
     let got = pagerduty.got();
     let pauses: Vec<Instant> = got.iter().filter(|g| g.refused).map(|g| g.at).collect();
-    let (mut in_flight, mut during_pause) = (0, 0);
+    let began = began.into_inner().unwrap();
+    let batch_began = |g: &Got| {
+        let starts = began.get(&g.msg_id)?;
+        starts.iter().filter(|s| **s < g.at).max().copied()
+    };
+    let (mut in_flight, mut during_pause, mut late) = (0, 0, Vec::new());
     for start in &pauses {
         for g in got
             .iter()
             .filter(|g| g.at > *start && g.at < *start + Duration::from_secs(5))
         {
-            // Sent before the pause was stored: the rest of the 429's own batch.
-            if g.at - *start < Duration::from_millis(200) {
-                in_flight += 1;
-            } else {
-                during_pause += 1;
+            match batch_began(g) {
+                Some(b) if b < *start => in_flight += 1,
+                b => {
+                    during_pause += 1;
+                    late.push((g.at - *start, b.map(|b| b - *start)));
+                }
             }
         }
     }
@@ -442,7 +495,13 @@ pub async fn run(bench: &Bench) {
         got.len(),
         pauses.len()
     );
-    println!("- requests during the pauses: {during_pause} (goal: 0), besides {in_flight} already in flight within 200 ms of a 429");
+    println!("- requests during the pauses: {during_pause} (goal: 0), besides {in_flight} already in flight (their batch began before the 429 was answered)");
+    for (after, batch) in late.iter().take(10) {
+        println!(
+            "  - {:.0} ms after a 429, its batch began {batch:?} after it",
+            after.as_secs_f64() * 1000.0
+        );
+    }
     println!("- alerts reached: {pd_reached} of {}", fired.len());
 
     // Standard: every alert on its own, every resolve after its trigger.
@@ -477,28 +536,70 @@ pub async fn run(bench: &Bench) {
     println!("- resolves after their triggers: {resolves_after} of {resolves}");
 
     // B, and the write units.
-    let p95_storm = p95_latency(&during, &quiet);
+    let latency_storm = latencies(&during, &quiet);
     let quiet_ok = deliveries(bench, &quiet_hook)
         .await
         .iter()
         .all(|d| d.state == DeliveryState::Succeeded);
     println!("\nAccount B (1 alert a second, one standard webhook; all delivered: {quiet_ok}):");
-    println!(
-        "- p95 from alert to receiver: {:.0} ms alone, {:.0} ms during the storm ({:.2}×; goal: at most 1.5×)",
-        p95_alone.as_secs_f64() * 1000.0,
-        p95_storm.as_secs_f64() * 1000.0,
-        p95_storm.as_secs_f64() / p95_alone.as_secs_f64().max(0.001)
+    let (p95_alone, p95_storm) = (
+        percentile(&latency_alone[0], 95),
+        percentile(&latency_storm[0], 95),
     );
+    println!(
+        "- p95 from alert to receiver: {p95_alone:.0} ms alone, {p95_storm:.0} ms during the storm ({:.2}×; goal: at most 1.5×)",
+        p95_storm / p95_alone.max(0.001)
+    );
+    for (when, [whole, ingest, after]) in
+        [("alone", &latency_alone), ("in the storm", &latency_storm)]
+    {
+        println!(
+            "- {when}: p50 {:.0} ms, p95 {:.0}, max {:.0}; ingest's accept p50 {:.0} ms, p95 {:.0}; from accepted to the receiver p50 {:.0} ms, p95 {:.0}",
+            percentile(whole, 50),
+            percentile(whole, 95),
+            percentile(whole, 100),
+            percentile(ingest, 50),
+            percentile(ingest, 95),
+            percentile(after, 50),
+            percentile(after, 95)
+        );
+    }
     println!(
         "\nWrite units per alert: {:.2} during the storm (A's {} transitions to 3 webhooks and B's alerts, {storm_alerts} in all), {:.2} for B's alerts alone (1 webhook)",
         storm_units / storm_alerts as f64,
         STORM_ALERTS + 200,
         quiet_units
     );
-    println!(
-        "The queue was empty {:.0} s after the storm began.",
-        drained_after.as_secs_f64()
-    );
+    if let Some(took) = *storm_sent.lock().unwrap() {
+        println!(
+            "A's {STORM_ALERTS} alerts and 200 resolves were accepted within {:.1} s.",
+            took.as_secs_f64()
+        );
+    }
+    match drained {
+        true => println!(
+            "The queue was empty {:.0} s after the storm began.",
+            drained_after.as_secs_f64()
+        ),
+        false => println!("The queue was not empty 900 s after the storm began."),
+    }
+    // What had not finished, if anything: by webhook, state and event.
+    let mut unfinished: HashMap<String, usize> = HashMap::new();
+    for (name, w) in [
+        ("slack", &slack_hook),
+        ("pagerduty", &pd_hook),
+        ("standard", &standard_hook),
+    ] {
+        for d in deliveries(bench, w).await {
+            if matches!(d.state, DeliveryState::Pending | DeliveryState::Retrying) {
+                let key = format!("{name} {:?} {}", d.state, d.event);
+                *unfinished.entry(key).or_default() += 1;
+            }
+        }
+    }
+    for (what, n) in &unfinished {
+        println!("- unfinished: {n} {what}");
+    }
 }
 
 /// A webhook for `account` to `url`, with `extra` settings.
