@@ -104,6 +104,25 @@ async fn the_rate_limit_holds_under_concurrent_deliver_invocations() {
     );
 }
 
+/// Sends alert `#n` into `account` through `app`, and takes its message off `url`.
+async fn alert_and_receive(
+    app: &hookline_functions::App,
+    sqs: &aws_sdk_sqs::Client,
+    url: &str,
+    account: &str,
+    n: usize,
+) -> Vec<aws_sdk_sqs::types::Message> {
+    let input = AlertInput::parse(&json!({"type": "storm", "message": format!("#{n}")}));
+    (app.ingest(None)
+        .accept(account, input.unwrap(), None, Actor::Queue))
+    .await
+    .unwrap();
+    eventually(SOON, "the alert's message", || async {
+        Some(receive(sqs, url, 10).await).filter(|m| !m.is_empty())
+    })
+    .await
+}
+
 /// The webhook's `paused_until` as its view shows it.
 async fn paused_until(c: &Client, id: &str) -> Option<DateTime<Utc>> {
     let shown = c.get(&format!("/webhooks/{id}")).await.body;
@@ -172,54 +191,78 @@ async fn a_429_pauses_the_whole_webhook_until_its_retry_after_then_resumes() {
     assert_eq!(ops.received().len(), 2);
 }
 
-#[tokio::test]
-async fn a_success_in_flight_when_a_429_came_leaves_the_pause_in_force() {
+/// Two batches to one webhook, in-process, while the first's request is still out.
+struct InFlight {
+    account: TestAccount,
+    receiver: Receiver,
+    webhook: String,
+    app: hookline_functions::App,
+    sqs: aws_sdk_sqs::Client,
+    url: String,
+    /// The pause the webhook's view showed once the second batch was done.
+    shown: DateTime<Utc>,
+}
+
+/// The first batch's request is answered `first` (after its delay); the second batch's,
+/// sent while the first is out, is answered at once 429 for 8 s. Returns once both
+/// batches are done.
+async fn a_429_while_another_is_out(first: (Duration, u16, Option<&'static str>)) -> InFlight {
     let account = TestAccount::new().await;
     let c = &account.writer;
-    // The first request is answered 204 after 4 s; the next, at once, 429 for 8 s.
     let receiver = Receiver::start(Behaviour::Turns(vec![
-        (Duration::from_secs(4), 204, None),
+        first,
         (Duration::ZERO, 429, Some("8")),
         (Duration::ZERO, 204, None),
     ]))
     .await;
-    let (id, _) = webhook(c, &receiver.url, json!({})).await;
+    let (webhook, _) = webhook(c, &receiver.url, json!({})).await;
     let (_, url) = scratch_queue().await;
     let (app, _) = app_at(settings_with(&[("DELIVERY_QUEUE_URL", &url)]), Utc::now()).await;
     let sqs = sqs().await;
-    let ingest = app.ingest(None);
-    let alert_and_receive = |n: usize| {
-        let (ingest, sqs, url, account) = (&ingest, &sqs, &url, &account.id);
-        async move {
-            let input = AlertInput::parse(&json!({"type": "storm", "message": format!("#{n}")}));
-            (ingest.accept(account, input.unwrap(), None, Actor::Queue))
-                .await
-                .unwrap();
-            eventually(SOON, "the alert's message", || async {
-                Some(receive(sqs, url, 10).await).filter(|m| !m.is_empty())
-            })
-            .await
-        }
-    };
-    let first = alert_and_receive(1).await;
-    // The first batch's request is still out when a second batch gets the 429.
-    let (_, paused) = tokio::join!(deliver_batch(&url, &first), async {
+    let first = alert_and_receive(&app, &sqs, &url, &account.id, 1).await;
+    let (_, shown) = tokio::join!(deliver_batch(&url, &first), async {
         receiver.wait_for(1, SOON).await;
-        let second = alert_and_receive(2).await;
+        let second = alert_and_receive(&app, &sqs, &url, &account.id, 2).await;
         deliver_batch(&url, &second).await;
-        eventually(SOON, "the pause to show", || paused_until(c, &id)).await
+        eventually(SOON, "the pause to show", || paused_until(c, &webhook)).await
     });
-    assert_eq!(receiver.received().len(), 2);
+    InFlight {
+        account,
+        receiver,
+        webhook,
+        app,
+        sqs,
+        url,
+        shown,
+    }
+}
+
+#[tokio::test]
+async fn a_success_in_flight_when_a_429_came_leaves_the_pause_in_force() {
+    let f = a_429_while_another_is_out((Duration::from_secs(4), 204, None)).await;
+    assert_eq!(f.receiver.received().len(), 2);
     // The first batch's success, recorded after the pause was stored, did not end it.
-    assert_eq!(paused_until(c, &id).await, Some(paused));
-    let third = alert_and_receive(3).await;
-    deliver_batch(&url, &third).await;
-    assert_eq!(
-        receiver.received().len(),
-        2,
-        "nothing goes during the pause"
+    let c = &f.account.writer;
+    assert_eq!(paused_until(c, &f.webhook).await, Some(f.shown));
+    let third = alert_and_receive(&f.app, &f.sqs, &f.url, &f.account.id, 3).await;
+    deliver_batch(&f.url, &third).await;
+    let sent = f.receiver.received().len();
+    assert_eq!(sent, 2, "nothing goes during the pause");
+    drop_queue(f.url).await;
+}
+
+#[tokio::test]
+async fn a_shorter_pause_asked_by_an_answer_in_flight_leaves_the_longer_one() {
+    let f = a_429_while_another_is_out((Duration::from_secs(3), 429, Some("1"))).await;
+    assert!(
+        f.shown > Utc::now() + chrono::Duration::seconds(3),
+        "{}",
+        f.shown
     );
-    drop_queue(url).await;
+    // The first answer's 1 s pause came last, and did not cut the 8 s one short.
+    let c = &f.account.writer;
+    assert_eq!(paused_until(c, &f.webhook).await, Some(f.shown));
+    drop_queue(f.url).await;
 }
 
 #[tokio::test]

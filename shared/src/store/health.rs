@@ -79,7 +79,8 @@ impl Store {
 
     /// Stores the pause a receiver asked for (see [`crate::delivery::pace`]) as soon as its
     /// answer arrives, not when its batch is recorded: other invocations' batches read it
-    /// before their next requests. Whether it began a pause (none was in force at `now`).
+    /// before their next requests. A longer pause already stored stays (an answer that was
+    /// in flight may ask for less). Whether it began a pause (none was in force at `now`).
     pub async fn pause_webhook(
         &self,
         account_id: &str,
@@ -90,12 +91,20 @@ impl Store {
         let mut u = UpdateBuilder::default();
         u.set("entity", s("webhook_health"));
         set_pause(&mut u, until)?;
+        let longer = "attribute_not_exists(#pause_ms) OR #pause_ms < :pause_ms";
         let request = self.client.update_item().table_name(&self.table);
-        let output = filled!(request, health_key(account_id, webhook_id), u.build())
-            .return_values(ReturnValue::AllNew)
-            .send()
-            .await
-            .map_err(sdk_error)?;
+        let sent = filled!(
+            request,
+            health_key(account_id, webhook_id),
+            u.build(),
+            longer
+        )
+        .return_values(ReturnValue::AllNew)
+        .send()
+        .await;
+        let Some(output) = conditional(sent)? else {
+            return Ok(false);
+        };
         let health: Health =
             serde_dynamo::from_item(output.attributes.unwrap_or_default()).map_err(corrupt)?;
         Ok(health.pause_before.is_none_or(|before| before <= now))
