@@ -18,36 +18,34 @@ use crate::{
     webhook::health::WebhookStatus,
 };
 
-/// A pause an answer asked for, stored as soon as it arrived: until when, and whether it
-/// began one (none was in force).
+/// A pause an answer asked for: until when, and, if it was stored as soon as the answer
+/// arrived, whether that began one (none was in force); `None` if that write failed.
 #[derive(Clone, Copy, Debug)]
 pub(super) struct Paused {
     until: DateTime<Utc>,
-    began: bool,
+    began: Option<bool>,
 }
 
-/// The pauses a batch stored, by webhook (account, id).
+/// The pauses a batch's answers asked for, by webhook (account, id).
 pub(super) type Pauses = Vec<((String, String), Paused)>;
 
 impl Worker {
     /// Stores at once the pause an answer asked for, if it asked for one, so that the
-    /// webhook's other deliveries wait from now, not from when this batch is recorded.
-    /// `None` when it asked for none, or the write failed (the batch's health write then
-    /// stores it).
+    /// webhook's other deliveries wait from now, not from when this batch is recorded
+    /// (should that write fail, the batch's health write stores it). `None` when it asked
+    /// for none.
     pub(super) async fn pause(&self, job: &Job, a: &Attempted) -> Option<Paused> {
         let until = retry::pause_asked(&a.sent, a.finished)?;
         let (account, id) = (&job.msg.account_id, &job.msg.webhook_id);
-        match self
-            .store
-            .pause_webhook(account, id, until, a.finished)
-            .await
-        {
-            Ok(began) => Some(Paused { until, began }),
+        let stored = self.store.pause_webhook(account, id, until, a.finished);
+        let began = match stored.await {
+            Ok(began) => Some(began),
             Err(e) => {
                 tracing::warn!(error = %e, webhook = %id, "could not store a pause at once");
                 None
             }
-        }
+        };
+        Some(Paused { until, began })
     }
 
     /// Records the attempts together, then queues what follows each.
@@ -69,19 +67,12 @@ impl Worker {
         // A pause any answer asked for holds the whole webhook: the latest one asked. It is
         // written here only if it could not be stored when it was asked.
         for ((acc, id), status) in all.iter_mut() {
-            let asked = made
-                .iter()
-                .filter(|(_, job, _)| job.msg.account_id == *acc && job.msg.webhook_id == *id);
-            let asked: Vec<_> = (asked.filter_map(|(_, job, a)| {
-                let until = retry::pause_asked(&a.sent, a.finished)?;
-                let stored = pauses.iter().any(|((pa, pid), p)| {
-                    pa == &job.msg.account_id && pid == &job.msg.webhook_id && p.until == until
-                });
-                Some((until, stored))
-            }))
-            .collect();
-            status.paused_until = asked.iter().map(|(until, _)| *until).max();
-            status.pause_written = !asked.is_empty() && asked.iter().all(|(_, stored)| *stored);
+            let asked: Vec<&Paused> = (pauses.iter())
+                .filter(|((pa, pid), _)| pa == acc && pid == id)
+                .map(|(_, p)| p)
+                .collect();
+            status.paused_until = asked.iter().map(|p| p.until).max();
+            status.pause_written = !asked.is_empty() && asked.iter().all(|p| p.began.is_some());
         }
         // A success is written only when the stored health, as read before the batch,
         // holds a failure streak or a pause (the write ends it and says so) or was written
@@ -164,7 +155,7 @@ impl Worker {
                 if paced.insert(key_of(job)) {
                     // Begun by a pause stored at once, or by this batch's health write.
                     let began_at_once = (pauses.iter())
-                        .filter(|(key, p)| *key == key_of(job) && p.began)
+                        .filter(|(key, p)| *key == key_of(job) && p.began == Some(true))
                         .map(|(_, p)| p.until)
                         .max();
                     let written_here = (statuses.iter()).any(|((acc, id), status)| {
