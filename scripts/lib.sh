@@ -46,6 +46,7 @@ start_dynamodb() {
     -jar "$TOOLS/dynamodb/DynamoDBLocal.jar" "${storage[@]}" -sharedDb -port "$port") \
     >"$LOGS/dynamodb.log" 2>&1 &
   STACK_PIDS+=($!)
+  export DYNAMODB_PID=$! # the bench reports its CPU
   wait_for_port "$port" dynamodb
   export AWS_ENDPOINT_URL_DYNAMODB="http://127.0.0.1:$port"
 }
@@ -56,6 +57,7 @@ start_sqs() {
   # moto's server, with its receive made linear (see the script).
   python "$ROOT/scripts/sqs_emulator.py" -H 127.0.0.1 -p "$port" >"$LOGS/sqs.log" 2>&1 &
   STACK_PIDS+=($!)
+  export SQS_PID=$!
   wait_for_port "$port" sqs
   export AWS_ENDPOINT_URL_SQS="http://127.0.0.1:$port"
   export AWS_ENDPOINT_URL_KMS="http://127.0.0.1:$port"

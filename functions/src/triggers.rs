@@ -10,7 +10,7 @@ use hookline_shared::{
     delivery::{
         digest,
         message::DeliveryMessage,
-        queue::{self, not_yet_due, QueueMessage, TimerMessage},
+        queue::{self, not_yet_due, PutOff, QueueMessage, TimerMessage},
         worker::Handled,
     },
     error::FieldError,
@@ -45,8 +45,9 @@ where
 
 /// The deliver function: one attempt per message, all of a batch at once, claimed and
 /// recorded together; and the alert timers that ride the same queue. A message not yet
-/// due is put off until it is (see [`Queue::postpone`]). Every message is answered by its
-/// own id: one that got no result is left on the queue, never taken as done.
+/// due is put off until it is (see [`hookline_shared::delivery::queue::Queue::postpone_all`]),
+/// the batch's together. Every message is answered by its own id: one that got no result
+/// is left on the queue, never taken as done.
 pub async fn deliver(
     app: &App,
     event: SqsEvent,
@@ -93,6 +94,9 @@ pub async fn deliver(
         }))
     );
     let now = app.attempter.now();
+    // What is put off or sent again goes in batches once every result is in.
+    let mut put_offs: Vec<(Received, chrono::DateTime<chrono::Utc>)> = Vec::new();
+    let mut sends: Vec<InPlace> = Vec::new();
     for (id, result) in results {
         let Some((r, m)) = received.remove(&id) else {
             continue;
@@ -101,7 +105,7 @@ pub async fn deliver(
         match result {
             Ok(Handled::Postponed(until)) => {
                 tracing::info!(sqs_message = %r.id, %delivery, attempt, %until, outcome = "Postponed", "message handled");
-                postpone(app, r, until, now, &mut failed).await;
+                put_offs.push((r, until));
             }
             Ok(Handled::Deferred(at)) => {
                 tracing::info!(sqs_message = %r.id, %delivery, attempt, %at, outcome = "Deferred", "message handled");
@@ -113,10 +117,7 @@ pub async fn deliver(
                     ..m
                 };
                 let wait = (at - now).to_std().unwrap_or_default();
-                if let Err(err) = app.queue.send_delayed(&granted, wait).await {
-                    tracing::warn!(sqs_message = %r.id, error = %err, "could not put a message off");
-                    failed.push(r.id);
-                }
+                sends.push((r.id, serde_json::to_string(&granted), wait));
             }
             Ok(Handled::Digested(Some(due))) => {
                 tracing::info!(sqs_message = %r.id, %delivery, attempt, digest = %due.id, at = %due.at, outcome = "Digested", "message handled; it sends its digest");
@@ -124,10 +125,7 @@ pub async fn deliver(
                 // finds itself in the digest and queues it again.
                 let message = digest::message(&m.account_id, &m.webhook_id, &due.id, due.at);
                 let wait = (due.at - now).to_std().unwrap_or_default();
-                if let Err(err) = app.queue.send_delayed(&message, wait).await {
-                    tracing::warn!(sqs_message = %r.id, error = %err, "could not queue a digest");
-                    failed.push(r.id);
-                }
+                sends.push((r.id, serde_json::to_string(&message), wait));
             }
             Ok(handled) => {
                 tracing::info!(sqs_message = %r.id, %delivery, attempt, outcome = ?handled, "message handled");
@@ -145,13 +143,16 @@ pub async fn deliver(
     for (r, timer, result) in timed {
         match result {
             Ok(None) => {}
-            Ok(Some(until)) => postpone(app, r, until, now, &mut failed).await,
+            Ok(Some(until)) => put_offs.push((r, until)),
             Err(err) => {
                 tracing::error!(sqs_message = %r.id, alert = %timer.alert_id, error = %err, "alert timer failed; it will be retried");
                 failed.push(r.id);
             }
         }
     }
+    let (postponed, sent) = futures::join!(postpone_all(app, &put_offs, now), send_all(app, sends));
+    failed.extend(postponed);
+    failed.extend(sent);
     for (r, m, result) in recovered {
         if let Err(err) = result {
             tracing::error!(sqs_message = %r.id, recovery = %m.recovery.id, error = %err, "recovery page failed; it will be retried");
@@ -213,28 +214,70 @@ impl Received {
     }
 }
 
-/// Puts a message off until `until`; one left on the queue counts as a batch failure.
-async fn postpone(
+/// Puts messages off, each until its time: returns the ids to leave on the queue (batch
+/// failures), those held and those that could not be put off (they come back after the
+/// visibility timeout, and are put off again).
+async fn postpone_all(
     app: &App,
-    r: Received,
-    until: chrono::DateTime<chrono::Utc>,
+    put_offs: &[(Received, chrono::DateTime<chrono::Utc>)],
     now: chrono::DateTime<chrono::Utc>,
-    failed: &mut Vec<String>,
-) {
-    let wait = (until - now).to_std().unwrap_or_default();
-    match app
-        .queue
-        .postpone(&r.receipt, r.receives, &r.body, wait)
-        .await
-    {
-        Ok(true) => failed.push(r.id),
-        Ok(false) => {}
-        Err(err) => {
-            // Then it comes back after the visibility timeout, and is put off again.
-            tracing::warn!(sqs_message = %r.id, error = %err, "could not put a message off");
-            failed.push(r.id);
+) -> Vec<String> {
+    let all: Vec<PutOff> = (put_offs.iter())
+        .map(|(r, until)| PutOff {
+            receipt_handle: &r.receipt,
+            receives: r.receives,
+            body: &r.body,
+            wait: (*until - now).to_std().unwrap_or_default(),
+        })
+        .collect();
+    let results = app.queue.postpone_all(&all).await;
+    (put_offs.iter().zip(results))
+        .filter_map(|((r, _), result)| match result {
+            Ok(true) => Some(r.id.clone()),
+            Ok(false) => None,
+            Err(err) => {
+                tracing::warn!(sqs_message = %r.id, error = %err, "could not put a message off");
+                Some(r.id.clone())
+            }
+        })
+        .collect()
+}
+
+/// A message to send in a received one's place: the received one's id, the new message,
+/// and its wait.
+type InPlace = (
+    String,
+    Result<String, serde_json::Error>,
+    std::time::Duration,
+);
+
+/// Sends messages that take a received one's place (a granted time, a digest's close),
+/// each after its wait: returns the ids of the received ones to leave on the queue, for
+/// those not sent. Back, they are granted a time again, or find their digest and queue it.
+async fn send_all(app: &App, sends: Vec<InPlace>) -> Vec<String> {
+    let mut kept = Vec::new();
+    let mut ids = Vec::new();
+    let mut bodies = Vec::new();
+    for (id, body, wait) in sends {
+        match body {
+            Ok(body) => {
+                ids.push(id);
+                bodies.push((body, wait));
+            }
+            Err(err) => {
+                tracing::error!(sqs_message = %id, error = %err, "a message could not be encoded");
+                kept.push(id);
+            }
         }
     }
+    let sent = app.queue.send_all_delayed(bodies).await;
+    for (id, sent) in ids.into_iter().zip(sent) {
+        if !sent {
+            tracing::warn!(sqs_message = %id, "could not send a message in its place; it stays on the queue");
+            kept.push(id);
+        }
+    }
+    kept
 }
 
 /// Runs a timer that is due; `Ok(Some(t))`: not due until `t`.

@@ -12,7 +12,7 @@ use hookline_shared::{
     delivery::{
         attempt::Attempter,
         outcome::{DeliveryState, Trigger},
-        queue::{DeliveryMessage, Queue},
+        queue::{DeliveryMessage, PutOff, Queue},
         signing::generate_secret,
         worker::{Handled, Worker},
     },
@@ -331,4 +331,174 @@ async fn a_refused_destination_is_recorded_failed_and_not_retried() {
         attempts[0].error
     );
     drop_queue(url).await;
+}
+
+/// A batch's messages are put off together: one ChangeMessageVisibilityBatch for those on
+/// their first receive (held out of sight), one SendMessageBatch for the others (sent
+/// again, delayed), and a receipt SQS refuses fails its own message only.
+#[tokio::test]
+async fn a_batch_is_put_off_in_one_request_for_its_holds_and_one_for_its_resends() {
+    use std::{collections::HashSet, time::Duration};
+    let (queue, url) = scratch_queue().await;
+    let sqs = sqs().await;
+    for n in 0..5 {
+        sqs.send_message()
+            .queue_url(&url)
+            .message_body(format!(r#"{{"account_id":"a","n":{n}}}"#))
+            .send()
+            .await
+            .unwrap();
+    }
+    // Out of sight for a minute once received: back within seconds only if put off.
+    let mut received = Vec::new();
+    while received.len() < 5 {
+        let got = (sqs.receive_message().queue_url(&url))
+            .max_number_of_messages(10)
+            .visibility_timeout(60)
+            .send()
+            .await
+            .unwrap();
+        received.extend(got.messages.unwrap_or_default());
+    }
+    let mut all: Vec<PutOff> = (received.iter().enumerate())
+        .map(|(n, m)| PutOff {
+            receipt_handle: m.receipt_handle().unwrap(),
+            // Three on their first receive are held; two received before are sent again.
+            receives: if n < 3 { 1 } else { 2 },
+            body: m.body().unwrap(),
+            wait: Duration::from_secs(2),
+        })
+        .collect();
+    all.push(PutOff {
+        receipt_handle: "not-a-receipt",
+        receives: 1,
+        body: "{}",
+        wait: Duration::from_secs(2),
+    });
+    let results = queue.postpone_all(&all).await;
+    assert!(matches!(
+        results[..5],
+        [Ok(true), Ok(true), Ok(true), Ok(false), Ok(false)]
+    ));
+    assert!(results[5].is_err(), "{:?}", results[5]);
+    assert_eq!(
+        queue.calls(),
+        2,
+        "one request for the holds, one for the re-sends"
+    );
+    // The function deletes the two sent again.
+    for m in &received[3..] {
+        (sqs.delete_message().queue_url(&url))
+            .receipt_handle(m.receipt_handle().unwrap())
+            .send()
+            .await
+            .unwrap();
+    }
+
+    // All five come back within seconds: the held three as themselves, the other two as
+    // new messages with the same bodies.
+    let mut back = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while back.len() < 5 && std::time::Instant::now() < deadline {
+        let got = (sqs.receive_message().queue_url(&url))
+            .max_number_of_messages(10)
+            .wait_time_seconds(1)
+            .send()
+            .await
+            .unwrap();
+        back.extend(got.messages.unwrap_or_default());
+    }
+    let ids = |ms: &[aws_sdk_sqs::types::Message]| -> HashSet<String> {
+        ms.iter()
+            .map(|m| m.message_id().unwrap().to_string())
+            .collect()
+    };
+    let bodies = |ms: &[aws_sdk_sqs::types::Message]| -> HashSet<String> {
+        ms.iter().map(|m| m.body().unwrap().to_string()).collect()
+    };
+    assert_eq!(bodies(&back), bodies(&received), "every message came back");
+    let (back_ids, held_ids, resent_ids) = (ids(&back), ids(&received[..3]), ids(&received[3..]));
+    assert!(held_ids.is_subset(&back_ids), "the held ones came back");
+    assert!(
+        resent_ids.is_disjoint(&back_ids),
+        "the others came back as new messages"
+    );
+    drop_queue(url).await;
+}
+
+/// A batch's members join their digest in one transaction. One refused (a member in
+/// already, a delivery begun on its own) sends each on its own, which says which: nothing
+/// is in twice, and a claimed attempt is never made a digest member. A second claim of a
+/// claimed attempt is refused with the delivery as it stood.
+#[tokio::test]
+async fn a_batch_joins_its_digest_together_and_a_repeat_or_a_begun_delivery_on_its_own() {
+    use hookline_shared::{
+        delivery::digest::{self, Member},
+        store::{AttemptClaim, Claim, Joined},
+    };
+    let store = store().await;
+    let acct = account(&store, 10).await;
+    let w = webhooks(&store, &acct, "https://example.com/hook", 1)
+        .await
+        .remove(0);
+    let (now, at) = (Utc::now(), Utc::now() + chrono::Duration::seconds(30));
+    let expires = now.timestamp() + 3600;
+    let messages: Vec<DeliveryMessage> = (0..5).map(|_| message(&w, 1)).collect();
+    let member = |m: &DeliveryMessage| {
+        let delivery = digest::digested(m.delivery(now, expires), "dg", now);
+        (Member::of(m), delivery)
+    };
+    let join = |ms: &[&DeliveryMessage]| {
+        let members: Vec<_> = ms.iter().map(|m| member(m)).collect();
+        let store = store.clone();
+        let (acct, id) = (acct.clone(), w.id.clone());
+        async move {
+            store
+                .join_digest(&acct, &id, "dg", at, &members)
+                .await
+                .unwrap()
+        }
+    };
+    let [m0, m1, m2, m3, m4] = [0, 1, 2, 3, 4].map(|i| &messages[i]);
+    // The first to join carries the digest's message.
+    let first = join(&[m0, m1]).await;
+    assert!(
+        matches!(first[..], [Joined::Carrier(_), Joined::In]),
+        "{first:?}"
+    );
+    // A repeat of m1 beside a new member.
+    assert_eq!(join(&[m1, m2]).await, [Joined::Already, Joined::In]);
+    // m3's attempt was claimed on its own first.
+    let d3 = m3.delivery(now, expires);
+    let claim = AttemptClaim {
+        account_id: &acct,
+        delivery: &d3,
+        attempt: 1,
+        trigger: Trigger::Scheduled,
+    };
+    let lease = now + chrono::Duration::seconds(60);
+    assert!(matches!(
+        store.claim_attempt(&claim, lease, now).await.unwrap(),
+        Claim::Claimed
+    ));
+    match store.claim_attempt(&claim, lease, now).await.unwrap() {
+        Claim::Refused(Some(d)) => {
+            assert_eq!(d.delivery_id, m3.delivery_id);
+            assert_eq!(d.state, DeliveryState::Pending);
+        }
+        other => panic!("a second claim: {other:?}"),
+    }
+    assert_eq!(join(&[m3, m4]).await, [Joined::Begun, Joined::In]);
+    let members: Vec<String> = (store.digest_members(&acct, &w.id, "dg").await.unwrap())
+        .into_iter()
+        .map(|m| m.delivery_id)
+        .collect();
+    let mut expected: Vec<String> = [m0, m1, m2, m4]
+        .iter()
+        .map(|m| m.delivery_id.clone())
+        .collect();
+    expected.sort();
+    let mut members = members;
+    members.sort();
+    assert_eq!(members, expected);
 }

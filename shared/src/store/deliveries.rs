@@ -5,7 +5,10 @@
 //! a lease on the delivery item (creating it at the first attempt); a batch of attempts is
 //! recorded together afterwards.
 
-use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
+use aws_sdk_dynamodb::{
+    operation::update_item::UpdateItemError,
+    types::{Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem},
+};
 use chrono::{DateTime, Utc};
 
 use super::{
@@ -215,14 +218,23 @@ impl Store {
             update = update
                 .expression_attribute_values(":retrying", s(DeliveryState::Retrying.as_str()));
         }
-        if conditional(update.send().await)?.is_some() {
-            return Ok(Claim::Claimed);
+        // Refused, it answers with the delivery as it stood: no read after.
+        let sent = update
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match sent {
+            Ok(_) => Ok(Claim::Claimed),
+            Err(e) => match e.as_service_error() {
+                Some(UpdateItemError::ConditionalCheckFailedException(refused)) => {
+                    let current = (refused.item().cloned())
+                        .map(|item| serde_dynamo::from_item(item).map_err(corrupt))
+                        .transpose()?;
+                    Ok(Claim::Refused(current))
+                }
+                _ => Err(sdk_error(e)),
+            },
         }
-        let current = self.get(
-            hook_pk(claim.account_id, &delivery.webhook_id),
-            delivery_sk(&delivery.delivery_id),
-        );
-        Ok(Claim::Refused(current.await?))
     }
 
     /// Records claimed attempts of a batch, and the webhooks' health (see

@@ -23,6 +23,9 @@ pub enum Joined {
     Closed,
 }
 
+/// Members joined in one transaction: two items each, of DynamoDB's 100.
+const JOINS_PER_TRANSACTION: usize = 50;
+
 fn head_sk(id: &str) -> String {
     format!("DIGEST#{id}")
 }
@@ -38,8 +41,8 @@ impl Store {
     /// Concurrent joiners share no item in a transaction (DynamoDB cancels transactions
     /// that meet on an item): the digest's head is one conditional UpdateItem (refused
     /// once the digest has closed; it names the first joiner as the one who queues the
-    /// digest), then each member goes in with its own delivery record, a transaction of
-    /// their two items. Joins are planned at least
+    /// digest), then the members go in with their delivery records, one transaction for
+    /// the batch's members (theirs alone). Joins are planned at least
     /// [`crate::delivery::pace::JOIN_MARGIN`] before the
     /// digest's time, so they are written before it closes.
     pub async fn join_digest(
@@ -74,36 +77,58 @@ impl Store {
         };
         let head: DigestHead =
             serde_dynamo::from_item(output.attributes.unwrap_or_default()).map_err(corrupt)?;
-        let joins = members.iter().map(|(member, delivery)| async {
-            let sk = format!("{}{}", member_prefix(id), member.delivery_id);
-            let mut item = item_at((pk.clone(), sk), "digest_member", member)?;
-            item.insert("expires_at".into(), n(delivery.expires_at));
-            let record = super::deliveries::delivery_record(account_id, delivery)?;
-            let items = vec![
-                TransactWriteItem::builder()
-                    .put(self.put_new(item)?)
-                    .build(),
-                TransactWriteItem::builder()
-                    .put(self.put_new(record)?)
-                    .build(),
-            ];
-            if self.transact(items).await?.is_none() {
-                return Ok(Joined::In);
-            }
-            // The member, or its delivery, is there already: a repeated message, or one
-            // whose delivery began on its own.
-            let stored: Option<Delivery> = self
-                .get(pk.clone(), delivery_sk(&delivery.delivery_id))
-                .await?;
-            Ok(match stored.map(|d| d.state) {
-                Some(crate::delivery::outcome::DeliveryState::Digested) => Joined::Already,
-                _ => Joined::Begun,
+        // Each member's two items: its member item and its delivery record.
+        let pairs = (members.iter())
+            .map(|(member, delivery)| {
+                let sk = format!("{}{}", member_prefix(id), member.delivery_id);
+                let mut item = item_at((pk.clone(), sk), "digest_member", member)?;
+                item.insert("expires_at".into(), n(delivery.expires_at));
+                let record = super::deliveries::delivery_record(account_id, delivery)?;
+                Ok([
+                    TransactWriteItem::builder()
+                        .put(self.put_new(item)?)
+                        .build(),
+                    TransactWriteItem::builder()
+                        .put(self.put_new(record)?)
+                        .build(),
+                ])
             })
-        });
-        let mut results: Vec<Joined> = futures::future::join_all(joins)
-            .await
-            .into_iter()
-            .collect::<Result<_, StoreError>>()?;
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        // The batch's members in one transaction as a rule. If it is refused (one of them
+        // is in already, or another writer met it), each goes on its own to say which.
+        let mut results = Vec::with_capacity(members.len());
+        for (chunk, pairs) in members
+            .chunks(JOINS_PER_TRANSACTION)
+            .zip(pairs.chunks(JOINS_PER_TRANSACTION))
+        {
+            // Two writes of one item would make the transaction invalid, not refused.
+            let distinct = (chunk.iter())
+                .map(|(m, _)| m.delivery_id.as_str())
+                .collect::<std::collections::HashSet<_>>();
+            let together = match pairs.len() {
+                n if n == 1 || distinct.len() < n => None,
+                _ => match self
+                    .transact(pairs.iter().flatten().cloned().collect())
+                    .await
+                {
+                    Ok(None) => Some(vec![Joined::In; pairs.len()]),
+                    Ok(Some(_)) | Err(StoreError::Throttled) => None,
+                    Err(e) => return Err(e),
+                },
+            };
+            match together {
+                Some(joined) => results.extend(joined),
+                None => {
+                    let alone = chunk
+                        .iter()
+                        .zip(pairs)
+                        .map(|((_, delivery), pair)| self.join_alone(&pk, delivery, pair.to_vec()));
+                    for joined in futures::future::join_all(alone).await {
+                        results.push(joined?);
+                    }
+                }
+            }
+        }
         // The one named in the head queues the digest's message (again, if its message
         // came back before that was done: sending it twice is harmless, see
         // `close_digest`).
@@ -114,6 +139,26 @@ impl Store {
             }
         }
         Ok(results)
+    }
+
+    /// One member's transaction of its two items; refused, it says whether the member is
+    /// in already (a repeated message) or its delivery began on its own.
+    async fn join_alone(
+        &self,
+        pk: &str,
+        delivery: &Delivery,
+        pair: Vec<TransactWriteItem>,
+    ) -> Result<Joined, StoreError> {
+        if self.transact(pair).await?.is_none() {
+            return Ok(Joined::In);
+        }
+        let stored: Option<Delivery> = self
+            .get(pk.to_string(), delivery_sk(&delivery.delivery_id))
+            .await?;
+        Ok(match stored.map(|d| d.state) {
+            Some(crate::delivery::outcome::DeliveryState::Digested) => Joined::Already,
+            _ => Joined::Begun,
+        })
     }
 
     /// Closes digest `id` (no member joins after), and returns when it closed and its

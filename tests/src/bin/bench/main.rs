@@ -39,6 +39,7 @@ use serde_json::json;
 
 mod cost;
 mod heat;
+mod load;
 mod meter;
 mod receiver;
 mod storm;
@@ -51,6 +52,8 @@ pub struct Bench {
     pub dynamo: aws_sdk_dynamodb::Client,
     pub sqs: aws_sdk_sqs::Client,
     pub meter: meter::Meter,
+    /// SQS requests by operation, the handlers' and the bench's own.
+    pub sqs_requests: load::Requests,
     /// Bytes the functions would log: tracing's JSON lines and the metric lines.
     pub log_bytes: ByteCount,
 }
@@ -242,6 +245,7 @@ async fn main() {
     let aws = hookline_shared::aws::config().await;
     let settings = Settings::from_env().expect("scripts/bench.sh sets the stack's settings");
     let meter = meter::Meter::default();
+    let sqs_requests = load::Requests::default();
     let dynamo = aws_sdk_dynamodb::Client::from_conf(
         aws_sdk_dynamodb::config::Builder::from(&aws)
             .interceptor(meter.clone())
@@ -255,8 +259,13 @@ async fn main() {
         store,
         settings,
         dynamo,
-        sqs: aws_sdk_sqs::Client::new(&aws),
+        sqs: aws_sdk_sqs::Client::from_conf(
+            aws_sdk_sqs::config::Builder::from(&aws)
+                .interceptor(sqs_requests.clone())
+                .build(),
+        ),
         meter,
+        sqs_requests,
         log_bytes,
     };
     // `bench throughput`, `bench payloads`, `bench cost`, `bench heat`, or all (no

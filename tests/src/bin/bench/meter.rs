@@ -48,6 +48,8 @@ pub struct Meter {
     by_call: Arc<Mutex<HashMap<String, Units>>>,
     /// The largest item put whole, by noun.
     largest: Arc<Mutex<HashMap<String, HashMap<String, AttributeValue>>>>,
+    /// Requests sent (retries included) by call.
+    calls: Arc<Mutex<HashMap<String, u64>>>,
 }
 
 /// Read and write units on one partition key.
@@ -335,6 +337,11 @@ impl Meter {
         self.by_key.lock().unwrap().clone()
     }
 
+    /// Requests (retries included) by call (see [`call_label`]) since the meter was made.
+    pub fn calls(&self) -> HashMap<String, u64> {
+        self.calls.lock().unwrap().clone()
+    }
+
     /// Units by call (see [`call_label`]) since the meter was made.
     pub fn by_call(&self) -> HashMap<String, Units> {
         self.by_call.lock().unwrap().clone()
@@ -347,7 +354,12 @@ impl Meter {
         touched: Option<&Touched>,
         write: bool,
     ) {
-        let units: f64 = consumed.iter().filter_map(|c| c.capacity_units()).sum();
+        let mut units: f64 = consumed.iter().filter_map(|c| c.capacity_units()).sum();
+        // DynamoDB bills a transaction 2 units a KB for each of its items; DynamoDB Local
+        // answers 4 for any transaction of small items, so more than two are counted here.
+        if let Some(t) = touched.filter(|t| t.call.starts_with("TransactWriteItems")) {
+            units = units.max(2.0 * t.keys.iter().map(|(_, w)| w).sum::<f64>());
+        }
         total.fetch_add((units * 1000.0).round() as u64, Ordering::Relaxed);
         let Some(Touched {
             keys,
@@ -451,9 +463,17 @@ impl Intercept for Meter {
         &self,
         _context: &BeforeTransmitInterceptorContextRef<'_>,
         _components: &RuntimeComponents,
-        _cfg: &mut ConfigBag,
+        cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
         self.requests.fetch_add(1, Ordering::Relaxed);
+        if let Some(touched) = cfg.load::<Touched>() {
+            *self
+                .calls
+                .lock()
+                .unwrap()
+                .entry(touched.call.clone())
+                .or_default() += 1;
+        }
         Ok(())
     }
 

@@ -35,7 +35,11 @@ use hyper_util::rt::TokioIo;
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
 
-use crate::{event_of, Bench};
+use crate::{
+    event_of,
+    load::{counted_since, BusyTimeline, CpuMark},
+    Bench,
+};
 
 const STORM_ALERTS: usize = 1000;
 const STORM_SECONDS: u64 = 10;
@@ -44,6 +48,10 @@ const STORM_SECONDS: u64 = 10;
 const QUIET_SECONDS: u64 = 40;
 /// Invocations of the deliver function at once, as the event source scales them.
 const INVOCATIONS: usize = 8;
+/// How often the machine's busy share is read.
+const BUSY_EVERY: Duration = Duration::from_millis(250);
+/// Below this busy share the machine had room to spare.
+const CALM: f64 = 0.8;
 
 /// One request as a receiver got it.
 #[derive(Clone)]
@@ -250,6 +258,24 @@ fn latencies(sent: &[Quiet], receiver: &Receiver) -> [Vec<Duration>; 3] {
     [whole, ingest, after]
 }
 
+/// From sent to the receiver, sorted, for B's alerts that never met the machine busier
+/// than `CALM` on their way: what the storm's queued work costs them, apart from the
+/// emulators' CPU on a machine of two cores.
+fn calm_latencies(sent: &[Quiet], receiver: &Receiver, busy: &BusyTimeline) -> Vec<Duration> {
+    let got = receiver.got();
+    let mut calm: Vec<Duration> = (sent.iter())
+        .filter_map(|(id, at, _)| {
+            let arrived = got
+                .iter()
+                .find(|g| g.body["data"]["alert"]["id"] == id.as_str())?;
+            let busiest = busy.busiest(*at, arrived.at, BUSY_EVERY)?;
+            (busiest < CALM).then(|| arrived.at - *at)
+        })
+        .collect();
+    calm.sort();
+    calm
+}
+
 /// The `pct` percentile of sorted durations, in ms.
 fn percentile(sorted: &[Duration], pct: usize) -> f64 {
     let i = (sorted.len() * pct).div_ceil(100).saturating_sub(1);
@@ -324,24 +350,37 @@ pub async fn run(bench: &Bench) {
     let stop = AtomicBool::new(false);
     let began = Began::default();
 
+    let busy = BusyTimeline::start(BUSY_EVERY);
+    println!("(CPU is read for {})", crate::load::watched());
+
     // B alone: its latency without a storm, and the write units of a quiet alert.
     let before = bench.meter.reading();
+    let (calls_before, sqs_before) = (bench.meter.calls(), bench.sqs_requests.by_operation());
+    let cpu_alone = Mutex::new(String::new());
     let (alone, _) = tokio::join!(
         async {
+            let mark = CpuMark::now();
             let sent = quiet_account(&app, &b, QUIET_SECONDS).await;
+            *cpu_alone.lock().unwrap() = mark.describe_since();
             tokio::time::sleep(Duration::from_secs(3)).await;
             stop.store(true, Ordering::Relaxed);
             sent
         },
         deliver(bench, &app, &queue, &stop, &began),
     );
-    let quiet_units = (bench.meter.reading() - before).write_units / alone.len() as f64;
+    let quiet_reading = (bench.meter.reading() - before).per(alone.len());
+    let quiet_units = quiet_reading.write_units;
+    let quiet_calls = counted_since(&calls_before, bench.meter.calls());
+    let quiet_sqs = counted_since(&sqs_before, bench.sqs_requests.by_operation());
     let latency_alone = latencies(&alone, &quiet);
     quiet.got.lock().unwrap().clear();
 
     // The storm, with B throughout.
     stop.store(false, Ordering::Relaxed);
     let before = bench.meter.reading();
+    let (calls_before, sqs_before) = (bench.meter.calls(), bench.sqs_requests.by_operation());
+    let units_before = bench.meter.by_call();
+    let cpu_storm = Mutex::new(String::new());
     // Each alert's message, when it was sent, and whether it is critical: the Slack format
     // shows the message, not the alert's id.
     let sent_at: Mutex<HashMap<String, (Instant, bool)>> = Mutex::default();
@@ -395,7 +434,9 @@ pub async fn run(bench: &Bench) {
     let (fired, during, ()) = tokio::join!(
         storm,
         async {
+            let mark = CpuMark::now();
             let sent = quiet_account(&app, &b, QUIET_SECONDS).await;
+            *cpu_storm.lock().unwrap() = mark.describe_since();
             // Then until the queue is empty, for long enough to be sure.
             let mut empty_since: Option<Instant> = None;
             while empty_since.is_none_or(|t| t.elapsed() < Duration::from_secs(5)) {
@@ -418,7 +459,11 @@ pub async fn run(bench: &Bench) {
     );
     let drained_after = storm_started.elapsed();
     let drained = drained.into_inner();
-    let storm_units = (bench.meter.reading() - before).write_units;
+    let storm_reading = bench.meter.reading() - before;
+    let storm_units = storm_reading.write_units;
+    let storm_calls = counted_since(&calls_before, bench.meter.calls());
+    let storm_sqs = counted_since(&sqs_before, bench.sqs_requests.by_operation());
+    let storm_units_by_call = crate::meter::since(&units_before, bench.meter.by_call());
     let storm_alerts = STORM_ALERTS + 200 + during.len();
 
     // Slack: the limit, the lane, and every alert reached.
@@ -564,12 +609,48 @@ pub async fn run(bench: &Bench) {
             percentile(after, 95)
         );
     }
+    let calm = calm_latencies(&during, &quiet, &busy);
+    println!(
+        "- in the storm, of B's alerts that never met the machine over {:.0} % busy on their way: {} of {}, p95 {:.0} ms",
+        CALM * 100.0,
+        calm.len(),
+        during.len(),
+        percentile(&calm, 95)
+    );
+    println!(
+        "- while B sent alone, {}; in the storm, {}",
+        cpu_alone.into_inner().unwrap(),
+        cpu_storm.into_inner().unwrap()
+    );
+    let per_alert = |calls: &[(String, u64)], n: usize| {
+        let total: u64 = calls.iter().map(|(_, c)| c).sum();
+        let top: Vec<String> = (calls.iter().take(6))
+            .map(|(call, c)| format!("{call} {:.2}", *c as f64 / n as f64))
+            .collect();
+        format!("{:.2} ({})", total as f64 / n as f64, top.join(", "))
+    };
+    println!(
+        "\nDynamoDB requests per alert: {} during the storm; {} for B alone",
+        per_alert(&storm_calls, storm_alerts),
+        per_alert(&quiet_calls, alone.len())
+    );
+    println!(
+        "SQS requests per alert (the bench's receives and deletes included): {} during the storm; {} for B alone",
+        per_alert(&storm_sqs, storm_alerts),
+        per_alert(&quiet_sqs, alone.len())
+    );
     println!(
         "\nWrite units per alert: {:.2} during the storm (A's {} transitions to 3 webhooks and B's alerts, {storm_alerts} in all), {:.2} for B's alerts alone (1 webhook)",
         storm_units / storm_alerts as f64,
         STORM_ALERTS + 200,
         quiet_units
     );
+    let mut by_write = storm_units_by_call;
+    by_write.sort_by(|a, b| b.1.write.total_cmp(&a.1.write));
+    let top: Vec<String> = (by_write.iter().take(6))
+        .map(|(call, u)| format!("{call} {:.2}", u.write / storm_alerts as f64))
+        .collect();
+    println!("- in the storm, by call: {}", top.join(", "));
     if let Some(took) = *storm_sent.lock().unwrap() {
         println!(
             "A's {STORM_ALERTS} alerts and 200 resolves were accepted within {:.1} s.",

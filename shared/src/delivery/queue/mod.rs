@@ -12,9 +12,12 @@ use futures::{stream, StreamExt};
 use serde::Serialize;
 
 pub use super::message::{DeliveryMessage, QueueMessage, TimerMessage};
+pub use put_off::PutOff;
+
+mod put_off;
 
 /// SQS's largest DelaySeconds: a message waiting longer is held out of sight when it
-/// comes (see [`Queue::hold`]).
+/// comes (see [`Queue::postpone_all`]).
 pub const MAX_DELAY: Duration = Duration::from_secs(900);
 /// The longest a received message is held out of sight. SQS allows 12 hours from when a
 /// message is received; this leaves an invocation's worth of margin.
@@ -59,7 +62,6 @@ impl Queue {
     /// requests at once, retrying the entries SQS refuses: `queued[i]` says whether
     /// `messages[i]` is on the queue. One that cannot be encoded is not queued.
     pub async fn send_all<M: Serialize>(&self, messages: &[M]) -> Vec<bool> {
-        let mut queued = vec![false; messages.len()];
         let bodies: Vec<Option<String>> = messages
             .iter()
             .enumerate()
@@ -71,6 +73,26 @@ impl Queue {
                 }
             })
             .collect();
+        self.send_encoded(bodies, &vec![None; messages.len()]).await
+    }
+
+    /// Sends message bodies, each after its delay (at most [`MAX_DELAY`]; a message's
+    /// `not_before` carries the rest), in batches as [`Queue::send_all`] does: `sent[i]`
+    /// says whether `bodies[i]` is on the queue.
+    pub async fn send_all_delayed(&self, bodies: Vec<(String, Duration)>) -> Vec<bool> {
+        let (bodies, delays): (Vec<_>, Vec<_>) = (bodies.into_iter())
+            .map(|(b, d)| (Some(b), Some(d)))
+            .unzip();
+        self.send_encoded(bodies, &delays).await
+    }
+
+    /// Sends the bodies that were encoded, each with its delay if it has one.
+    async fn send_encoded(
+        &self,
+        bodies: Vec<Option<String>>,
+        delays: &[Option<Duration>],
+    ) -> Vec<bool> {
+        let mut queued = vec![false; bodies.len()];
         // Only what was encoded is batched: usize::MAX is past any batch's size.
         let sizes: Vec<usize> = bodies
             .iter()
@@ -85,7 +107,7 @@ impl Queue {
             );
         }
         let results: Vec<Vec<usize>> = stream::iter(batches)
-            .map(|batch| self.send_batch_with_retries(&bodies, batch))
+            .map(|batch| self.send_batch_with_retries(&bodies, delays, batch))
             .buffer_unordered(CONCURRENT_BATCHES)
             .collect()
             .await;
@@ -99,6 +121,7 @@ impl Queue {
     async fn send_batch_with_retries(
         &self,
         bodies: &[Option<String>],
+        delays: &[Option<Duration>],
         mut pending: Vec<usize>,
     ) -> Vec<usize> {
         let mut sent = Vec::new();
@@ -117,6 +140,10 @@ impl Queue {
                         .id(i.to_string())
                         .set_message_group_id(bodies[i].as_deref().and_then(tenant))
                         .set_message_body(bodies[i].clone())
+                        .set_delay_seconds(
+                            (delays.get(i).copied().flatten())
+                                .map(|d| whole_seconds(d.min(MAX_DELAY))),
+                        )
                         .build();
                     built
                         .map_err(|e| tracing::error!(message = i, error = %e, "a batch entry could not be built"))
@@ -157,47 +184,6 @@ impl Queue {
             }
         }
         sent
-    }
-
-    /// Keeps a received message (by its receipt handle) out of sight for `wait`, at most
-    /// [`MAX_HOLD`]; then it comes back, as if sent now with that delay. A long retry
-    /// delay costs one hold rather than a message every 15 minutes.
-    ///
-    /// Every hold spends one of the message's receives (its queue's maxReceiveCount), so
-    /// [`Queue::postpone`] holds only a message's first receive, and sends later ones again.
-    pub async fn hold(&self, receipt_handle: &str, wait: Duration) -> Result<(), QueueError> {
-        let seconds = whole_seconds(wait.min(MAX_HOLD));
-        self.calls.fetch_add(1, Ordering::Relaxed);
-        self.client
-            .change_message_visibility()
-            .queue_url(&self.url)
-            .receipt_handle(receipt_handle)
-            .visibility_timeout(seconds)
-            .send()
-            .await
-            .map_err(queue_error)?;
-        Ok(())
-    }
-
-    /// Puts off a received message for `wait`: held out of sight on its first receive
-    /// (`Ok(true)`: leave it on the queue), else sent again as a new message, its receive
-    /// count back at zero (`Ok(false)`: delete this one). So a long wait (a silence of
-    /// days, a retry hours away, an ordered delivery waiting its turn) never spends the
-    /// receives that send a crashing message to the dead-letter queue.
-    pub async fn postpone(
-        &self,
-        receipt_handle: &str,
-        receive_count: u32,
-        body: &str,
-        wait: Duration,
-    ) -> Result<bool, QueueError> {
-        if receive_count <= 1 {
-            self.hold(receipt_handle, wait).await?;
-            Ok(true)
-        } else {
-            self.send_raw(body.to_string(), wait).await?;
-            Ok(false)
-        }
     }
 
     /// Sends one message after `delay` (at most [`MAX_DELAY`]; the message's `not_before`
