@@ -355,8 +355,8 @@ impl Meter {
         write: bool,
     ) {
         let mut units: f64 = consumed.iter().filter_map(|c| c.capacity_units()).sum();
-        // DynamoDB bills a transaction 2 units a KB for each of its items; DynamoDB Local
-        // answers 4 for any transaction of small items, so more than two are counted here.
+        // DynamoDB bills a transaction 2 units a KB for each of its items. DynamoDB Local
+        // does not count by item: it answers 4 for 1 to 20 small ones alike.
         if let Some(t) = touched.filter(|t| t.call.starts_with("TransactWriteItems")) {
             units = units.max(2.0 * t.keys.iter().map(|(_, w)| w).sum::<f64>());
         }
