@@ -5,10 +5,7 @@
 //! a lease on the delivery item (creating it at the first attempt); a batch of attempts is
 //! recorded together afterwards.
 
-use aws_sdk_dynamodb::{
-    operation::update_item::UpdateItemError,
-    types::{Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem},
-};
+use aws_sdk_dynamodb::types::{Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem};
 use chrono::{DateTime, Utc};
 
 use super::{
@@ -223,17 +220,13 @@ impl Store {
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;
-        match sent {
+        match refused_with_item(sent)? {
             Ok(_) => Ok(Claim::Claimed),
-            Err(e) => match e.as_service_error() {
-                Some(UpdateItemError::ConditionalCheckFailedException(refused)) => {
-                    let current = (refused.item().cloned())
-                        .map(|item| serde_dynamo::from_item(item).map_err(corrupt))
-                        .transpose()?;
-                    Ok(Claim::Refused(current))
-                }
-                _ => Err(sdk_error(e)),
-            },
+            Err(current) => Ok(Claim::Refused(
+                current
+                    .map(|item| serde_dynamo::from_item(item).map_err(corrupt))
+                    .transpose()?,
+            )),
         }
     }
 

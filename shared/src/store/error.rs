@@ -1,6 +1,13 @@
 //! The store's errors, and how DynamoDB's answers become them.
 
-use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::{
+    error::{ProvideErrorMetadata, SdkError},
+    types::AttributeValue,
+};
+
+type Item = HashMap<String, AttributeValue>;
 
 #[derive(Clone, Debug, thiserror::Error)]
 pub enum StoreError {
@@ -65,6 +72,49 @@ where
             Ok(None)
         }
         Err(e) => Err(sdk_error(e)),
+    }
+}
+
+/// A conditional write's error that can carry the item as it stood (asked for with
+/// `ReturnValuesOnConditionCheckFailure::AllOld`).
+pub(super) trait RefusedItem {
+    /// `Some` when the condition failed, with the item if there was one.
+    fn refused_item(&self) -> Option<Option<&Item>>;
+}
+
+impl RefusedItem for aws_sdk_dynamodb::operation::put_item::PutItemError {
+    fn refused_item(&self) -> Option<Option<&Item>> {
+        match self {
+            Self::ConditionalCheckFailedException(refused) => Some(refused.item()),
+            _ => None,
+        }
+    }
+}
+
+impl RefusedItem for aws_sdk_dynamodb::operation::update_item::UpdateItemError {
+    fn refused_item(&self) -> Option<Option<&Item>> {
+        match self {
+            Self::ConditionalCheckFailedException(refused) => Some(refused.item()),
+            _ => None,
+        }
+    }
+}
+
+/// Like [`conditional`], but a refused write answers with the item as it stood
+/// (`Err(item)`), so no read need follow.
+pub(super) fn refused_with_item<T, E, R>(
+    result: Result<T, SdkError<E, R>>,
+) -> Result<Result<T, Option<Item>>, StoreError>
+where
+    E: RefusedItem + ProvideErrorMetadata + std::fmt::Debug,
+    R: std::fmt::Debug,
+{
+    match result {
+        Ok(output) => Ok(Ok(output)),
+        Err(e) => match e.as_service_error().and_then(RefusedItem::refused_item) {
+            Some(item) => Ok(Err(item.cloned())),
+            None => Err(sdk_error(e)),
+        },
     }
 }
 

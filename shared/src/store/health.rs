@@ -138,34 +138,31 @@ impl Store {
             .iter()
             .map(|((account_id, webhook_id), status)| async move {
                 let key = health_key(account_id, webhook_id);
-                let request = || self.client.update_item().table_name(&self.table);
+                let send = |expression: Expression, condition: Option<&str>| {
+                    let request = self.client.update_item().table_name(&self.table);
+                    filled!(request, key.clone(), expression)
+                        .set_condition_expression(condition.map(str::to_string))
+                        .return_values(ReturnValue::AllNew)
+                        .send()
+                };
                 // A success ends only a pause that was over when it was made: one stored
                 // since (by a 429 another batch got) holds, and is then written around.
                 let ending = status
                     .last_success
                     .filter(|_| status.paused_until.is_none());
-                let output = match ending {
+                let ended = match ending {
                     Some(success) => {
                         let (expression, names, mut values) = status_expression(status, false)?;
                         values.insert(":success".into(), millis(success));
-                        let ends = (expression, names, values);
                         let condition = "attribute_not_exists(pause_ms) OR pause_ms <= :success";
-                        let sent = filled!(request(), key.clone(), ends, condition)
-                            .return_values(ReturnValue::AllNew)
-                            .send()
-                            .await;
-                        match conditional(sent)? {
-                            Some(output) => output,
-                            None => filled!(request(), key, status_expression(status, true)?)
-                                .return_values(ReturnValue::AllNew)
-                                .send()
-                                .await
-                                .map_err(sdk_error)?,
-                        }
+                        conditional(send((expression, names, values), Some(condition)).await)?
                     }
-                    None => filled!(request(), key, status_expression(status, false)?)
-                        .return_values(ReturnValue::AllNew)
-                        .send()
+                    None => None,
+                };
+                let output = match ended {
+                    Some(output) => output,
+                    // No pause to end, or one stored since: the write leaves it.
+                    None => send(status_expression(status, ending.is_some())?, None)
                         .await
                         .map_err(sdk_error)?,
                 };

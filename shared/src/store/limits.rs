@@ -3,9 +3,7 @@
 //! instance, and written with one conditional write on its count of writes (see
 //! [`crate::delivery::pace`]).
 
-use aws_sdk_dynamodb::{
-    operation::put_item::PutItemError, types::ReturnValuesOnConditionCheckFailure,
-};
+use aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure;
 
 use super::*;
 use crate::delivery::{
@@ -125,14 +123,8 @@ impl Store {
                 )
                 .send()
                 .await;
-            let current = match sent {
-                Ok(_) => return Ok(plans),
-                Err(e) => match e.as_service_error() {
-                    Some(PutItemError::ConditionalCheckFailedException(refused)) => {
-                        refused.item().cloned()
-                    }
-                    _ => return Err(sdk_error(e)),
-                },
+            let Err(current) = refused_with_item(sent)? else {
+                return Ok(plans);
             };
             known = match current {
                 Some(item) => serde_dynamo::from_item(item).map_err(corrupt)?,

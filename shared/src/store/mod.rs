@@ -83,7 +83,7 @@ pub use aws_sdk_dynamodb::Client as DynamoClient;
 pub use deliveries::{AttemptClaim, Claim};
 pub use digests::{ClosedDigest, Joined};
 pub use error::StoreError;
-use error::{conditional, corrupt, sdk_error};
+use error::{conditional, corrupt, refused_with_item, sdk_error};
 use keys::*;
 pub use limits::{Backlog, Gate, Granted};
 pub use moves::TargetCursor;

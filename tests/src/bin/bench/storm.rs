@@ -368,8 +368,7 @@ pub async fn run(bench: &Bench) {
         },
         deliver(bench, &app, &queue, &stop, &began),
     );
-    let quiet_reading = (bench.meter.reading() - before).per(alone.len());
-    let quiet_units = quiet_reading.write_units;
+    let quiet_units = (bench.meter.reading() - before).write_units / alone.len() as f64;
     let quiet_calls = counted_since(&calls_before, bench.meter.calls());
     let quiet_sqs = counted_since(&sqs_before, bench.sqs_requests.by_operation());
     let latency_alone = latencies(&alone, &quiet);
@@ -459,8 +458,7 @@ pub async fn run(bench: &Bench) {
     );
     let drained_after = storm_started.elapsed();
     let drained = drained.into_inner();
-    let storm_reading = bench.meter.reading() - before;
-    let storm_units = storm_reading.write_units;
+    let storm_units = (bench.meter.reading() - before).write_units;
     let storm_calls = counted_since(&calls_before, bench.meter.calls());
     let storm_sqs = counted_since(&sqs_before, bench.sqs_requests.by_operation());
     let storm_units_by_call = crate::meter::since(&units_before, bench.meter.by_call());
